@@ -1,0 +1,138 @@
+# ward: one non-recursive Makefile. Objects and programs go to $(BUILD).
+# make SANITIZE=1 builds with ASan+UBSan into build/san.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1 -g
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2 -g
+endif
+
+PKGS := libpcre2-8 yara yaml-0.1
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wvla -Werror
+HARDEN := -fstack-protector-strong -fPIE
+ifneq ($(SANITIZE),1)
+HARDEN += -D_FORTIFY_SOURCE=2
+endif
+CFLAGS ?=
+CPPFLAGS := -Iinclude -D_GNU_SOURCE
+ALL_CFLAGS = -std=c11 $(OPT) $(WARNINGS) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRCS := \
+	lib/diag.c \
+	lib/event.c \
+	lib/re.c \
+	lib/decode.c \
+	lib/mpm.c \
+	lib/relit.c \
+	lib/yamltree.c \
+	lib/rule.c \
+	lib/detect.c \
+	lib/yara.c \
+	lib/engine.c
+
+TOOLS := ward-rules
+ward-rules_SRCS := tools/ward-rules.c
+
+UNIT_TESTS := \
+	test_event \
+	test_re
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libward.a
+TOOL_BINS := $(TOOLS:%=$(BUILD)/%)
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
+
+.SECONDARY:
+
+.PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
+	install clean
+
+all: $(LIB) $(TOOL_BINS)
+
+deps:
+	@sh packaging/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+unit: $(UNIT_BINS)
+	@WARD_BUILD=$(BUILD) sh tests/run.sh unit $(UNIT_BINS)
+
+integration: all
+	@WARD_BUILD=$(BUILD) sh tests/run.sh integration tests/integration/*.sh
+
+sanitize:
+	@WARD_SANITIZE=1 $(MAKE) --no-print-directory SANITIZE=1 unit
+
+# check: set-up, every test, then the unit tests again under ASan+UBSan.
+check: deps
+	@rm -f build/test-results
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory sanitize
+	@sh tests/summary.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@echo "== ward-rules check rules/"
+	@$(BUILD)/ward-rules check rules
+	@echo "== ward-rules match -r rules/ tests/data/demo/*.log"
+	@$(BUILD)/ward-rules match -r rules tests/data/demo/*.log
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh $(BUILD)/ward-rules
+
+FUZZ_HARNESSES :=
+FUZZ_CC ?= clang
+fuzz: deps
+	@mkdir -p build/fuzz
+	@for h in $(FUZZ_HARNESSES); do \
+		echo "fuzz: $$h"; \
+		$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
+	done
+
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c tools/*.c tests/unit/*.c fuzz/*.c bench/*.c)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ward/rules \
+		$(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/ward-rules $(DESTDIR)$(PREFIX)/bin/ward-rules
+	cp -R rules/. $(DESTDIR)$(PREFIX)/share/ward/rules/
+	install -m 0644 man/ward-rules.1 $(DESTDIR)$(PREFIX)/share/man/man1/ward-rules.1
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

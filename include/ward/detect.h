@@ -1,0 +1,49 @@
+/* Sigma detection: selections, modifiers, value expansion, conditions, evaluation. */
+#ifndef WARD_DETECT_H
+#define WARD_DETECT_H
+
+#include <stddef.h>
+
+#include "ward/diag.h"
+#include "ward/event.h"
+#include "ward/node.h"
+#include "ward/re.h"
+#include "ward/relit.h"
+
+typedef struct ward_detection ward_detection;
+
+/* Compiles a Sigma 'detection' map (selections plus 'condition'). Errors go to d with
+ * file, the node's line and column, and rule_id. Returns the detection (caller owns;
+ * ward_detect_free) or NULL after reporting every error found. */
+ward_detection *ward_detect_compile(const ward_node *detection, const char *file,
+                                    const char *rule_id, ward_diags *d);
+
+void ward_detect_free(ward_detection *det);
+
+/* Adds a site filter: filter is a map of selections plus a 'condition' in Sigma syntax
+ * over them (as in a Sigma filter); the rule then matches only when its own condition
+ * holds and the filter's does not... or, precisely, det := det AND filter-condition,
+ * where the filter's condition is usually 'not sel'. Returns 0 or -1 (errors in d). */
+int ward_detect_add_filter(ward_detection *det, const ward_node *filter, const char *file,
+                           const char *rule_id, ward_diags *d);
+
+/* Evaluates det on ev. Returns 1 match, 0 no match, -1 when a regex hit a limit and
+ * the outcome depended on it (treat as no match; counted in mc). */
+int ward_detect_match(const ward_detection *det, const ward_event *ev, ward_match_ctx *mc);
+
+/* The literal prefilter for det: out->any = 1 when some event could match without
+ * containing any literal (e.g. a 'not', an 'exists', a numeric comparison, a
+ * regex with no required literal); otherwise every matching event's line (the field
+ * values are substrings of it unless ev->transformed) contains one of out->alts.
+ * out->must is left empty. Returns 0 or -1 (no memory). */
+int ward_detect_literals(const ward_detection *det, ward_relit *out);
+
+/* Writes, for --explain, each selection's verdict on ev and the condition's, e.g.
+ * "selection=true filter=false condition=true", into buf (NUL-terminated). */
+void ward_detect_explain(const ward_detection *det, const ward_event *ev, ward_match_ctx *mc,
+                         char *buf, size_t len);
+
+/* Number of regular expressions det runs (for cost estimates). */
+size_t ward_detect_regex_count(const ward_detection *det);
+
+#endif

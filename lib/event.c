@@ -1,0 +1,123 @@
+#include "ward/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The arena is a list of chunks that never move, so pointers handed out stay valid
+ * until the next reset; the first chunk is kept across resets to avoid malloc per line. */
+struct ward_arena_chunk {
+    struct ward_arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define ARENA_CHUNK 4096
+
+void ward_event_init(ward_event *ev) {
+    memset(ev, 0, sizeof(*ev));
+    ev->decoder = "raw";
+}
+
+static void arena_free_from(struct ward_arena_chunk *c) {
+    while (c) {
+        struct ward_arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
+void ward_event_fini(ward_event *ev) {
+    arena_free_from(ev->arena);
+    ev->arena = NULL;
+}
+
+void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len) {
+    ev->line = line;
+    ev->line_len = len;
+    ev->nfields = 0;
+    ev->dropped_fields = 0;
+    ev->transformed = 0;
+    ev->truncated = 0;
+    ev->decoder = "raw";
+    if (ev->arena) {
+        arena_free_from(ev->arena->next);
+        ev->arena->next = NULL;
+        ev->arena->used = 0;
+    }
+    ward_event_set(ev, "event.original", (const char *)line, len);
+}
+
+int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val_len) {
+    for (size_t i = 0; i < ev->nfields; i++) {
+        if (strcmp(ev->fields[i].name, name) == 0) {
+            ev->fields[i].val = val;
+            ev->fields[i].val_len = val_len;
+            return 0;
+        }
+    }
+    if (ev->nfields == WARD_EVENT_MAX_FIELDS) {
+        ev->dropped_fields++;
+        return -1;
+    }
+    ev->fields[ev->nfields].name = name;
+    ev->fields[ev->nfields].val = val;
+    ev->fields[ev->nfields].val_len = val_len;
+    ev->nfields++;
+    return 0;
+}
+
+char *ward_event_strdup(ward_event *ev, const char *s, size_t len) {
+    /* The first chunk is kept across resets; newer chunks go right after it, so the
+     * one with room, if any, is the first or the second. */
+    struct ward_arena_chunk *c = ev->arena;
+    if (c && c->cap - c->used < len + 1)
+        c = c->next;
+    if (!c || c->cap - c->used < len + 1) {
+        size_t cap = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
+        struct ward_arena_chunk *n = malloc(sizeof(*n) + cap);
+        if (!n)
+            return NULL;
+        n->used = 0;
+        n->cap = cap;
+        if (ev->arena) {
+            n->next = ev->arena->next;
+            ev->arena->next = n;
+        } else {
+            n->next = NULL;
+            ev->arena = n;
+        }
+        c = n;
+    }
+    char *p = c->data + c->used;
+    if (len)
+        memcpy(p, s, len);
+    p[len] = '\0';
+    c->used += len + 1;
+    return p;
+}
+
+static int is_substring_of_line(const ward_event *ev, const char *val, size_t len) {
+    if (len == 0)
+        return 1;
+    if (len > ev->line_len)
+        return 0;
+    return memmem(ev->line, ev->line_len, val, len) != NULL;
+}
+
+int ward_event_set_copy(ward_event *ev, const char *name, size_t name_len, const char *val,
+                        size_t val_len) {
+    char *n = ward_event_strdup(ev, name, name_len);
+    char *v = n ? ward_event_strdup(ev, val, val_len) : NULL;
+    if (!v)
+        return -1;
+    if (!ev->transformed && !is_substring_of_line(ev, val, val_len))
+        ev->transformed = 1;
+    return ward_event_set(ev, n, v, val_len);
+}
+
+const ward_field *ward_event_get(const ward_event *ev, const char *name) {
+    for (size_t i = 0; i < ev->nfields; i++)
+        if (strcmp(ev->fields[i].name, name) == 0)
+            return &ev->fields[i];
+    return NULL;
+}
