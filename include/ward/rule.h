@@ -106,6 +106,10 @@ int ward_rules_load_overlay(ward_rules *rs, const char *path, ward_diags *d);
 int ward_rules_load_overlay_buffer(ward_rules *rs, const char *name, const uint8_t *buf, size_t len,
                                    ward_diags *d);
 
+/* Appends r (rs takes ownership, also on failure: r is then freed). A duplicate id is
+ * an error reported in d at r->file:r->line. Returns 0 or -1. */
+int ward_rules_add(ward_rules *rs, ward_rule *r, ward_diags *d);
+
 /* The rule with this id, or NULL. */
 ward_rule *ward_rules_find(const ward_rules *rs, const char *id);
 
