@@ -1,0 +1,503 @@
+#include "ward/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ward/decode.h"
+#include "ward/detect.h"
+#include "ward/mpm.h"
+#include "ward/relit.h"
+#include "ward/yara.h"
+
+/* Where a rule applies, derived once from its decoder and logsource. */
+typedef struct scope {
+    uint32_t decoders;           /* bit per ward_decoder the rule may see */
+    const char *const *programs; /* syslog programs of its logsource service, or NULL */
+} scope;
+
+struct ward_engine {
+    ward_rules rules;
+    ward_limits limits;
+    ward_mpm *mpm;       /* NULL when no rule has a literal */
+    size_t nlits;        /* distinct literals */
+    uint32_t *lit_off;   /* nlits + 1 offsets into lit_rules */
+    uint32_t *lit_rules; /* rule indexes per literal */
+    ward_relit *rlits;   /* per rule */
+    scope *scopes;       /* per rule */
+    uint32_t *always;    /* rules with no literal (mode off excluded) */
+    double *always_ns;
+    size_t nalways;
+};
+
+struct ward_scratch {
+    const ward_engine *e;
+    ward_match_ctx mc;
+    uint32_t gen;
+    uint32_t *mark;     /* per rule: gen when it became a candidate */
+    uint32_t *lit_seen; /* per literal: gen when its rules were added */
+    uint32_t *cand;
+    size_t ncand;
+    ward_rule_stats *stats;
+    int timing;
+};
+
+/* Syslog programs for Sigma logsource services. A rule for a service only sees syslog
+ * events from these programs (events without a program, e.g. raw lines, still reach it). */
+static const char *const svc_sshd[] = {"sshd", NULL};
+static const char *const svc_sudo[] = {"sudo", NULL};
+static const char *const svc_su[] = {"su", NULL};
+static const char *const svc_cron[] = {"cron", "crond", "CRON", "anacron", NULL};
+static const char *const svc_vsftpd[] = {"vsftpd", NULL};
+static const char *const svc_clamav[] = {"clamd", "freshclam", "clamav", "clamscan", NULL};
+static const char *const svc_auditd[] = {"auditd", "audit", "kernel", NULL};
+static const char *const svc_auth[] = {
+    "sshd",    "sudo",    "su",           "login",       "passwd",   "useradd",
+    "userdel", "usermod", "groupadd",     "groupdel",    "chpasswd", "systemd-logind",
+    "polkitd", "pkexec",  "gdm-password", "unix_chkpwd", NULL};
+
+static const struct {
+    const char *service;
+    const char *const *programs;
+} service_map[] = {
+    {"sshd", svc_sshd},     {"sudo", svc_sudo},     {"su", svc_su},         {"cron", svc_cron},
+    {"vsftpd", svc_vsftpd}, {"clamav", svc_clamav}, {"auditd", svc_auditd}, {"auth", svc_auth},
+};
+
+#define ALL_DECODERS ((1u << WARD_DECODER_COUNT) - 1)
+#define DEC_BIT(d) (1u << (d))
+
+static void scope_init(scope *sc, const ward_rule *r) {
+    sc->decoders = ALL_DECODERS;
+    sc->programs = NULL;
+    if (r->decoder >= 0)
+        sc->decoders = DEC_BIT(r->decoder);
+    if (r->ls_category &&
+        (strcmp(r->ls_category, "webserver") == 0 || strcmp(r->ls_category, "proxy") == 0))
+        sc->decoders &= DEC_BIT(WARD_DECODER_COMBINED_ACCESS) | DEC_BIT(WARD_DECODER_JSON) |
+                        DEC_BIT(WARD_DECODER_RAW);
+    if (r->ls_service) {
+        for (size_t i = 0; i < sizeof(service_map) / sizeof(service_map[0]); i++)
+            if (strcmp(service_map[i].service, r->ls_service) == 0)
+                sc->programs = service_map[i].programs;
+        if (sc->programs)
+            sc->decoders &= ~DEC_BIT(WARD_DECODER_COMBINED_ACCESS);
+    }
+}
+
+static int event_decoder(const ward_event *ev) {
+    ward_decoder d;
+    if (ev->decoder && ward_decoder_lookup(ev->decoder, &d) == 0)
+        return (int)d;
+    return WARD_DECODER_RAW;
+}
+
+static int scope_allows(const scope *sc, const ward_event *ev, int dec) {
+    if (!(sc->decoders & DEC_BIT(dec)))
+        return 0;
+    if (sc->programs) {
+        const ward_field *p = ward_event_get(ev, "program");
+        if (!p)
+            return 1;
+        for (const char *const *q = sc->programs; *q; q++)
+            if (strlen(*q) == p->val_len && strncasecmp(*q, p->val, p->val_len) == 0)
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
+int ward_engine_in_scope(const ward_engine *e, size_t i, const ward_event *ev) {
+    return scope_allows(&e->scopes[i], ev, event_decoder(ev));
+}
+
+/* A (literal, rule) pair, to find the distinct literals by sorting. */
+typedef struct litpair {
+    uint8_t *s; /* lowercased, owned by the pair array */
+    size_t len;
+    uint32_t rule;
+} litpair;
+
+static int litpair_cmp(const void *a, const void *b) {
+    const litpair *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int rule_literals(const ward_engine *e, const ward_rule *r, ward_relit *out) {
+    memset(out, 0, sizeof(*out));
+    if (r->det)
+        return ward_detect_literals(r->det, out);
+    if (r->yara_index >= 0 && e->rules.yara)
+        return ward_yara_literals(e->rules.yara, r->yara_index, out);
+    out->any = 1;
+    return 0;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int confirm(const ward_engine *e, ward_match_ctx *mc, const ward_rule *r,
+                   const ward_event *ev) {
+    if (r->det)
+        return ward_detect_match(r->det, ev, mc);
+    if (r->yara_index >= 0 && e->rules.yara)
+        return ward_yara_match(e->rules.yara, r->yara_index, ev, mc);
+    return 0;
+}
+
+/* Lines the always-run rules are timed on at load: typical syslog, web and long lines. */
+static const char *const cost_samples[] = {
+    "Dec 10 06:55:46 LabSZ sshd[24200]: Failed password for invalid user webmaster from "
+    "173.234.31.186 port 38926 ssh2",
+    "203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] \"GET /index.php?id=1%27%20or%201=1 "
+    "HTTP/1.1\" 200 2326 \"-\" \"Mozilla/5.0 (X11; Linux x86_64)\"",
+    "Jun 14 15:16:01 combo kernel: [12345.678901] audit: type=1400 audit(1718378161.123:42): "
+    "apparmor=\"DENIED\" operation=\"open\" profile=\"/usr/sbin/cupsd\" "
+    "name=\"/etc/ssl/private/\" pid=1234 comm=\"cupsd\" requested_mask=\"r\" denied_mask=\"r\" "
+    "fsuid=0 ouid=0 with a long tail of text that goes on for a while to look like a real "
+    "application message with many words in it, key=value pairs and paths /usr/lib/x/y/z",
+};
+
+static void measure_always(ward_engine *e) {
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    for (size_t a = 0; a < e->nalways; a++) {
+        const ward_rule *r = e->rules.v[e->always[a]];
+        uint64_t total = 0;
+        size_t runs = 0;
+        for (size_t k = 0; s && k < sizeof(cost_samples) / sizeof(cost_samples[0]); k++) {
+            const char *line = cost_samples[k];
+            ward_decode(WARD_DECODER_AUTO, (const uint8_t *)line, strlen(line), &ev);
+            uint64_t t0 = now_ns();
+            for (int rep = 0; rep < 20; rep++)
+                (void)confirm(e, &s->mc, r, &ev);
+            total += now_ns() - t0;
+            runs += 20;
+        }
+        e->always_ns[a] = runs ? (double)total / (double)runs : 0;
+    }
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+}
+
+static int build_literals(ward_engine *e, char *err, size_t errlen) {
+    size_t n = e->rules.n;
+    litpair *pairs = NULL;
+    size_t npairs = 0, cap = 0;
+    int rc = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        const ward_rule *r = e->rules.v[i];
+        if (rule_literals(e, r, &e->rlits[i]) != 0) {
+            snprintf(err, errlen, "out of memory extracting literals of rule %s", r->id);
+            goto done;
+        }
+        if (r->mode == WARD_MODE_OFF)
+            continue;
+        const ward_relit *rl = &e->rlits[i];
+        if (rl->any || rl->nalts == 0) {
+            e->always[e->nalways++] = (uint32_t)i;
+            continue;
+        }
+        for (size_t k = 0; k < rl->nalts; k++) {
+            const ward_lit *l = &rl->alts[k];
+            size_t len = l->len > WARD_MPM_MAX_LIT ? WARD_MPM_MAX_LIT : l->len;
+            if (len == 0)
+                continue;
+            if (npairs == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                litpair *p = realloc(pairs, ncap * sizeof(*p));
+                if (!p)
+                    goto oom;
+                pairs = p;
+                cap = ncap;
+            }
+            uint8_t *s = malloc(len);
+            if (!s)
+                goto oom;
+            /* A prefix of a literal is as required as the literal itself, so cutting an
+             * over-long one at the automaton's limit keeps the filter sound. */
+            for (size_t b = 0; b < len; b++)
+                s[b] = (l->s[b] >= 'A' && l->s[b] <= 'Z') ? (uint8_t)(l->s[b] | 0x20) : l->s[b];
+            pairs[npairs].s = s;
+            pairs[npairs].len = len;
+            pairs[npairs].rule = (uint32_t)i;
+            npairs++;
+        }
+    }
+    if (npairs == 0) {
+        rc = 0;
+        goto done;
+    }
+    qsort(pairs, npairs, sizeof(*pairs), litpair_cmp);
+
+    e->lit_off = calloc(npairs + 1, sizeof(uint32_t));
+    e->lit_rules = calloc(npairs, sizeof(uint32_t));
+    e->mpm = ward_mpm_new();
+    if (!e->lit_off || !e->lit_rules || !e->mpm)
+        goto oom;
+    size_t nr = 0;
+    for (size_t i = 0; i < npairs; i++) {
+        int new_lit = i == 0 || pairs[i].len != pairs[i - 1].len ||
+                      memcmp(pairs[i].s, pairs[i - 1].s, pairs[i].len) != 0;
+        if (new_lit) {
+            e->lit_off[e->nlits] = (uint32_t)nr;
+            if (ward_mpm_add(e->mpm, pairs[i].s, pairs[i].len, (uint32_t)e->nlits) != 0) {
+                snprintf(err, errlen, "cannot add literal of rule %s to the automaton",
+                         e->rules.v[pairs[i].rule]->id);
+                goto done;
+            }
+            e->nlits++;
+        } else if (pairs[i].rule == pairs[i - 1].rule) {
+            continue; /* the same literal twice in one rule */
+        }
+        e->lit_rules[nr++] = pairs[i].rule;
+    }
+    e->lit_off[e->nlits] = (uint32_t)nr;
+    if (ward_mpm_compile(e->mpm, err, errlen) != 0)
+        goto done;
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory building the literal automaton");
+done:
+    for (size_t i = 0; i < npairs; i++)
+        free(pairs[i].s);
+    free(pairs);
+    return rc;
+}
+
+ward_engine *ward_engine_new(ward_rules *rs, const ward_limits *l, char *err, size_t errlen) {
+    ward_engine *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->rules = *rs;
+    ward_rules_init(rs);
+    e->limits = *l;
+    size_t n = e->rules.n;
+    e->rlits = calloc(n ? n : 1, sizeof(*e->rlits));
+    e->scopes = calloc(n ? n : 1, sizeof(*e->scopes));
+    e->always = calloc(n ? n : 1, sizeof(*e->always));
+    e->always_ns = calloc(n ? n : 1, sizeof(*e->always_ns));
+    if (!e->rlits || !e->scopes || !e->always || !e->always_ns) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        scope_init(&e->scopes[i], e->rules.v[i]);
+    if (build_literals(e, err, errlen) != 0)
+        goto fail;
+    measure_always(e);
+    return e;
+fail:
+    ward_engine_free(e);
+    return NULL;
+}
+
+void ward_engine_free(ward_engine *e) {
+    if (!e)
+        return;
+    if (e->rlits)
+        for (size_t i = 0; i < e->rules.n; i++)
+            ward_relit_fini(&e->rlits[i]);
+    free(e->rlits);
+    free(e->scopes);
+    free(e->always);
+    free(e->always_ns);
+    free(e->lit_off);
+    free(e->lit_rules);
+    ward_mpm_free(e->mpm);
+    ward_rules_fini(&e->rules);
+    free(e);
+}
+
+size_t ward_engine_rule_count(const ward_engine *e) {
+    return e->rules.n;
+}
+
+const ward_rule *ward_engine_rule(const ward_engine *e, size_t i) {
+    return i < e->rules.n ? e->rules.v[i] : NULL;
+}
+
+size_t ward_engine_always_count(const ward_engine *e) {
+    return e->nalways;
+}
+
+const ward_rule *ward_engine_always_rule(const ward_engine *e, size_t i, double *ns_per_event) {
+    if (i >= e->nalways)
+        return NULL;
+    if (ns_per_event)
+        *ns_per_event = e->always_ns[i];
+    return e->rules.v[e->always[i]];
+}
+
+size_t ward_engine_literal_count(const ward_engine *e) {
+    return e->nlits;
+}
+
+size_t ward_engine_memory(const ward_engine *e) {
+    size_t m = sizeof(*e) + e->nlits * sizeof(uint32_t) * 2;
+    if (e->mpm)
+        m += ward_mpm_memory(e->mpm);
+    return m;
+}
+
+const ward_relit *ward_engine_rule_literals(const ward_engine *e, size_t i) {
+    return i < e->rules.n ? &e->rlits[i] : NULL;
+}
+
+ward_scratch *ward_scratch_new(const ward_engine *e) {
+    ward_scratch *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    size_t n = e->rules.n ? e->rules.n : 1;
+    s->e = e;
+    s->mark = calloc(n, sizeof(*s->mark));
+    s->lit_seen = calloc(e->nlits ? e->nlits : 1, sizeof(*s->lit_seen));
+    s->cand = calloc(n, sizeof(*s->cand));
+    s->stats = calloc(n, sizeof(*s->stats));
+    if (!s->mark || !s->lit_seen || !s->cand || !s->stats ||
+        ward_match_ctx_init(&s->mc, &e->limits) != 0) {
+        ward_scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ward_scratch_free(ward_scratch *s) {
+    if (!s)
+        return;
+    ward_match_ctx_fini(&s->mc);
+    free(s->mark);
+    free(s->lit_seen);
+    free(s->cand);
+    free(s->stats);
+    free(s);
+}
+
+const ward_rule_stats *ward_scratch_stats(const ward_scratch *s) {
+    return s->stats;
+}
+
+void ward_scratch_set_timing(ward_scratch *s, int on) {
+    s->timing = on;
+}
+
+size_t ward_scratch_candidates(const ward_scratch *s, const uint32_t **idx) {
+    *idx = s->cand;
+    return s->ncand;
+}
+
+ward_match_ctx *ward_scratch_ctx(ward_scratch *s) {
+    return &s->mc;
+}
+
+static void next_generation(ward_scratch *s) {
+    if (++s->gen == 0) {
+        /* After 2^32 events the stamps wrap: clear them once so none looks current. */
+        memset(s->mark, 0, (s->e->rules.n ? s->e->rules.n : 1) * sizeof(*s->mark));
+        memset(s->lit_seen, 0, (s->e->nlits ? s->e->nlits : 1) * sizeof(*s->lit_seen));
+        s->gen = 1;
+    }
+    s->mc.event_gen++;
+    s->ncand = 0;
+}
+
+static inline void add_candidate(ward_scratch *s, uint32_t r) {
+    if (s->mark[r] != s->gen) {
+        s->mark[r] = s->gen;
+        s->cand[s->ncand++] = r;
+    }
+}
+
+static int on_literal(uint32_t id, size_t end, void *ctx) {
+    (void)end;
+    ward_scratch *s = ctx;
+    if (s->lit_seen[id] == s->gen)
+        return 0;
+    s->lit_seen[id] = s->gen;
+    const ward_engine *e = s->e;
+    for (uint32_t k = e->lit_off[id]; k < e->lit_off[id + 1]; k++)
+        add_candidate(s, e->lit_rules[k]);
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Confirms the candidates in s->cand (sorted) and reports the matches. */
+static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_event *ev,
+                              ward_hit_fn fn, void *ctx) {
+    int dec = event_decoder(ev);
+    int matches = 0;
+    size_t kept = 0;
+    for (size_t c = 0; c < s->ncand; c++) {
+        uint32_t i = s->cand[c];
+        const ward_rule *r = e->rules.v[i];
+        if (r->mode == WARD_MODE_OFF || !scope_allows(&e->scopes[i], ev, dec))
+            continue;
+        s->cand[kept++] = i;
+        ward_rule_stats *st = &s->stats[i];
+        st->candidates++;
+        uint64_t hits = s->mc.limit_hits;
+        uint64_t t0 = s->timing ? now_ns() : 0;
+        int rc = confirm(e, &s->mc, r, ev);
+        if (s->timing)
+            st->time_ns += now_ns() - t0;
+        st->limit_hits += s->mc.limit_hits - hits;
+        s->mc.hit_limit = 0;
+        if (rc == 1) {
+            st->matches++;
+            matches++;
+            if (fn && fn(r, i, ctx)) {
+                /* the caller stopped: the remaining candidates were not confirmed */
+                s->ncand = kept;
+                return matches;
+            }
+        }
+    }
+    s->ncand = kept;
+    return matches;
+}
+
+int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *ev, ward_hit_fn fn,
+                      void *ctx) {
+    next_generation(s);
+    if (ev->transformed) {
+        /* Some field value is not in the raw line, so the literal scan proves nothing. */
+        for (uint32_t i = 0; i < e->rules.n; i++)
+            add_candidate(s, i);
+    } else {
+        if (e->mpm)
+            ward_mpm_scan(e->mpm, ev->line, ev->line_len, on_literal, s);
+        for (size_t a = 0; a < e->nalways; a++)
+            add_candidate(s, e->always[a]);
+        if (s->ncand > 1)
+            qsort(s->cand, s->ncand, sizeof(*s->cand), cmp_u32);
+    }
+    return confirm_candidates(e, s, ev, fn, ctx);
+}
+
+int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_event *ev,
+                            ward_hit_fn fn, void *ctx) {
+    next_generation(s);
+    for (uint32_t i = 0; i < e->rules.n; i++)
+        add_candidate(s, i);
+    return confirm_candidates(e, s, ev, fn, ctx);
+}
