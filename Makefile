@@ -49,7 +49,8 @@ ward-rules_SRCS := tools/ward-rules.c
 
 UNIT_TESTS := \
 	test_event \
-	test_re
+	test_re \
+	test_engine
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

@@ -1,0 +1,400 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward/decode.h"
+#include "ward/engine.h"
+#include "ward/rule.h"
+
+/* Builds an engine from YAML text; fails the test on any load error. */
+static ward_engine *engine_from(const char *yaml) {
+    ward_rules rs;
+    ward_diags d;
+    ward_rules_init(&rs);
+    ward_diags_init(&d);
+    int rc = ward_rules_load_buffer(&rs, "test.yml", (const uint8_t *)yaml, strlen(yaml), &d);
+    for (size_t i = 0; i < d.n; i++) {
+        char buf[1024];
+        ward_diag_format(&d.v[i], buf, sizeof(buf));
+        fprintf(stderr, "%s\n", buf);
+    }
+    assert_int_equal(rc, 0);
+    ward_diags_fini(&d);
+    ward_limits l;
+    ward_limits_default(&l);
+    char err[256];
+    ward_engine *e = ward_engine_new(&rs, &l, err, sizeof(err));
+    assert_non_null(e);
+    ward_rules_fini(&rs);
+    return e;
+}
+
+typedef struct hits {
+    size_t n;
+    size_t idx[64];
+} hits;
+
+static int on_hit(const ward_rule *r, size_t idx, void *ctx) {
+    (void)r;
+    hits *h = ctx;
+    if (h->n < 64)
+        h->idx[h->n++] = idx;
+    return 0;
+}
+
+static hits match_line(const ward_engine *e, ward_scratch *s, ward_event *ev, const char *line,
+                       ward_decoder dec) {
+    hits h = {0};
+    ward_decode(dec, (const uint8_t *)line, strlen(line), ev);
+    ward_engine_match(e, s, ev, on_hit, &h);
+    return h;
+}
+
+static const char three_rules[] = "title: A\n"
+                                  "id: r-alpha\n"
+                                  "level: low\n"
+                                  "detection: {sel: {message|contains: alpha}, condition: sel}\n"
+                                  "---\n"
+                                  "title: B\n"
+                                  "id: r-bravo\n"
+                                  "level: low\n"
+                                  "detection: {sel: {message|contains: bravo}, condition: sel}\n"
+                                  "---\n"
+                                  "title: C\n"
+                                  "id: r-digits\n"
+                                  "level: low\n"
+                                  "detection:\n"
+                                  "  sel: {event.original|re: '^\\d+$'}\n"
+                                  "  condition: sel\n";
+
+static void test_engine_prefilter_selects_candidates(void **state) {
+    (void)state;
+    ward_engine *e = engine_from(three_rules);
+    assert_int_equal(ward_engine_rule_count(e), 3);
+    assert_int_equal(ward_engine_always_count(e), 1);
+    double ns = -1;
+    assert_string_equal(ward_engine_always_rule(e, 0, &ns)->id, "r-digits");
+    assert_true(ns >= 0);
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+
+    hits h = match_line(e, s, &ev, "xx ALPHA yy", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.idx[0], 0);
+    const uint32_t *cand;
+    size_t nc = ward_scratch_candidates(s, &cand);
+    /* alpha's rule and the always-run rule; never bravo's */
+    assert_int_equal(nc, 2);
+    assert_int_equal(cand[0], 0);
+    assert_int_equal(cand[1], 2);
+
+    h = match_line(e, s, &ev, "12345", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.idx[0], 2);
+
+    h = match_line(e, s, &ev, "bravo alpha", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.idx[0], 0); /* reported in rule order */
+    assert_int_equal(h.idx[1], 1);
+
+    const ward_rule_stats *st = ward_scratch_stats(s);
+    assert_int_equal(st[0].candidates, 2);
+    assert_int_equal(st[0].matches, 2);
+    assert_int_equal(st[1].candidates, 1);
+    assert_int_equal(st[2].candidates, 3);
+    assert_int_equal(st[2].matches, 1);
+
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+static void test_engine_scope_by_service_and_decoder(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: ssh\n"
+                                 "id: r-ssh\n"
+                                 "level: low\n"
+                                 "logsource: {product: linux, service: sshd}\n"
+                                 "detection: {k: [failed], condition: k}\n"
+                                 "---\n"
+                                 "title: web\n"
+                                 "id: r-web\n"
+                                 "level: low\n"
+                                 "decoder: combined_access\n"
+                                 "detection: {s: {cs-method: POST}, condition: s}\n");
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    hits h = match_line(e, s, &ev, "Dec 10 06:55:48 LabSZ sshd[24200]: Failed password",
+                        WARD_DECODER_AUTO);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.idx[0], 0);
+    /* the same words from another program are out of the rule's scope */
+    h = match_line(e, s, &ev, "Dec 10 06:55:48 LabSZ nginx[24200]: Failed password",
+                   WARD_DECODER_AUTO);
+    assert_int_equal(h.n, 0);
+    /* a raw line has no program: the service cannot be told, so the rule runs */
+    h = match_line(e, s, &ev, "Failed password", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    h = match_line(e, s, &ev,
+                   "192.0.2.1 - - [25/Nov/2026:10:00:01 +0000] \"POST /failed HTTP/1.1\" 200 1 "
+                   "\"-\" \"x\"",
+                   WARD_DECODER_AUTO);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.idx[0], 1);
+    /* a POST in a syslog line is not the access decoder's field */
+    h = match_line(e, s, &ev, "Dec 10 06:55:48 LabSZ app[1]: POST", WARD_DECODER_AUTO);
+    assert_int_equal(h.n, 0);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+static void test_engine_modes(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: off\nid: r-off\nlevel: low\nmode: off\n"
+                                 "detection: {k: [needle], condition: k}\n"
+                                 "---\n"
+                                 "title: shadow\nid: r-shadow\nlevel: low\nmode: shadow\n"
+                                 "detection: {k: [needle], condition: k}\n");
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    hits h = match_line(e, s, &ev, "a needle here", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.idx[0], 1);
+    assert_int_equal(ward_engine_rule(e, 1)->mode, WARD_MODE_SHADOW);
+    assert_int_equal(ward_scratch_stats(s)[0].candidates, 0);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+static void test_engine_transformed_event_bypasses_prefilter(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: j\nid: r-json\nlevel: low\n"
+                                 "detection: {s: {msg|contains: failed}, condition: s}\n");
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    /* "failed" only exists after unescaping: the raw line holds fail\u0065d */
+    hits h = match_line(e, s, &ev, "{\"msg\":\"login fail\\u0065d\"}", WARD_DECODER_JSON);
+    assert_int_equal(ev.transformed, 1);
+    assert_int_equal(h.n, 1);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+static void test_engine_limit_hit_is_counted_no_match(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: slow\nid: r-slow\nlevel: low\n"
+                                 "detection: {s: {event.original|re: '^(a+)+$'}, condition: s}\n");
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    char line[80];
+    memset(line, 'a', sizeof(line) - 2);
+    line[sizeof(line) - 2] = '!';
+    line[sizeof(line) - 1] = 0;
+    hits h = match_line(e, s, &ev, line, WARD_DECODER_RAW);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(ward_scratch_stats(s)[0].limit_hits, 1);
+    h = match_line(e, s, &ev, "aaaa", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+static void test_engine_empty_rule_set(void **state) {
+    (void)state;
+    ward_rules rs;
+    ward_rules_init(&rs);
+    ward_limits l;
+    ward_limits_default(&l);
+    char err[128];
+    ward_engine *e = ward_engine_new(&rs, &l, err, sizeof(err));
+    assert_non_null(e);
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    hits h = match_line(e, s, &ev, "anything", WARD_DECODER_AUTO);
+    assert_int_equal(h.n, 0);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+    ward_rules_fini(&rs);
+}
+
+/* ---- differential soundness: the core and the naive loop agree everywhere ---- */
+
+typedef struct pairs {
+    size_t n, cap;
+    uint64_t *v;
+    uint64_t line;
+} pairs;
+
+static int on_pair(const ward_rule *r, size_t idx, void *ctx) {
+    (void)r;
+    pairs *p = ctx;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 1024;
+        p->v = realloc(p->v, p->cap * sizeof(*p->v));
+        assert_non_null(p->v);
+    }
+    p->v[p->n++] = (p->line << 20) | idx;
+    return 0;
+}
+
+/* Runs every line of path through both; returns the number of pairs (they must agree). */
+static size_t compare_on_file(const ward_engine *e, ward_scratch *s, const char *path,
+                              ward_decoder dec, size_t max_lines) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    pairs core = {0}, naive = {0};
+    ward_event ev;
+    ward_event_init(&ev);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    uint64_t n = 0;
+    while ((len = getline(&line, &cap, f)) > 0 && n < max_lines) {
+        if (line[len - 1] == '\n')
+            len--;
+        n++;
+        core.line = naive.line = n;
+        ward_decode(dec, (const uint8_t *)line, (size_t)len, &ev);
+        ward_engine_match(e, s, &ev, on_pair, &core);
+        ward_engine_match_naive(e, s, &ev, on_pair, &naive);
+    }
+    if (core.n != naive.n)
+        fprintf(stderr, "%s: core found %zu pairs, naive %zu\n", path, core.n, naive.n);
+    assert_int_equal(core.n, naive.n);
+    for (size_t i = 0; i < core.n; i++) {
+        if (core.v[i] != naive.v[i])
+            fprintf(stderr, "%s: line %llu rule %llu differs\n", path,
+                    (unsigned long long)(naive.v[i] >> 20),
+                    (unsigned long long)(naive.v[i] & 0xfffff));
+        assert_int_equal(core.v[i], naive.v[i]);
+    }
+    size_t found = core.n;
+    free(core.v);
+    free(naive.v);
+    free(line);
+    ward_event_fini(&ev);
+    fclose(f);
+    return found;
+}
+
+static const char *const corpus_files[] = {
+    "tests/data/corpus/openssh_2k.log", "tests/data/corpus/linux_2k.log",
+    "tests/data/corpus/apache_2k.log",  "tests/data/corpus/proxifier_2k.log",
+    "tests/data/corpus/hdfs_2k.log",    "tests/data/demo/auth.log",
+    "tests/data/demo/access.log",
+};
+
+static ward_engine *engine_from_dir(const char *dir) {
+    ward_rules rs;
+    ward_diags d;
+    ward_rules_init(&rs);
+    ward_diags_init(&d);
+    assert_int_equal(ward_rules_load(&rs, dir, &d), 0);
+    ward_diags_fini(&d);
+    ward_limits l;
+    ward_limits_default(&l);
+    char err[256];
+    ward_engine *e = ward_engine_new(&rs, &l, err, sizeof(err));
+    assert_non_null(e);
+    ward_rules_fini(&rs);
+    return e;
+}
+
+static void test_engine_core_equals_naive_shipped_rules(void **state) {
+    (void)state;
+    ward_engine *e = engine_from_dir("rules");
+    ward_scratch *s = ward_scratch_new(e);
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(corpus_files) / sizeof(corpus_files[0]); i++)
+        total += compare_on_file(e, s, corpus_files[i], WARD_DECODER_AUTO, SIZE_MAX);
+    /* the sample logs hold many sshd failures: the comparison is not vacuous */
+    assert_true(total > 100);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+/* The benchmark's real-world patterns (fail2ban, GPL-2: read from ../shared, not
+ * redistributed), each as a rule on event.original, over the corpus. */
+static void test_engine_core_equals_naive_fail2ban_patterns(void **state) {
+    (void)state;
+    FILE *f = fopen("../shared/bench/rules-fail2ban.txt", "r");
+    if (!f) {
+        fprintf(stderr, "skipped: ../shared/bench/rules-fail2ban.txt is absent\n");
+        skip();
+    }
+    size_t cap = 1 << 20, len = 0;
+    char *yaml = malloc(cap);
+    assert_non_null(yaml);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t n;
+    int id = 0;
+    while ((n = getline(&line, &lcap, f)) > 0) {
+        if (line[n - 1] == '\n')
+            line[--n] = 0;
+        if (n == 0)
+            continue;
+        while (len + (size_t)n * 2 + 256 > cap) {
+            cap *= 2;
+            yaml = realloc(yaml, cap);
+            assert_non_null(yaml);
+        }
+        len += (size_t)sprintf(yaml + len,
+                               "%stitle: p%d\nid: p%d\nlevel: low\ndetection:\n"
+                               "  sel:\n    event.original|re: '",
+                               id ? "---\n" : "", id, id);
+        for (ssize_t i = 0; i < n; i++) {
+            if (line[i] == '\'')
+                yaml[len++] = '\'';
+            yaml[len++] = line[i];
+        }
+        len += (size_t)sprintf(yaml + len, "'\n  condition: sel\n");
+        id++;
+    }
+    fclose(f);
+    free(line);
+    yaml[len] = 0;
+    ward_engine *e = engine_from(yaml);
+    free(yaml);
+    assert_int_equal(ward_engine_rule_count(e), (size_t)id);
+    ward_scratch *s = ward_scratch_new(e);
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(corpus_files) / sizeof(corpus_files[0]); i++)
+        total += compare_on_file(e, s, corpus_files[i], WARD_DECODER_RAW, SIZE_MAX);
+    total += compare_on_file(e, s, "../shared/bench/corpus-small.log", WARD_DECODER_RAW, 12000);
+    assert_true(total > 100);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_prefilter_selects_candidates),
+        cmocka_unit_test(test_engine_scope_by_service_and_decoder),
+        cmocka_unit_test(test_engine_modes),
+        cmocka_unit_test(test_engine_transformed_event_bypasses_prefilter),
+        cmocka_unit_test(test_engine_limit_hit_is_counted_no_match),
+        cmocka_unit_test(test_engine_empty_rule_set),
+        cmocka_unit_test(test_engine_core_equals_naive_shipped_rules),
+        cmocka_unit_test(test_engine_core_equals_naive_fail2ban_patterns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
