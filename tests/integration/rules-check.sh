@@ -1,6 +1,6 @@
 #!/bin/bash
 # ward-rules check: good rules pass; every error in a bad set is reported with its place.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 "$WR" check rules >"$T/out" 2>"$T/err"
 rc=$?

@@ -1,6 +1,6 @@
 #!/bin/bash
 # ward-rules match over the demo logs: the expected detections, JSON, explain, long lines.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 "$WR" match -r rules tests/data/demo/auth.log tests/data/demo/access.log >"$T/out" 2>"$T/err"
 rc=$?

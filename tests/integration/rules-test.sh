@@ -1,6 +1,6 @@
 #!/bin/bash
 # ward-rules test: the shipped rules' samples pass; a wrong sample fails with its place.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 "$WR" test rules >"$T/out" 2>&1
 rc=$?
