@@ -448,11 +448,15 @@ static int parse_syslog(const uint8_t *line, size_t len, struct syslog_parts *sp
     if (parse_pri(&c, sp) != 0)
         return -1;
     if (sp->pri.p && is_digit(cur_peek(&c))) {
+        /* "<34>2024 Jun 14 ..." also starts with digits: a year, not a version. */
         cursor t = c;
+        span pri = sp->pri;
+        unsigned prival = sp->prival;
         if (parse_5424(&t, sp) == 0)
             return 0;
         memset(sp, 0, sizeof(*sp));
-        parse_pri(&c, sp);
+        sp->pri = pri;
+        sp->prival = prival;
     }
     return parse_3164(&c, sp);
 }
