@@ -50,6 +50,7 @@ ward-rules_SRCS := tools/ward-rules.c
 UNIT_TESTS := \
 	test_event \
 	test_re \
+	test_mpm \
 	test_engine
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -215,8 +215,7 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
             if (lo[x] == b)
                 m->root[x] = m->echild[e];
     }
-    m->mem = sizeof(*m) + (size_t)FILTER_WORDS * 8 + nn * (sizeof(mpm_node) + 1 + 4) +
-             m->nlits * 4;
+    m->mem = sizeof(*m) + (size_t)FILTER_WORDS * 8 + nn * (sizeof(mpm_node) + 1 + 4) + m->nlits * 4;
     m->compiled = 1;
     /* The trie holds the bytes now. */
     for (size_t i = 0; i < m->nlits; i++) {
@@ -260,8 +259,8 @@ static uint32_t child_of(const ward_mpm *m, const mpm_node *d, uint8_t b) {
 
 /* Walks the trie from position i; reports every literal starting there. Returns -1 when
  * the callback asked to stop, else the number of reports. */
-static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i,
-                 ward_mpm_match_fn fn, void *ctx) {
+static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i, ward_mpm_match_fn fn,
+                 void *ctx) {
     const uint8_t *lo = lower_table();
     uint32_t n = m->root[buf[i]];
     long reports = 0;
@@ -315,11 +314,10 @@ size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm
     const uint64_t *f = m->filter;
     while (i + 8 <= len) {
         uint64_t w = load64(buf + i);
-        unsigned hit = filter_test(f, (uint32_t)w) | filter_test(f, (uint32_t)(w >> 8)) << 1 |
-                       filter_test(f, (uint32_t)(w >> 16)) << 2 |
-                       filter_test(f, (uint32_t)(w >> 24)) << 3 |
-                       filter_test(f, (uint32_t)(w >> 32)) << 4 |
-                       filter_test(f, (uint32_t)(w >> 40)) << 5;
+        unsigned hit =
+            filter_test(f, (uint32_t)w) | filter_test(f, (uint32_t)(w >> 8)) << 1 |
+            filter_test(f, (uint32_t)(w >> 16)) << 2 | filter_test(f, (uint32_t)(w >> 24)) << 3 |
+            filter_test(f, (uint32_t)(w >> 32)) << 4 | filter_test(f, (uint32_t)(w >> 40)) << 5;
         while (hit) {
             unsigned k = (unsigned)__builtin_ctz(hit);
             hit &= hit - 1;
@@ -331,7 +329,8 @@ size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm
     }
     for (; i < len; i++) {
         if (i + 3 <= len) {
-            uint32_t key = (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16;
+            uint32_t key =
+                (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16;
             if (!filter_test(f, key))
                 continue;
         } else if (!m->root[buf[i]]) {
