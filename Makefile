@@ -49,6 +49,7 @@ ward-rules_SRCS := tools/ward-rules.c
 
 UNIT_TESTS := \
 	test_event \
+	test_decode \
 	test_re \
 	test_mpm \
 	test_engine
@@ -110,7 +111,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
 
-FUZZ_HARNESSES :=
+FUZZ_HARNESSES := fuzz_decode
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz
