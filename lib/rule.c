@@ -977,8 +977,8 @@ static int rule_doc(ward_node *root, void *ctx) {
     loadctx *lc = ctx;
     rctx c = {lc, NULL, 0};
     ward_rule *r = NULL;
-    if (!root)
-        return 0; /* an empty document, e.g. after a trailing '---' */
+    if (!root || root->type == WARD_NODE_NULL)
+        goto done; /* an empty document, e.g. after a trailing '---' */
     if (root->type != WARD_NODE_MAP) {
         rerr(&c, root, "a rule must be a YAML map, not %s", kind(root));
         goto done;
@@ -1212,33 +1212,33 @@ static const char *const filter_meta[] = {
 /* A Sigma v2 filter document: filter: {rules: [...], <selections>, condition}. */
 static void parse_sigma_filter(rctx *c, overlay *o, const ward_node *root) {
     const ward_node *f = NULL, *fk = NULL;
+    for (size_t i = 0; i < root->n; i++)
+        if (key_is(root->keys[i], "filter")) {
+            fk = root->keys[i];
+            f = root->kids[i];
+        }
+    const ward_node *rules = ward_node_get(f, "rules");
+    /* Targets first, so that later messages name the rule. */
+    if (rules)
+        parse_targets(c, o, rules, "filter.rules");
     for (size_t i = 0; i < root->n; i++) {
         const ward_node *k = root->keys[i];
-        if (key_is(k, "filter")) {
-            fk = k;
-            f = root->kids[i];
-            continue;
-        }
         size_t j;
         for (j = 0; j < sizeof(filter_meta) / sizeof(filter_meta[0]); j++)
             if (key_is(k, filter_meta[j]))
                 break;
-        if (j == sizeof(filter_meta) / sizeof(filter_meta[0]))
+        if (j == sizeof(filter_meta) / sizeof(filter_meta[0]) && !key_is(k, "filter"))
             rerr(c, k, "unknown key '%.*s' in a Sigma filter document", qlen(k), k->str);
     }
     if (!f || f->type != WARD_NODE_MAP) {
         rerr(c, f ? f : fk,
-             "'filter' must be a map with 'rules', selections and a condition, "
-             "not %s",
-             kind(f));
+             "'filter' must be a map with 'rules', selections and a condition, not %s", kind(f));
         return;
     }
-    const ward_node *rules = ward_node_get(f, "rules");
     if (!rules) {
         rerr(c, f, "a Sigma filter needs 'rules: [ID, ...]' (ward applies filters by rule id)");
         return;
     }
-    parse_targets(c, o, rules, "filter.rules");
     if (map_without(f, "rules", &o->filter_copy) < 0) {
         oom(c, f);
         return;
@@ -1254,8 +1254,8 @@ static int overlay_doc(ward_node *root, void *ctx) {
     overlay o;
     memset(&o, 0, sizeof(o));
     o.level = o.mode = -1;
-    if (!root)
-        return 0;
+    if (!root || root->type == WARD_NODE_NULL)
+        goto done;
     if (root->type != WARD_NODE_MAP) {
         rerr(&c, root, "an overlay document must be a map ('overlay:' or a Sigma filter), not %s",
              kind(root));

@@ -91,13 +91,17 @@ direct:
     ward_diags_add(b->d, b->file, line, col, NULL, "%s", msg);
 }
 
-/* Reports the pending errors of the finished document, naming its id when it has one. */
-static void flush_pending(builder *b) {
+/* The current document's top-level `id`, when it has one so far: errors name the rule. */
+static const char *doc_id(const builder *b) {
     const ward_node *top = b->root ? b->root : b->depth > 0 ? b->stack[0].node : NULL;
     const ward_node *id = ward_node_get(top, "id");
-    const char *rid = id && id->type == WARD_NODE_SCALAR && id->len && !memchr(id->str, 0, id->len)
-                          ? id->str
-                          : NULL;
+    return id && id->type == WARD_NODE_SCALAR && id->len && !memchr(id->str, 0, id->len) ? id->str
+                                                                                         : NULL;
+}
+
+/* Reports the pending errors of the finished document. */
+static void flush_pending(builder *b) {
+    const char *rid = doc_id(b);
     for (size_t i = 0; i < b->npend; i++) {
         ward_diags_add(b->d, b->file, b->pend[i].line, b->pend[i].col, rid, "%s", b->pend[i].msg);
         free(b->pend[i].msg);
@@ -116,7 +120,7 @@ static void yerr(builder *b, int line, int col, const char *fmt, ...) {
     va_end(ap);
     b->failed = 1;
     flush_pending(b); /* they come earlier in the file */
-    ward_diags_add(b->d, b->file, line, col, NULL, "%s", msg);
+    ward_diags_add(b->d, b->file, line, col, doc_id(b), "%s", msg);
 }
 
 static void builder_reset(builder *b) {
@@ -171,9 +175,13 @@ static int check_tag(const char *tag, int *quoted, int *null) {
     return -1;
 }
 
-static const char *short_tag(const char *tag) {
+/* A tag as it is written: "!!int" for the core schema's, otherwise unchanged. */
+static const char *short_tag(const char *tag, char *buf, size_t len) {
     static const char pfx[] = "tag:yaml.org,2002:";
-    return strncmp(tag, pfx, sizeof(pfx) - 1) == 0 ? tag + sizeof(pfx) - 3 : tag;
+    if (strncmp(tag, pfx, sizeof(pfx) - 1) != 0)
+        return tag;
+    snprintf(buf, len, "!!%s", tag + sizeof(pfx) - 1);
+    return buf;
 }
 
 /* Stores kid at index parent->n of arr, whose capacity is the power of two at or above
@@ -311,7 +319,7 @@ static void report_parser_error(builder *b, const yaml_parser_t *p, const uint8_
     col = (int)p->problem_mark.column + 1;
     const char *hint = "";
     size_t at = p->problem_mark.index;
-    if (at < len && buf[at] == '\t')
+    if (at < len && buf[at] == '\t' && !(p->problem && strstr(p->problem, "tab")))
         hint = " (tabs are not allowed in YAML indentation; use spaces)";
     if (p->context)
         yerr(b, line, col, "YAML: %s %s (line %d, column %d)%s",
@@ -327,6 +335,7 @@ static int on_event(builder *b, const yaml_event_t *ev, ward_yaml_doc_fn fn, voi
     const yaml_mark_t *m = &ev->start_mark;
     int line = (int)m->line + 1, col = (int)m->column + 1;
     const char *anchor = NULL, *tag = NULL;
+    char tagbuf[128];
     ward_node *n = NULL;
 
     switch (ev->type) {
@@ -358,7 +367,8 @@ static int on_event(builder *b, const yaml_event_t *ev, ward_yaml_doc_fn fn, voi
         tag = (const char *)ev->data.scalar.tag;
         int quoted, null;
         if (check_tag(tag, &quoted, &null) < 0) {
-            doc_error(b, line, col, "unsupported YAML tag '%s'", short_tag(tag));
+            doc_error(b, line, col, "unsupported YAML tag '%s'",
+                      short_tag(tag, tagbuf, sizeof(tagbuf)));
             quoted = null = 0;
         }
         const char *s = (const char *)ev->data.scalar.value;
@@ -391,7 +401,8 @@ static int on_event(builder *b, const yaml_event_t *ev, ward_yaml_doc_fn fn, voi
         tag = (const char *)(is_seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag);
         int quoted, null;
         if (check_tag(tag, &quoted, &null) < 0 || quoted || null)
-            doc_error(b, line, col, "unsupported YAML tag '%s'", short_tag(tag));
+            doc_error(b, line, col, "unsupported YAML tag '%s'",
+                      short_tag(tag, tagbuf, sizeof(tagbuf)));
         if (anchor)
             doc_error(b, line, col, "YAML anchors ('&%s') are not supported", anchor);
         if (b->depth >= WARD_YAML_MAX_DEPTH) {
