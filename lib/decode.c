@@ -29,9 +29,11 @@
 enum { DEC_OOM = -1, DEC_NO = 0, DEC_YES = 1 };
 
 static const char *const decoder_names[WARD_DECODER_COUNT] = {
-    [WARD_DECODER_RAW] = "raw",   [WARD_DECODER_SYSLOG] = "syslog",
+    [WARD_DECODER_RAW] = "raw",
+    [WARD_DECODER_SYSLOG] = "syslog",
     [WARD_DECODER_COMBINED_ACCESS] = "combined_access",
-    [WARD_DECODER_JSON] = "json", [WARD_DECODER_KV] = "kv",
+    [WARD_DECODER_JSON] = "json",
+    [WARD_DECODER_KV] = "kv",
     [WARD_DECODER_AUTO] = "auto",
 };
 
@@ -275,8 +277,7 @@ static void parse_tag(cursor *c, struct syslog_parts *sp) {
         }
     }
     const uint8_t *e = s;
-    while (e < c->end && (size_t)(e - s) < lim && *e != ' ' && *e != '\t' && *e != ':' &&
-           *e != '[')
+    while (e < c->end && (size_t)(e - s) < lim && *e != ' ' && *e != '\t' && *e != ':' && *e != '[')
         e++;
     if (e == s || (e < c->end && (size_t)(e - s) >= lim))
         return;
@@ -336,9 +337,12 @@ static int parse_3164(cursor *c, struct syslog_parts *sp) {
 /* An SD-NAME: printable ASCII except '=', ']', '"' and space. */
 static span sd_name(cursor *c) {
     const uint8_t *s = c->p;
-    while (c->p < c->end && c->p - s < SD_NAME_MAX && *c->p > ' ' && *c->p < 127 &&
-           *c->p != '=' && *c->p != ']' && *c->p != '"')
+    while (c->p < c->end && (size_t)(c->p - s) < SD_NAME_MAX) {
+        uint8_t ch = *c->p;
+        if (ch <= ' ' || ch >= 127 || ch == '=' || ch == ']' || ch == '"')
+            break;
         c->p++;
+    }
     return span_of(s, c->p);
 }
 
@@ -346,8 +350,8 @@ static span sd_name(cursor *c) {
 static size_t sd_unescape(const char *in, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        if (in[i] == '\\' && i + 1 < n && (in[i + 1] == '"' || in[i + 1] == '\\' ||
-                                           in[i + 1] == ']'))
+        if (in[i] == '\\' && i + 1 < n &&
+            (in[i + 1] == '"' || in[i + 1] == '\\' || in[i + 1] == ']'))
             i++;
         out[o++] = in[i];
     }
@@ -497,8 +501,8 @@ static int decode_syslog(ward_event *ev) {
 /* combined access log */
 
 struct access_parts {
-    span vhost, ip, user, ts, request, method, uri, stem, query, version, status, bytes,
-        referer, agent;
+    span vhost, ip, user, ts, request, method, uri, stem, query, version, status, bytes, referer,
+        agent;
 };
 
 /* A double-quoted field in which \" does not end the field; the span excludes the
