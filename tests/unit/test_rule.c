@@ -776,6 +776,73 @@ static void test_rule_overlay_keeps_going_after_errors(void **state) {
     assert_int_equal(f->rs.v[0]->mode, WARD_MODE_ALERT);
 }
 
+/* Evaluates rule id's detection on an event with fields program and user. */
+static int match_user(fixture *f, const char *id, const char *user) {
+    ward_limits l;
+    ward_limits_default(&l);
+    ward_match_ctx mc;
+    assert_int_equal(ward_match_ctx_init(&mc, &l), 0);
+    ward_event ev;
+    ward_event_init(&ev);
+    const char *line = "sshd login";
+    ward_event_reset(&ev, (const uint8_t *)line, strlen(line));
+    ward_event_set(&ev, "program", "sshd", 4);
+    ward_event_set(&ev, "user", user, strlen(user));
+    const ward_rule *r = ward_rules_find(&f->rs, id);
+    assert_non_null(r);
+    int m = ward_detect_match(r->det, &ev, &mc);
+    ward_event_fini(&ev);
+    ward_match_ctx_fini(&mc);
+    return m;
+}
+
+static void test_rule_overlay_filter_suppresses(void **state) {
+    fixture *f = *state;
+    assert_int_equal(load(f, GOOD_HEAD GOOD_DET "---\ntitle: T\nid: t2\nlevel: low\n" GOOD_DET), 0);
+    assert_int_equal(match_user(f, "t1", "backup"), 1);
+    int rc = overlay(f, "overlay:\n"
+                        "  rules: [t1]\n"
+                        "  filter:\n"
+                        "    sel:\n"
+                        "      user: backup\n"
+                        "    condition: not sel\n");
+    if (rc)
+        dump(&f->d);
+    assert_int_equal(rc, 0);
+    assert_int_equal(match_user(f, "t1", "backup"), 0);
+    assert_int_equal(match_user(f, "t1", "root"), 1);
+    /* t2 is untouched until a Sigma filter document names it. */
+    assert_int_equal(match_user(f, "t2", "nobody"), 1);
+    rc = overlay(f, "title: Quiet nobody\n"
+                    "id: f-1\n"
+                    "logsource: {product: linux}\n"
+                    "filter:\n"
+                    "  rules: t2\n"
+                    "  quiet:\n"
+                    "    user: nobody\n"
+                    "  condition: not quiet\n");
+    if (rc)
+        dump(&f->d);
+    assert_int_equal(rc, 0);
+    assert_int_equal(match_user(f, "t2", "nobody"), 0);
+    assert_int_equal(match_user(f, "t2", "root"), 1);
+    assert_int_equal(match_user(f, "t1", "nobody"), 1);
+}
+
+static void test_rule_overlay_bad_filter_reported(void **state) {
+    fixture *f = *state;
+    assert_int_equal(load(f, GOOD_HEAD GOOD_DET), 0);
+    assert_int_equal(overlay(f, "overlay:\n  rule: t1\n  level: low\n  filter:\n"
+                                "    sel: {user: backup}\n    condition: not nosuch\n"),
+                     -1);
+    assert_true(f->d.n >= 1);
+    assert_string_equal(f->d.v[0].file, "o.yml");
+    assert_string_equal(f->d.v[0].rule_id, "t1");
+    assert_true(f->d.v[0].line >= 4);
+    /* Nothing of the overlay is applied. */
+    assert_int_equal(f->rs.v[0]->level, WARD_LEVEL_HIGH);
+}
+
 /* A rule as a YARA rule looks after yara.c appends it. */
 static void add_yara_like(fixture *f, const char *id) {
     ward_rule *r = calloc(1, sizeof(*r));
@@ -977,6 +1044,8 @@ int main(void) {
         T(test_rule_overlay_errors),
         T(test_rule_overlay_keeps_going_after_errors),
         T(test_rule_overlay_filter_on_yara_rule_is_error),
+        T(test_rule_overlay_filter_suppresses),
+        T(test_rule_overlay_bad_filter_reported),
         T(test_rule_add_duplicate_and_null),
         T(test_rule_extract_run_on_real_lines),
         T(test_rule_extract_run_limit_hit),

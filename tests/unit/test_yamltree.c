@@ -119,6 +119,7 @@ static void test_yamltree_empty_input_has_no_documents(void **state) {
     ward_diags d;
     assert_int_equal(parse("", &ds, &d), 0);
     assert_int_equal(ds.n, 0);
+    ward_diags_fini(&d);
     assert_int_equal(parse("# only a comment\n", &ds, &d), 0);
     assert_int_equal(ds.n, 0);
     ward_diags_fini(&d);
@@ -162,6 +163,7 @@ static void test_yamltree_aliases_and_anchors_refused(void **state) {
     expect_diag(&d, "f.yml:1:4: YAML anchors ('&x') are not supported");
     expect_diag(&d, "f.yml:2:4: YAML aliases ('*x') are not supported");
     assert_int_equal(ds.n, 0);
+    ward_diags_fini(&d);
     assert_int_equal(parse("a: &s v\n", &ds, &d), -1);
     expect_diag(&d, "f.yml:1:4: YAML anchors ('&s') are not supported");
     ward_diags_fini(&d);
