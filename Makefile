@@ -17,7 +17,7 @@ endif
 
 PKGS := libpcre2-8 yara yaml-0.1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -51,6 +51,10 @@ UNIT_TESTS := \
 	test_event \
 	test_decode \
 	test_re \
+	test_detect \
+	test_yamltree \
+	test_rule \
+	test_yara \
 	test_mpm \
 	test_engine
 
@@ -111,7 +115,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
 
-FUZZ_HARNESSES := fuzz_decode
+FUZZ_HARNESSES := fuzz_decode fuzz_rules
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz

@@ -183,8 +183,10 @@ static sset sset_union(parser *ps, sset a, sset b) {
     sset r = sset_alloc(ps, a.n + b.n);
     if (!r.n)
         return r;
-    memcpy(r.v, a.v, a.n * sizeof(str));
-    memcpy(r.v + a.n, b.v, b.n * sizeof(str));
+    if (a.n) /* an empty set may have no array: memcpy must not see NULL */
+        memcpy(r.v, a.v, a.n * sizeof(str));
+    if (b.n)
+        memcpy(r.v + a.n, b.v, b.n * sizeof(str));
     sset_dedupe(&r);
     return r;
 }
@@ -209,8 +211,10 @@ static sset sset_cross(parser *ps, sset a, sset b, uint32_t max, int keep_end) {
                 r.n = 0;
                 return r;
             }
-            memcpy(buf, x->s, x->len);
-            memcpy(buf + x->len, y->s, y->len);
+            if (x->len) /* the empty string may have no bytes at all */
+                memcpy(buf, x->s, x->len);
+            if (y->len)
+                memcpy(buf + x->len, y->s, y->len);
             if (ci)
                 for (uint32_t t = 0; t < len; t++)
                     buf[t] = (uint8_t)lc(buf[t]);

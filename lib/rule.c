@@ -31,6 +31,8 @@ struct ward_extract {
     pcre2_code *re;
     char **literals; /* the author's literal hints, each checked against the pattern */
     size_t nliterals;
+    uint32_t *order; /* name-table entries by group number: fields come in pattern order */
+    uint32_t norder;
 };
 
 /* ---- names ---- */
@@ -67,6 +69,7 @@ static void extract_free(struct ward_extract *x) {
     free(x->pattern);
     pcre2_code_free(x->re);
     strv_free(x->literals, x->nliterals);
+    free(x->order);
     free(x);
 }
 
@@ -490,6 +493,33 @@ fail:
 
 /* ---- extract ---- */
 
+/* PCRE2's name table is sorted by name; alerts list fields in the order the pattern
+ * names them, so the entries are sorted by group number once, here. Returns 0 or -1. */
+static int extract_order(struct ward_extract *x, uint32_t names) {
+    uint32_t size = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(x->re, PCRE2_INFO_NAMEENTRYSIZE, &size);
+    pcre2_pattern_info(x->re, PCRE2_INFO_NAMETABLE, &table);
+    x->order = malloc((size_t)names * sizeof(*x->order));
+    if (!x->order)
+        return -1;
+    for (uint32_t i = 0; i < names; i++) {
+        PCRE2_SPTR e = table + (size_t)i * size;
+        uint32_t grp = ((uint32_t)e[0] << 8) | e[1];
+        uint32_t j = i;
+        while (j > 0) {
+            PCRE2_SPTR p = table + (size_t)x->order[j - 1] * size;
+            if ((((uint32_t)p[0] << 8) | p[1]) <= grp)
+                break;
+            x->order[j] = x->order[j - 1];
+            j--;
+        }
+        x->order[j] = i;
+    }
+    x->norder = names;
+    return 0;
+}
+
 static void check_literal_hints(rctx *c, struct ward_extract *x, const ward_node *pat,
                                 const ward_node *lits) {
     if (!lits || lits->type == WARD_NODE_NULL)
@@ -568,6 +598,8 @@ static void parse_extract(rctx *c, ward_rule *r, const ward_node *v) {
                 rerr(c, pat,
                      "extract.pcre2 has no named group (?<name>...): it would extract "
                      "nothing");
+            else if (extract_order(x, names) < 0)
+                oom(c, pat);
             check_literal_hints(c, x, pat, lits);
         }
     }
@@ -1519,16 +1551,15 @@ int ward_extract_run(const ward_rule *r, const ward_event *ev, ward_match_ctx *m
     int rc = ward_re_match(x->re, (const uint8_t *)f->val, f->val_len, mc);
     if (rc <= 0)
         return rc;
-    uint32_t count = 0, size = 0;
+    uint32_t size = 0;
     PCRE2_SPTR table = NULL;
-    pcre2_pattern_info(x->re, PCRE2_INFO_NAMECOUNT, &count);
     pcre2_pattern_info(x->re, PCRE2_INFO_NAMEENTRYSIZE, &size);
     pcre2_pattern_info(x->re, PCRE2_INFO_NAMETABLE, &table);
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(mc->md);
     uint32_t npairs = pcre2_get_ovector_count(mc->md);
     int n = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        PCRE2_SPTR e = table + (size_t)i * size;
+    for (uint32_t i = 0; i < x->norder; i++) {
+        PCRE2_SPTR e = table + (size_t)x->order[i] * size;
         uint32_t grp = ((uint32_t)e[0] << 8) | e[1];
         if (grp >= npairs || ov[2 * grp] == PCRE2_UNSET)
             continue;

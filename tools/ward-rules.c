@@ -362,10 +362,11 @@ static int cmd_test(const opts *o, char **paths, int npaths) {
     size_t pass = 0, fail = 0;
     for (size_t i = 0; i < ward_engine_rule_count(e); i++) {
         const ward_rule *r = ward_engine_rule(e, i);
-        size_t positives = 0;
+        size_t positives = 0, negatives = 0;
         for (size_t k = 0; k < r->ntests; k++) {
             const ward_rule_test *t = &r->tests[k];
-            positives += t->expect_match;
+            /* samples are numbered within their list, as the author counts them */
+            size_t nth = t->expect_match ? ++positives : ++negatives;
             ward_decoder dec = r->decoder >= 0 ? (ward_decoder)r->decoder : WARD_DECODER_AUTO;
             ward_decode(dec, (const uint8_t *)t->line, t->line_len, &ev);
             test_hit th = {i, 0};
@@ -409,11 +410,11 @@ static int cmd_test(const opts *o, char **paths, int npaths) {
             if (problem[0]) {
                 fail++;
                 printf("FAIL %s:%d:%d: rule %s: %s sample %zu: %s\n     line: %s\n",
-                       r->file ? r->file : "", t->src_line, t->src_col, r->id, what, k + 1, problem,
+                       r->file ? r->file : "", t->src_line, t->src_col, r->id, what, nth, problem,
                        t->line);
             } else {
                 pass++;
-                printf("PASS %s %s sample %zu\n", r->id, what, k + 1);
+                printf("PASS %s %s sample %zu\n", r->id, what, nth);
             }
         }
         if (r->extract && positives == 0) {

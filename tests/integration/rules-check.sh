@@ -47,7 +47,7 @@ expect_grep '^1 rules loaded' "$T/out" "the good rule still loads"
 
 "$WR" check "$T/missing" 2>"$T/err"
 [ $? -eq 1 ] && ok "missing path exits 1" || bad "missing path exit code"
-expect_grep "missing: No such file" "$T/err" "missing path names the file and reason"
+expect_grep "missing: cannot open: No such file" "$T/err" "missing path names the file and reason"
 
 "$WR" frob >/dev/null 2>&1
 [ $? -eq 2 ] && ok "unknown command exits 2" || bad "unknown command exit code"
