@@ -1827,59 +1827,204 @@ size_t ward_detect_regex_count(const ward_detection *det) {
     return n;
 }
 
+/* ---- identity ---- */
+
+typedef struct hasher {
+    uint64_t h;
+} hasher;
+
+static void h_bytes(hasher *x, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        x->h ^= b[i];
+        x->h *= 0x100000001b3ull; /* FNV-1a */
+    }
+}
+
+static void h_u64(hasher *x, uint64_t v) {
+    h_bytes(x, &v, sizeof(v));
+}
+
+static void h_dval(hasher *x, const dval *v) {
+    uint8_t hdr[6] = {v->kind, v->cased, v->op, v->fam, v->prefix, v->bval};
+    h_bytes(x, hdr, sizeof(hdr));
+    h_u64(x, v->plen);
+    if (v->plen)
+        h_bytes(x, v->pat, v->plen);
+    h_u64(x, v->glen);
+    if (v->glen)
+        h_bytes(x, v->glob, v->glen * sizeof(*v->glob));
+    h_u64(x, v->reopts);
+    h_bytes(x, v->net, sizeof(v->net));
+    h_bytes(x, &v->num, sizeof(v->num));
+}
+
+uint64_t ward_detect_hash(const ward_detection *det) {
+    hasher x = {0xcbf29ce484222325ull};
+    if (!det)
+        return x.h;
+    h_u64(&x, det->nsel);
+    for (size_t s = 0; s < det->nsel; s++) {
+        h_u64(&x, det->sel[s].nm);
+        for (size_t m = 0; m < det->sel[s].nm; m++) {
+            const dmap *dm = &det->sel[s].m[m];
+            h_u64(&x, dm->n);
+            for (size_t i = 0; i < dm->n; i++) {
+                const ditem *it = &dm->it[i];
+                if (it->field)
+                    h_bytes(&x, it->field, strlen(it->field) + 1);
+                uint8_t fl[3] = {it->field != NULL, it->all, it->neq};
+                h_bytes(&x, fl, sizeof(fl));
+                h_u64(&x, it->ng);
+                for (size_t g = 0; g < it->ng; g++) {
+                    h_u64(&x, it->g[g].n);
+                    for (size_t v = 0; v < it->g[g].n; v++)
+                        h_dval(&x, &it->g[g].v[v]);
+                }
+            }
+        }
+    }
+    h_u64(&x, det->nc);
+    h_u64(&x, (uint64_t)(int64_t)det->root);
+    for (size_t c = 0; c < det->nc; c++) {
+        const cnode *cn = &det->c[c];
+        h_u64(&x, cn->op);
+        h_u64(&x, (uint64_t)(int64_t)cn->sel);
+        h_u64(&x, cn->nk);
+        if (cn->nk)
+            h_bytes(&x, cn->k, cn->nk * sizeof(*cn->k));
+    }
+    return x.h;
+}
+
+static int dval_equal(const dval *a, const dval *b) {
+    return a->kind == b->kind && a->cased == b->cased && a->op == b->op && a->fam == b->fam &&
+           a->prefix == b->prefix && a->bval == b->bval && a->plen == b->plen &&
+           (a->plen == 0 || memcmp(a->pat, b->pat, a->plen) == 0) && a->glen == b->glen &&
+           (a->glen == 0 || memcmp(a->glob, b->glob, a->glen * sizeof(*a->glob)) == 0) &&
+           a->reopts == b->reopts && memcmp(a->net, b->net, sizeof(a->net)) == 0 &&
+           memcmp(&a->num, &b->num, sizeof(a->num)) == 0;
+}
+
+static int item_equal(const ditem *a, const ditem *b) {
+    if ((a->field == NULL) != (b->field == NULL) || (a->field && strcmp(a->field, b->field)) ||
+        a->all != b->all || a->neq != b->neq || a->ng != b->ng)
+        return 0;
+    for (size_t g = 0; g < a->ng; g++) {
+        if (a->g[g].n != b->g[g].n)
+            return 0;
+        for (size_t v = 0; v < a->g[g].n; v++)
+            if (!dval_equal(&a->g[g].v[v], &b->g[g].v[v]))
+                return 0;
+    }
+    return 1;
+}
+
+int ward_detect_equal(const ward_detection *a, const ward_detection *b) {
+    if (!a || !b)
+        return a == b;
+    if (a->nsel != b->nsel || a->nc != b->nc || a->root != b->root)
+        return 0;
+    for (size_t s = 0; s < a->nsel; s++) {
+        if (a->sel[s].nm != b->sel[s].nm)
+            return 0;
+        for (size_t m = 0; m < a->sel[s].nm; m++) {
+            const dmap *x = &a->sel[s].m[m], *y = &b->sel[s].m[m];
+            if (x->n != y->n)
+                return 0;
+            for (size_t i = 0; i < x->n; i++)
+                if (!item_equal(&x->it[i], &y->it[i]))
+                    return 0;
+        }
+    }
+    for (size_t c = 0; c < a->nc; c++) {
+        const cnode *x = &a->c[c], *y = &b->c[c];
+        if (x->op != y->op || x->sel != y->sel || x->nk != y->nk ||
+            (x->nk && memcmp(x->k, y->k, x->nk * sizeof(*x->k)) != 0))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- literals ---- */
 
+#define MAX_MUST 16 /* required literals kept per detection */
+
+/* What an expression tells the prefilter: alternatives (one of them occurs in every
+ * match; any = nothing is known) and must (each occurs in every match). fresh marks the
+ * identity of OR (no branch seen yet), so that the first branch's must is kept. */
 typedef struct lset {
-    int any;
+    int any, fresh;
     ward_lit *v;
     size_t n;
+    ward_lit *m;
+    size_t nm;
 } lset;
 
+static void lits_clear(ward_lit **v, size_t *n) {
+    for (size_t i = 0; i < *n; i++)
+        free((*v)[i].s);
+    free(*v);
+    *v = NULL;
+    *n = 0;
+}
+
 static void ls_free(lset *l) {
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].s);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
+    lits_clear(&l->v, &l->n);
+    lits_clear(&l->m, &l->nm);
 }
 
 static void ls_any(lset *l) {
-    ls_free(l);
+    lits_clear(&l->v, &l->n);
     l->any = 1;
 }
 
+static int lit_has(const ward_lit *v, size_t n, const uint8_t *s, size_t len, int caseless) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i].len == len && v[i].caseless == caseless && memcmp(v[i].s, s, len) == 0)
+            return 1;
+    return 0;
+}
+
 static int ls_add(lset *l, const uint8_t *s, size_t len, int caseless) {
-    if (l->any)
+    l->fresh = 0;
+    if (l->any || lit_has(l->v, l->n, s, len, caseless))
         return 0;
-    for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].len == len && l->v[i].caseless == caseless && memcmp(l->v[i].s, s, len) == 0)
-            return 0;
     if (l->n >= MAX_LITS) {
         ls_any(l);
         return 0;
     }
-    ward_lit *q = realloc(l->v, (l->n + 1) * sizeof(*q));
-    if (!q)
-        return -1;
-    l->v = q;
-    uint8_t *c = malloc(len ? len : 1);
-    if (!c)
-        return -1;
-    memcpy(c, s, len);
-    l->v[l->n].s = c;
-    l->v[l->n].len = len;
-    l->v[l->n].caseless = caseless;
-    l->n++;
-    return 0;
+    return ward_lit_push(&l->v, &l->n, s, len, caseless);
 }
 
-/* dst := dst OR src; src is consumed. */
+static int ls_add_must(lset *l, const uint8_t *s, size_t len, int caseless) {
+    if (len == 0 || l->nm >= MAX_MUST || lit_has(l->m, l->nm, s, len, caseless))
+        return 0;
+    return ward_lit_push(&l->m, &l->nm, s, len, caseless);
+}
+
+/* dst := dst OR src; src is consumed. What both sides require is still required. */
 static int ls_union(lset *dst, lset *src) {
     int rc = 0;
+    if (dst->fresh) {
+        ls_free(dst);
+        *dst = *src;
+        dst->fresh = 0;
+        memset(src, 0, sizeof(*src));
+        return 0;
+    }
     if (src->any)
         ls_any(dst);
     for (size_t i = 0; i < src->n && !dst->any && rc == 0; i++)
         rc = ls_add(dst, src->v[i].s, src->v[i].len, src->v[i].caseless);
+    size_t k = 0;
+    for (size_t i = 0; i < dst->nm; i++) {
+        if (lit_has(src->m, src->nm, dst->m[i].s, dst->m[i].len, dst->m[i].caseless))
+            dst->m[k++] = dst->m[i];
+        else
+            free(dst->m[i].s);
+    }
+    dst->nm = k;
     ls_free(src);
     src->any = 0;
     return rc;
@@ -1894,15 +2039,32 @@ static uint64_t ls_cost(const lset *l) {
     return c;
 }
 
-/* dst := the better of dst and src (for an AND, either is sound); src is consumed. */
-static void ls_best(lset *dst, lset *src) {
+/* dst := dst AND src: the better alternatives (either side's are sound) and what either
+ * side requires; src is consumed. Returns 0 or -1. */
+static int ls_best(lset *dst, lset *src) {
+    int rc = 0;
+    for (size_t i = 0; i < src->nm && rc == 0; i++)
+        rc = ls_add_must(dst, src->m[i].s, src->m[i].len, src->m[i].caseless);
+    lits_clear(&src->m, &src->nm);
     if (ls_cost(src) < ls_cost(dst)) {
-        ls_free(dst);
-        *dst = *src;
-    } else {
-        ls_free(src);
+        lits_clear(&dst->v, &dst->n);
+        dst->v = src->v;
+        dst->n = src->n;
+        dst->any = src->any;
+        src->v = NULL;
+        src->n = 0;
     }
+    dst->fresh = 0;
+    ls_free(src);
     memset(src, 0, sizeof(*src));
+    return rc;
+}
+
+/* A single alternative is itself required. */
+static int ls_single_is_must(lset *l) {
+    if (l->any || l->n != 1)
+        return 0;
+    return ls_add_must(l, l->v[0].s, l->v[0].len, l->v[0].caseless);
 }
 
 static int dval_lits(const dval *v, lset *out) {
@@ -1915,8 +2077,8 @@ static int dval_lits(const dval *v, lset *out) {
     case V_GLOB:
         if (!v->lit)
             out->any = 1;
-        else
-            return ls_add(out, v->lit, v->litlen, 1);
+        else if (ls_add(out, v->lit, v->litlen, 1) < 0 || ls_single_is_must(out) < 0)
+            return -1;
         return 0;
     case V_RE: {
         ward_relit r;
@@ -1928,22 +2090,22 @@ static int dval_lits(const dval *v, lset *out) {
             out->any = 1; /* compiled fine at load; be sound whatever the extractor says */
             return 0;
         }
+        int rc = 0;
         if (r.any || r.nalts == 0) {
             out->any = 1;
         } else {
-            for (size_t i = 0; i < r.nalts; i++) {
+            for (size_t i = 0; i < r.nalts && rc == 0; i++) {
                 if (r.alts[i].len == 0) {
                     ls_any(out);
                     break;
                 }
-                if (ls_add(out, r.alts[i].s, r.alts[i].len, r.alts[i].caseless) < 0) {
-                    ward_relit_fini(&r);
-                    return -1;
-                }
+                rc = ls_add(out, r.alts[i].s, r.alts[i].len, r.alts[i].caseless);
             }
+            for (size_t i = 0; i < r.nmust && rc == 0; i++)
+                rc = ls_add_must(out, r.must[i].s, r.must[i].len, r.must[i].caseless);
         }
         ward_relit_fini(&r);
-        return 0;
+        return rc;
     }
     default:
         out->any = 1;
@@ -1959,8 +2121,11 @@ static int item_lits(const ditem *it, lset *out) {
     }
     if (it->all)
         out->any = 1; /* identity of "best" */
+    else
+        out->fresh = 1;
     for (size_t g = 0; g < it->ng; g++) {
         lset gs = {0};
+        gs.fresh = 1;
         for (size_t v = 0; v < it->g[g].n; v++) {
             lset vs;
             if (dval_lits(&it->g[g].v[v], &vs) < 0 || ls_union(&gs, &vs) < 0) {
@@ -1969,32 +2134,43 @@ static int item_lits(const ditem *it, lset *out) {
                 return -1;
             }
         }
-        if (it->all) {
-            ls_best(out, &gs);
-        } else if (ls_union(out, &gs) < 0) {
+        if (gs.fresh)
+            gs.any = 1; /* no value at all */
+        int rc = it->all ? ls_best(out, &gs) : ls_union(out, &gs);
+        if (rc < 0) {
+            ls_free(&gs);
             return -1;
         }
+    }
+    if (out->fresh) {
+        out->fresh = 0;
+        out->any = 1;
     }
     return 0;
 }
 
 static int sel_lits(const dsel *s, lset *out) {
     memset(out, 0, sizeof(*out));
-    if (s->nm == 0)
+    if (s->nm == 0) {
         out->any = 1;
+        return 0;
+    }
+    out->fresh = 1;
     for (size_t m = 0; m < s->nm; m++) {
         lset ms = {0};
         ms.any = 1;
         for (size_t i = 0; i < s->m[m].n; i++) {
             lset is;
-            if (item_lits(&s->m[m].it[i], &is) < 0) {
+            if (item_lits(&s->m[m].it[i], &is) < 0 || ls_best(&ms, &is) < 0) {
+                ls_free(&is);
                 ls_free(&ms);
                 return -1;
             }
-            ls_best(&ms, &is);
         }
-        if (ls_union(out, &ms) < 0)
+        if (ls_union(out, &ms) < 0) {
+            ls_free(&ms);
             return -1;
+        }
     }
     return 0;
 }
@@ -2015,14 +2191,14 @@ static int cond_lits(const ward_detection *det, int idx, lset *out) {
             lset k;
             int r =
                 cn->op == C_AND ? cond_lits(det, cn->k[i], &k) : sel_lits(&det->sel[cn->k[i]], &k);
-            if (r < 0) {
+            if (r < 0 || ls_best(out, &k) < 0) {
                 ls_free(&k);
                 return -1;
             }
-            ls_best(out, &k);
         }
         return 0;
     default:
+        out->fresh = 1;
         for (size_t i = 0; i < cn->nk; i++) {
             lset k;
             int r =
@@ -2031,6 +2207,10 @@ static int cond_lits(const ward_detection *det, int idx, lset *out) {
                 ls_free(&k);
                 return -1;
             }
+        }
+        if (out->fresh) {
+            out->fresh = 0;
+            out->any = 1;
         }
         return 0;
     }
@@ -2047,6 +2227,15 @@ int ward_detect_literals(const ward_detection *det, ward_relit *out) {
         ls_free(&l);
         return -1;
     }
+    if ((l.any || l.n == 0) && l.nm > 0) {
+        /* nothing better: a required literal is a sound alternative on its own */
+        lits_clear(&l.v, &l.n);
+        l.any = 0;
+        if (ward_lit_push(&l.v, &l.n, l.m[0].s, l.m[0].len, l.m[0].caseless) < 0) {
+            ls_free(&l);
+            return -1;
+        }
+    }
     if (l.any || l.n == 0) {
         ls_free(&l);
         out->any = 1;
@@ -2054,5 +2243,7 @@ int ward_detect_literals(const ward_detection *det, ward_relit *out) {
     }
     out->alts = l.v;
     out->nalts = l.n;
+    out->must = l.m;
+    out->nmust = l.nm;
     return 0;
 }

@@ -25,9 +25,15 @@ struct ward_engine {
     size_t nlits;        /* distinct literals */
     uint32_t *lit_off;   /* nlits + 1 offsets into lit_rules */
     uint32_t *lit_rules; /* rule indexes per literal */
-    ward_relit *rlits;   /* per rule */
-    scope *scopes;       /* per rule */
-    uint32_t *always;    /* rules with no literal (mode off excluded) */
+    /* Second stage: literals every match of a rule contains (its 'must'), checked after a
+     * trigger literal made it a candidate and before anything is confirmed. */
+    uint32_t *chk_off;  /* rules + 1 offsets into chk_lits */
+    uint32_t *chk_lits; /* literal ids */
+    ward_relit *rlits;  /* per rule */
+    scope *scopes;      /* per rule */
+    uint32_t *twin;     /* per rule: the first rule with the same detection and scope */
+    size_t ntwins;      /* rules that share another's verdict */
+    uint32_t *always;   /* rules with no literal (mode off excluded) */
     double *always_ns;
     size_t nalways;
 };
@@ -40,6 +46,8 @@ struct ward_scratch {
     uint32_t *lit_seen; /* per literal: gen when its rules were added */
     uint32_t *cand;
     size_t ncand;
+    uint32_t *vgen; /* per rule: gen of the verdict cached for its twins */
+    int8_t *vres;
     ward_rule_stats *stats;
     int timing;
 };
@@ -118,6 +126,8 @@ typedef struct litpair {
     uint8_t *s; /* lowercased, owned by the pair array */
     size_t len;
     uint32_t rule;
+    uint32_t check; /* 1: a required literal checked in the second stage, not a trigger */
+    uint32_t lit;   /* its literal id, once assigned */
 } litpair;
 
 static int litpair_cmp(const void *a, const void *b) {
@@ -128,7 +138,45 @@ static int litpair_cmp(const void *a, const void *b) {
         return c;
     if (x->len != y->len)
         return x->len < y->len ? -1 : 1;
-    return x->rule < y->rule ? -1 : x->rule > y->rule;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    return x->check < y->check ? -1 : x->check > y->check;
+}
+
+#define MAX_CHECK 4     /* required literals checked per rule */
+#define MIN_CHECK_LEN 4 /* shorter ones hit too many lines to be worth scanning for */
+
+/* Whether must literal m of rl is worth a second-stage check: long enough, and not the
+ * rule's only trigger (a trigger that fired is there already). */
+static int check_worth(const ward_relit *rl, const ward_lit *m) {
+    if (m->len < MIN_CHECK_LEN)
+        return 0;
+    for (size_t k = 0; k < rl->nalts; k++)
+        if (rl->nalts == 1 && rl->alts[k].len == m->len &&
+            strncasecmp((const char *)rl->alts[k].s, (const char *)m->s, m->len) == 0)
+            return 0;
+    return 1;
+}
+
+/* The (up to MAX_CHECK) longest worthwhile must literals of rl, as indexes into must. */
+static size_t pick_checks(const ward_relit *rl, size_t *pick) {
+    size_t n = 0;
+    for (size_t k = 0; k < rl->nmust; k++) {
+        if (!check_worth(rl, &rl->must[k]))
+            continue;
+        size_t at = n < MAX_CHECK ? n++ : MAX_CHECK;
+        if (at == MAX_CHECK) {
+            if (rl->must[k].len <= rl->must[pick[MAX_CHECK - 1]].len)
+                continue;
+            at = MAX_CHECK - 1;
+        }
+        while (at > 0 && rl->must[pick[at - 1]].len < rl->must[k].len) {
+            pick[at] = pick[at - 1];
+            at--;
+        }
+        pick[at] = k;
+    }
+    return n;
 }
 
 static int rule_literals(const ward_engine *e, const ward_rule *r, ward_relit *out) {
@@ -211,8 +259,10 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
             e->always[e->nalways++] = (uint32_t)i;
             continue;
         }
-        for (size_t k = 0; k < rl->nalts; k++) {
-            const ward_lit *l = &rl->alts[k];
+        size_t pick[MAX_CHECK];
+        size_t nchk = pick_checks(rl, pick);
+        for (size_t k = 0; k < rl->nalts + nchk; k++) {
+            const ward_lit *l = k < rl->nalts ? &rl->alts[k] : &rl->must[pick[k - rl->nalts]];
             size_t len = l->len > WARD_MPM_MAX_LIT ? WARD_MPM_MAX_LIT : l->len;
             if (len == 0)
                 continue;
@@ -234,6 +284,7 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
             pairs[npairs].s = s;
             pairs[npairs].len = len;
             pairs[npairs].rule = (uint32_t)i;
+            pairs[npairs].check = k >= rl->nalts;
             npairs++;
         }
     }
@@ -245,8 +296,10 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
 
     e->lit_off = calloc(npairs + 1, sizeof(uint32_t));
     e->lit_rules = calloc(npairs, sizeof(uint32_t));
+    e->chk_off = calloc(n + 1, sizeof(uint32_t));
+    e->chk_lits = calloc(npairs, sizeof(uint32_t));
     e->mpm = ward_mpm_new();
-    if (!e->lit_off || !e->lit_rules || !e->mpm)
+    if (!e->lit_off || !e->lit_rules || !e->chk_off || !e->chk_lits || !e->mpm)
         goto oom;
     size_t nr = 0;
     for (size_t i = 0; i < npairs; i++) {
@@ -260,12 +313,31 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
                 goto done;
             }
             e->nlits++;
-        } else if (pairs[i].rule == pairs[i - 1].rule) {
-            continue; /* the same literal twice in one rule */
         }
+        pairs[i].lit = (uint32_t)e->nlits - 1;
+        if (pairs[i].check) {
+            /* counted now, placed below: chk_off[r + 1] collects rule r's count */
+            e->chk_off[pairs[i].rule + 1]++;
+            continue;
+        }
+        if (!new_lit && pairs[i - 1].rule == pairs[i].rule && !pairs[i - 1].check)
+            continue; /* the same literal twice in one rule */
         e->lit_rules[nr++] = pairs[i].rule;
     }
     e->lit_off[e->nlits] = (uint32_t)nr;
+    for (size_t r = 0; r < n; r++)
+        e->chk_off[r + 1] += e->chk_off[r];
+    {
+        uint32_t *fill = calloc(n ? n : 1, sizeof(uint32_t));
+        if (!fill)
+            goto oom;
+        for (size_t i = 0; i < npairs; i++)
+            if (pairs[i].check) {
+                uint32_t r = pairs[i].rule;
+                e->chk_lits[e->chk_off[r] + fill[r]++] = pairs[i].lit;
+            }
+        free(fill);
+    }
     if (ward_mpm_compile(e->mpm, err, errlen) != 0)
         goto done;
     rc = 0;
@@ -277,6 +349,51 @@ done:
         free(pairs[i].s);
     free(pairs);
     return rc;
+}
+
+typedef struct hashidx {
+    uint64_t h;
+    uint32_t i;
+} hashidx;
+
+static int hashidx_cmp(const void *a, const void *b) {
+    const hashidx *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Rules with equal detections and scopes (copies, or one rule loaded under two ids)
+ * give the same verdict: each is pointed at the first of them, whose verdict is
+ * computed once per event. Returns 0 or -1 (no memory). */
+static int find_twins(ward_engine *e) {
+    size_t n = e->rules.n;
+    for (size_t i = 0; i < n; i++)
+        e->twin[i] = (uint32_t)i;
+    hashidx *v = malloc((n ? n : 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e->rules.v[i]->det)
+            v[m++] = (hashidx){ward_detect_hash(e->rules.v[i]->det), (uint32_t)i};
+    qsort(v, m, sizeof(*v), hashidx_cmp);
+    for (size_t a = 0; a < m; a++) {
+        uint32_t i = v[a].i;
+        if (e->twin[i] != i)
+            continue;
+        for (size_t b = a + 1; b < m && v[b].h == v[a].h; b++) {
+            uint32_t j = v[b].i;
+            const scope *x = &e->scopes[i], *y = &e->scopes[j];
+            if (e->twin[j] == j && x->decoders == y->decoders && x->programs == y->programs &&
+                ward_detect_equal(e->rules.v[i]->det, e->rules.v[j]->det)) {
+                e->twin[j] = i;
+                e->ntwins++;
+            }
+        }
+    }
+    free(v);
+    return 0;
 }
 
 ward_engine *ward_engine_new(ward_rules *rs, const ward_limits *l, char *err, size_t errlen) {
@@ -293,12 +410,17 @@ ward_engine *ward_engine_new(ward_rules *rs, const ward_limits *l, char *err, si
     e->scopes = calloc(n ? n : 1, sizeof(*e->scopes));
     e->always = calloc(n ? n : 1, sizeof(*e->always));
     e->always_ns = calloc(n ? n : 1, sizeof(*e->always_ns));
-    if (!e->rlits || !e->scopes || !e->always || !e->always_ns) {
+    e->twin = calloc(n ? n : 1, sizeof(*e->twin));
+    if (!e->rlits || !e->scopes || !e->always || !e->always_ns || !e->twin) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < n; i++)
         scope_init(&e->scopes[i], e->rules.v[i]);
+    if (find_twins(e) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (build_literals(e, err, errlen) != 0)
         goto fail;
     measure_always(e);
@@ -318,8 +440,11 @@ void ward_engine_free(ward_engine *e) {
     free(e->scopes);
     free(e->always);
     free(e->always_ns);
+    free(e->twin);
     free(e->lit_off);
     free(e->lit_rules);
+    free(e->chk_off);
+    free(e->chk_lits);
     ward_mpm_free(e->mpm);
     ward_rules_fini(&e->rules);
     free(e);
@@ -343,6 +468,10 @@ const ward_rule *ward_engine_always_rule(const ward_engine *e, size_t i, double 
     if (ns_per_event)
         *ns_per_event = e->always_ns[i];
     return e->rules.v[e->always[i]];
+}
+
+size_t ward_engine_twin_count(const ward_engine *e) {
+    return e->ntwins;
 }
 
 size_t ward_engine_literal_count(const ward_engine *e) {
@@ -369,8 +498,10 @@ ward_scratch *ward_scratch_new(const ward_engine *e) {
     s->mark = calloc(n, sizeof(*s->mark));
     s->lit_seen = calloc(e->nlits ? e->nlits : 1, sizeof(*s->lit_seen));
     s->cand = calloc(n, sizeof(*s->cand));
+    s->vgen = calloc(n, sizeof(*s->vgen));
+    s->vres = calloc(n, sizeof(*s->vres));
     s->stats = calloc(n, sizeof(*s->stats));
-    if (!s->mark || !s->lit_seen || !s->cand || !s->stats ||
+    if (!s->mark || !s->lit_seen || !s->cand || !s->vgen || !s->vres || !s->stats ||
         ward_match_ctx_init(&s->mc, &e->limits) != 0) {
         ward_scratch_free(s);
         return NULL;
@@ -385,6 +516,8 @@ void ward_scratch_free(ward_scratch *s) {
     free(s->mark);
     free(s->lit_seen);
     free(s->cand);
+    free(s->vgen);
+    free(s->vres);
     free(s->stats);
     free(s);
 }
@@ -410,6 +543,7 @@ static void next_generation(ward_scratch *s) {
     if (++s->gen == 0) {
         /* After 2^32 events the stamps wrap: clear them once so none looks current. */
         memset(s->mark, 0, (s->e->rules.n ? s->e->rules.n : 1) * sizeof(*s->mark));
+        memset(s->vgen, 0, (s->e->rules.n ? s->e->rules.n : 1) * sizeof(*s->vgen));
         memset(s->lit_seen, 0, (s->e->nlits ? s->e->nlits : 1) * sizeof(*s->lit_seen));
         s->gen = 1;
     }
@@ -441,9 +575,29 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Confirms the candidates in s->cand (sorted) and reports the matches. */
+/* Rules are reported in load order. Candidate lists are short (a few per line), where
+ * an insertion sort beats qsort's calls through a comparison function. */
+static void sort_candidates(uint32_t *v, size_t n) {
+    if (n > 32) {
+        qsort(v, n, sizeof(*v), cmp_u32);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/* Confirms the candidates in s->cand (sorted) and reports the matches. With twins, a
+ * rule whose twin was confirmed on this event takes its verdict (the naive baseline
+ * runs every rule). */
 static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_event *ev,
-                              ward_hit_fn fn, void *ctx) {
+                              ward_hit_fn fn, void *ctx, int twins) {
     int dec = event_decoder(ev);
     int matches = 0;
     size_t kept = 0;
@@ -455,13 +609,22 @@ static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_
         s->cand[kept++] = i;
         ward_rule_stats *st = &s->stats[i];
         st->candidates++;
-        uint64_t hits = s->mc.limit_hits;
-        uint64_t t0 = s->timing ? now_ns() : 0;
-        int rc = confirm(e, &s->mc, r, ev);
-        if (s->timing)
-            st->time_ns += now_ns() - t0;
-        st->limit_hits += s->mc.limit_hits - hits;
-        s->mc.hit_limit = 0;
+        uint32_t t = e->twin[i];
+        int rc;
+        if (twins && s->vgen[t] == s->gen) {
+            rc = s->vres[t];
+            st->limit_hits += rc < 0;
+        } else {
+            uint64_t hits = s->mc.limit_hits;
+            uint64_t t0 = s->timing ? now_ns() : 0;
+            rc = confirm(e, &s->mc, r, ev);
+            if (s->timing)
+                st->time_ns += now_ns() - t0;
+            st->limit_hits += s->mc.limit_hits - hits;
+            s->mc.hit_limit = 0;
+            s->vgen[t] = s->gen;
+            s->vres[t] = (int8_t)rc;
+        }
         if (rc == 1) {
             st->matches++;
             matches++;
@@ -486,12 +649,25 @@ int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *e
     } else {
         if (e->mpm)
             ward_mpm_scan(e->mpm, ev->line, ev->line_len, on_literal, s);
+        if (e->chk_off) {
+            /* Second stage: a candidate whose required literals are not all in the line
+             * cannot match. */
+            size_t kept = 0;
+            for (size_t c = 0; c < s->ncand; c++) {
+                uint32_t r = s->cand[c];
+                uint32_t k = e->chk_off[r], end = e->chk_off[r + 1];
+                while (k < end && s->lit_seen[e->chk_lits[k]] == s->gen)
+                    k++;
+                if (k == end)
+                    s->cand[kept++] = r;
+            }
+            s->ncand = kept;
+        }
         for (size_t a = 0; a < e->nalways; a++)
             add_candidate(s, e->always[a]);
-        if (s->ncand > 1)
-            qsort(s->cand, s->ncand, sizeof(*s->cand), cmp_u32);
+        sort_candidates(s->cand, s->ncand);
     }
-    return confirm_candidates(e, s, ev, fn, ctx);
+    return confirm_candidates(e, s, ev, fn, ctx, 1);
 }
 
 int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_event *ev,
@@ -499,5 +675,5 @@ int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_ev
     next_generation(s);
     for (uint32_t i = 0; i < e->rules.n; i++)
         add_candidate(s, i);
-    return confirm_candidates(e, s, ev, fn, ctx);
+    return confirm_candidates(e, s, ev, fn, ctx, 0);
 }

@@ -346,7 +346,27 @@ static int clause_cmp_score(const void *a, const void *b) {
     return x > y ? -1 : x < y;
 }
 
-/* a AND b, keeping the best MAXCLAUSES clauses (dropping a clause only weakens). */
+#define SUBSUME_MAX 8 /* members of clauses compared for subsumption (cost is quadratic) */
+
+/* Does clause a imply clause b (every member of a contains a member of b)? Then b says
+ * nothing a does not, and a conjunction holding both can drop b. */
+static int clause_implies(const sset *a, const sset *b) {
+    if (a->n > SUBSUME_MAX || b->n > SUBSUME_MAX)
+        return clause_eq(a, b);
+    for (uint32_t i = 0; i < a->n; i++) {
+        uint32_t j = 0;
+        while (j < b->n && !str_implies(&a->v[i], &b->v[j]))
+            j++;
+        if (j == b->n)
+            return 0;
+    }
+    return 1;
+}
+
+/* a AND b, keeping the best MAXCLAUSES clauses (dropping a clause only weakens). A
+ * clause implied by another is dropped first: otherwise ever shorter copies of one
+ * prefix ("abcdef", "abcde", ...) can fill the conjunction and push out the clauses
+ * that say something else. */
 static cnf cnf_and(parser *ps, cnf a, cnf b) {
     cnf r = {NULL, 0};
     uint32_t n = a.n + b.n;
@@ -359,11 +379,19 @@ static cnf cnf_and(parser *ps, cnf a, cnf b) {
         sset c = k < a.n ? a.c[k] : b.c[k - a.n];
         if (clause_trivial(&c))
             continue;
+        /* A clause with fewer members is kept even when implied: " USER " is a better
+         * required literal than OR(" USER a", " USER b"). */
         uint32_t j = 0;
-        while (j < r.n && !clause_eq(&r.c[j], &c))
+        while (j < r.n && !(r.c[j].n <= c.n && clause_implies(&r.c[j], &c)))
             j++;
-        if (j == r.n)
-            r.c[r.n++] = c;
+        if (j < r.n)
+            continue;
+        uint32_t kept = 0;
+        for (j = 0; j < r.n; j++)
+            if (!(c.n <= r.c[j].n && clause_implies(&c, &r.c[j])))
+                r.c[kept++] = r.c[j];
+        r.n = kept;
+        r.c[r.n++] = c;
     }
     if (r.n > MAXCLAUSES) {
         qsort(r.c, r.n, sizeof(sset), clause_cmp_score);
@@ -372,11 +400,41 @@ static cnf cnf_and(parser *ps, cnf a, cnf b) {
     return r;
 }
 
+#define MIN_COMMON 3 /* shortest common prefix or suffix worth a clause of its own */
+
+/* The bytes every member of c starts (suffix: ends) with, as a one-member clause, or
+ * n == 0 when they share fewer than MIN_COMMON. OR(" rhost=1", " rhost=[") implies
+ * " rhost=", which as a single required literal is worth more to the prefilter. */
+static sset common_affix(parser *ps, const sset *c, int suffix) {
+    sset none = {NULL, 0};
+    if (c->n < 2)
+        return none;
+    uint32_t k = c->v[0].len, ci = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        const str *a = &c->v[0], *b = &c->v[i];
+        ci |= b->ci;
+        if (b->len < k)
+            k = b->len;
+        for (uint32_t j = 0; j < k; j++) {
+            uint8_t x = suffix ? a->s[a->len - 1 - j] : a->s[j];
+            uint8_t y = suffix ? b->s[b->len - 1 - j] : b->s[j];
+            if (x != y) {
+                k = j;
+                break;
+            }
+        }
+    }
+    if (k < MIN_COMMON)
+        return none;
+    const str *a = &c->v[0];
+    return sset_one(ps, suffix ? a->s + a->len - k : a->s, k, (int)ci);
+}
+
 static cnf cnf_clause(parser *ps, sset c) {
     cnf r = {NULL, 0};
     if (clause_trivial(&c) || c.n > MAXCLAUSE)
         return r;
-    r.c = aalloc(ps, sizeof(sset));
+    r.c = aalloc(ps, 3 * sizeof(sset));
     if (!r.c)
         return r;
     /* Clauses are normalised in place later: give this one its own array. */
@@ -385,8 +443,12 @@ static cnf cnf_clause(parser *ps, sset c) {
         return r;
     memcpy(d.v, c.v, c.n * sizeof(str));
     clause_normalise(&d);
-    r.c[0] = d;
-    r.n = 1;
+    r.c[r.n++] = d;
+    for (int suffix = 0; suffix < 2; suffix++) {
+        sset a = common_affix(ps, &d, suffix);
+        if (a.n && !(r.n == 2 && clause_eq(&r.c[1], &a)))
+            r.c[r.n++] = a;
+    }
     return r;
 }
 

@@ -3,6 +3,7 @@
 #define WARD_DETECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ward/diag.h"
 #include "ward/event.h"
@@ -34,14 +35,21 @@ int ward_detect_match(const ward_detection *det, const ward_event *ev, ward_matc
 /* The literal prefilter for det: out->any = 1 when some event could match without
  * containing any literal (e.g. a 'not', an 'exists', a numeric comparison, a
  * regex with no required literal); otherwise every matching event's line (the field
- * values are substrings of it unless ev->transformed) contains one of out->alts.
- * out->must is left empty. Returns 0 or -1 (no memory). */
+ * values are substrings of it unless ev->transformed) contains one of out->alts, and
+ * each of out->must (literals required by every match, at most 16; may be empty).
+ * Returns 0 or -1 (no memory). */
 int ward_detect_literals(const ward_detection *det, ward_relit *out);
 
 /* Writes, for --explain, each selection's verdict on ev and the condition's, e.g.
  * "selection=true filter=false condition=true", into buf (NUL-terminated). */
 void ward_detect_explain(const ward_detection *det, const ward_event *ev, ward_match_ctx *mc,
                          char *buf, size_t len);
+
+/* Structural identity: two detections that are equal give the same verdict on every
+ * event (selection names aside), so the engine evaluates them once per event. The hash
+ * is equal for equal detections. NULL is equal only to NULL. */
+uint64_t ward_detect_hash(const ward_detection *det);
+int ward_detect_equal(const ward_detection *a, const ward_detection *b);
 
 /* Number of regular expressions det runs (for cost estimates). */
 size_t ward_detect_regex_count(const ward_detection *det);

@@ -31,6 +31,10 @@ const ward_rule *ward_engine_rule(const ward_engine *e, size_t i);
 size_t ward_engine_always_count(const ward_engine *e);
 const ward_rule *ward_engine_always_rule(const ward_engine *e, size_t i, double *ns_per_event);
 
+/* Rules whose detection and scope equal an earlier rule's: their verdict is the
+ * earlier rule's, computed once per event. */
+size_t ward_engine_twin_count(const ward_engine *e);
+
 /* Number of distinct literals in the automaton, and its memory in bytes. */
 size_t ward_engine_literal_count(const ward_engine *e);
 size_t ward_engine_memory(const ward_engine *e);

@@ -914,27 +914,47 @@ static int has_lit(const ward_relit *r, const char *s) {
     return 0;
 }
 
+static void join(const ward_lit *v, size_t n, char *out, size_t len) {
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strncat(out, ",", len - strlen(out) - 1);
+        strncat(out, (const char *)v[i].s, v[i].len < len - strlen(out) ? v[i].len : 0);
+    }
+}
+
 /* Literal set of a detection: "any", or the sorted alts joined by ','. */
 static void lits(const char *yaml, char *out, size_t len) {
     ward_detection *det = compile_ok(yaml);
     ward_relit r;
     assert_int_equal(ward_detect_literals(det, &r), 0);
-    assert_int_equal(r.nmust, 0);
     if (r.any) {
+        assert_int_equal(r.nmust, 0);
         assert_int_equal(r.nalts, 0);
         snprintf(out, len, "any");
     } else {
-        /* insertion order is deterministic; keep it */
-        out[0] = 0;
-        for (size_t i = 0; i < r.nalts; i++) {
-            if (i)
-                strncat(out, ",", len - strlen(out) - 1);
-            strncat(out, (const char *)r.alts[i].s, r.alts[i].len < len ? r.alts[i].len : 0);
-        }
+        join(r.alts, r.nalts, out, len); /* insertion order is deterministic; keep it */
     }
     ward_relit_fini(&r);
     ward_detect_free(det);
 }
+
+/* The required literals of a detection, joined by ','. */
+static void musts(const char *yaml, char *out, size_t len) {
+    ward_detection *det = compile_ok(yaml);
+    ward_relit r;
+    assert_int_equal(ward_detect_literals(det, &r), 0);
+    join(r.must, r.nmust, out, len);
+    ward_relit_fini(&r);
+    ward_detect_free(det);
+}
+
+#define MUSTS(yaml, want)                                                                          \
+    do {                                                                                           \
+        char got_[1024];                                                                           \
+        musts(yaml, got_, sizeof(got_));                                                           \
+        assert_string_equal(got_, want);                                                           \
+    } while (0)
 
 #define LITS(yaml, want)                                                                           \
     do {                                                                                           \
@@ -993,6 +1013,33 @@ static void test_detect_literals_per_form(void **state) {
     ward_relit_fini(&r);
     ward_detect_free(det);
     ward_diags_fini(&d);
+}
+
+/* Required literals: ANDs collect them, ORs keep what every branch requires, a single
+ * alternative is required, 'not' and 'neq' require nothing. */
+static void test_detect_must_literals(void **state) {
+    (void)state;
+    MUSTS("s:\n  f|contains: EvilThing\ncondition: s\n", "evilthing");
+    MUSTS("s:\n  f: [alpha, beta]\ncondition: s\n", "");
+    MUSTS("s:\n  f: alpha\n  g: longer_value\ncondition: s\n", "alpha,longer_value");
+    MUSTS("s:\n  f|contains|all: [alpha, beta]\ncondition: s\n", "alpha,beta");
+    MUSTS("a:\n  f: alpha\nb:\n  g: gamma\ncondition: a and b\n", "alpha,gamma");
+    MUSTS("a:\n  f: alpha\nb:\n  g: gamma\ncondition: a or b\n", "");
+    MUSTS("a:\n  f: alpha\n  g: gamma\nb:\n  f: alpha\ncondition: a or b\n", "alpha");
+    MUSTS("a:\n  - f: alpha\n    g: gamma\n  - f: alpha\ncondition: a\n", "alpha");
+    MUSTS("a:\n  f: alpha\nb:\n  g: gamma\ncondition: a and not b\n", "alpha");
+    MUSTS("a:\n  f: alpha\nb:\n  g: gamma\ncondition: all of them\n", "alpha,gamma");
+    MUSTS("a:\n  f: alpha\nb:\n  g: gamma\ncondition: 1 of them\n", "");
+    MUSTS("s:\n  f|neq: alpha\n  g: gamma\ncondition: s\n", "gamma");
+    /* a regex passes on what the pattern requires */
+    MUSTS("s:\n  f|re: 'Failed (?:password|publickey) for \\S+ from'\ncondition: s\n",
+          "Failed p, for , from");
+    MUSTS("s:\n  f|re: 'a(?:bcd|xyz)'\ncondition: s\n", "");
+    /* only exists: nothing to alternate on, nothing required */
+    MUSTS("s:\n  f|exists: true\ncondition: s\n", "");
+    /* nothing but a required literal: it becomes the alternative */
+    LITS("a:\n  f|re: 'x.*'\n  g: alpha\nb:\n  f|re: 'x.*'\n  g: alpha\ncondition: a or b\n",
+         "alpha");
 }
 
 /* Property: whenever a detection matches an event whose field values are substrings
@@ -1098,6 +1145,12 @@ static void test_detect_literals_are_sound(void **state) {
             if (!ok)
                 fprintf(stderr, "unsound: rule %zu line '%.*s'\n", p, (int)o, line);
             assert_true(ok);
+            for (size_t i = 0; i < r.nmust; i++) {
+                if (!contains_ci(line, o, r.must[i].s, r.must[i].len))
+                    fprintf(stderr, "unsound must '%.*s': rule %zu line '%.*s'\n",
+                            (int)r.must[i].len, r.must[i].s, p, (int)o, line);
+                assert_true(contains_ci(line, o, r.must[i].s, r.must[i].len));
+            }
         }
         assert_true(matches > 0);
         ward_relit_fini(&r);
@@ -1147,6 +1200,7 @@ int main(void) {
         cmocka_unit_test(test_detect_add_filter),
         cmocka_unit_test(test_detect_too_many_selections),
         cmocka_unit_test(test_detect_literals_per_form),
+        cmocka_unit_test(test_detect_must_literals),
         cmocka_unit_test(test_detect_literals_are_sound),
         cmocka_unit_test(test_detect_null_det_is_harmless),
     };
