@@ -1959,7 +1959,11 @@ typedef struct lset {
     size_t n;
     ward_lit *m;
     size_t nm;
+    ward_clause *cl; /* further required OR-sets (see ward_relit.clauses) */
+    size_t ncl;
 } lset;
+
+#define MAX_CLAUSES 8
 
 static void lits_clear(ward_lit **v, size_t *n) {
     for (size_t i = 0; i < *n; i++)
@@ -1969,9 +1973,22 @@ static void lits_clear(ward_lit **v, size_t *n) {
     *n = 0;
 }
 
+static void clauses_clear(lset *l) {
+    ward_clauses_free(l->cl, l->ncl);
+    l->cl = NULL;
+    l->ncl = 0;
+}
+
 static void ls_free(lset *l) {
     lits_clear(&l->v, &l->n);
     lits_clear(&l->m, &l->nm);
+    clauses_clear(l);
+}
+
+static int ls_add_clause(lset *l, const ward_lit *v, size_t n) {
+    if (n < 2 || l->ncl >= MAX_CLAUSES)
+        return 0;
+    return ward_clause_push(&l->cl, &l->ncl, v, n);
 }
 
 static void ls_any(lset *l) {
@@ -2025,6 +2042,7 @@ static int ls_union(lset *dst, lset *src) {
             free(dst->m[i].s);
     }
     dst->nm = k;
+    clauses_clear(dst); /* a clause of one branch is not required by the other */
     ls_free(src);
     src->any = 0;
     return rc;
@@ -2045,14 +2063,22 @@ static int ls_best(lset *dst, lset *src) {
     int rc = 0;
     for (size_t i = 0; i < src->nm && rc == 0; i++)
         rc = ls_add_must(dst, src->m[i].s, src->m[i].len, src->m[i].caseless);
+    for (size_t i = 0; i < src->ncl && rc == 0; i++)
+        rc = ls_add_clause(dst, src->cl[i].v, src->cl[i].n);
     lits_clear(&src->m, &src->nm);
+    clauses_clear(src);
     if (ls_cost(src) < ls_cost(dst)) {
+        /* the losing alternatives are still required: a clause for the second stage */
+        if (rc == 0 && !dst->any)
+            rc = ls_add_clause(dst, dst->v, dst->n);
         lits_clear(&dst->v, &dst->n);
         dst->v = src->v;
         dst->n = src->n;
         dst->any = src->any;
         src->v = NULL;
         src->n = 0;
+    } else if (rc == 0 && !src->any) {
+        rc = ls_add_clause(dst, src->v, src->n);
     }
     dst->fresh = 0;
     ls_free(src);
@@ -2103,6 +2129,8 @@ static int dval_lits(const dval *v, lset *out) {
             }
             for (size_t i = 0; i < r.nmust && rc == 0; i++)
                 rc = ls_add_must(out, r.must[i].s, r.must[i].len, r.must[i].caseless);
+            for (size_t i = 0; i < r.nclauses && rc == 0; i++)
+                rc = ls_add_clause(out, r.clauses[i].v, r.clauses[i].n);
         }
         ward_relit_fini(&r);
         return rc;
@@ -2245,5 +2273,7 @@ int ward_detect_literals(const ward_detection *det, ward_relit *out) {
     out->nalts = l.n;
     out->must = l.m;
     out->nmust = l.nm;
+    out->clauses = l.cl;
+    out->nclauses = l.ncl;
     return 0;
 }

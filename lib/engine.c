@@ -25,15 +25,22 @@ struct ward_engine {
     size_t nlits;        /* distinct literals */
     uint32_t *lit_off;   /* nlits + 1 offsets into lit_rules */
     uint32_t *lit_rules; /* rule indexes per literal */
-    /* Second stage: literals every match of a rule contains (its 'must'), checked after a
+    /* Second stage: groups of literals every match of a rule contains one of (its
+     * 'must' literals, one group each, and its other required clauses), checked after a
      * trigger literal made it a candidate and before anything is confirmed. */
-    uint32_t *chk_off;  /* rules + 1 offsets into chk_lits */
-    uint32_t *chk_lits; /* literal ids */
-    ward_relit *rlits;  /* per rule */
-    scope *scopes;      /* per rule */
-    uint32_t *twin;     /* per rule: the first rule with the same detection and scope */
-    size_t ntwins;      /* rules that share another's verdict */
-    uint32_t *always;   /* rules with no literal (mode off excluded) */
+    uint32_t *chk_off;  /* rules + 1 offsets into the groups */
+    uint32_t *grp_off;  /* groups + 1 offsets into grp_lits */
+    uint32_t *grp_lits; /* literal ids */
+    size_t ngroups;
+    ward_relit *rlits; /* per rule */
+    scope *scopes;     /* per rule */
+    /* Rules with the same detection and scope share one verdict. Only the first of them
+     * (the representative) is ever proposed; the others are added as candidates after
+     * it, when it matched (or hit a limit), and are otherwise counted in skipped. */
+    uint32_t *twin;      /* per rule: its representative (itself for most) */
+    uint32_t *twin_next; /* per rule: the next rule with the same representative */
+    size_t ntwins;       /* rules that share another's verdict */
+    uint32_t *always;    /* rules with no literal (mode off excluded) */
     double *always_ns;
     size_t nalways;
 };
@@ -48,7 +55,9 @@ struct ward_scratch {
     size_t ncand;
     uint32_t *vgen; /* per rule: gen of the verdict cached for its twins */
     int8_t *vres;
+    uint64_t *skipped; /* per representative: events its twins were not visited on */
     ward_rule_stats *stats;
+    ward_rule_stats *view; /* stats with the skipped candidates of twins added */
     int timing;
 };
 
@@ -126,7 +135,7 @@ typedef struct litpair {
     uint8_t *s; /* lowercased, owned by the pair array */
     size_t len;
     uint32_t rule;
-    uint32_t check; /* 1: a required literal checked in the second stage, not a trigger */
+    uint32_t check; /* 0: a trigger; else 1 + the second-stage group it belongs to */
     uint32_t lit;   /* its literal id, once assigned */
 } litpair;
 
@@ -143,19 +152,19 @@ static int litpair_cmp(const void *a, const void *b) {
     return x->check < y->check ? -1 : x->check > y->check;
 }
 
-#define MAX_CHECK 4     /* required literals checked per rule */
-#define MIN_CHECK_LEN 4 /* shorter ones hit too many lines to be worth scanning for */
+#define MAX_CHECK 4         /* required literals checked per rule */
+#define MAX_CHECK_CLAUSES 2 /* required multi-literal clauses checked per rule */
+#define MIN_CHECK_LEN 4     /* shorter literals hit too many lines to be worth scanning for */
+#define MAX_CLAUSE_LITS 16  /* larger clauses cost the scan more than they save */
+
+static int lit_same(const ward_lit *a, const ward_lit *b) {
+    return a->len == b->len && strncasecmp((const char *)a->s, (const char *)b->s, a->len) == 0;
+}
 
 /* Whether must literal m of rl is worth a second-stage check: long enough, and not the
  * rule's only trigger (a trigger that fired is there already). */
 static int check_worth(const ward_relit *rl, const ward_lit *m) {
-    if (m->len < MIN_CHECK_LEN)
-        return 0;
-    for (size_t k = 0; k < rl->nalts; k++)
-        if (rl->nalts == 1 && rl->alts[k].len == m->len &&
-            strncasecmp((const char *)rl->alts[k].s, (const char *)m->s, m->len) == 0)
-            return 0;
-    return 1;
+    return m->len >= MIN_CHECK_LEN && !(rl->nalts == 1 && lit_same(&rl->alts[0], m));
 }
 
 /* The (up to MAX_CHECK) longest worthwhile must literals of rl, as indexes into must. */
@@ -177,6 +186,26 @@ static size_t pick_checks(const ward_relit *rl, size_t *pick) {
         pick[at] = k;
     }
     return n;
+}
+
+/* Whether clause c of rl is worth a second-stage check: every member long enough (one
+ * short member would make the group pass on most lines) and not the triggers again. */
+static int clause_worth(const ward_relit *rl, const ward_clause *c) {
+    if (c->n > MAX_CLAUSE_LITS)
+        return 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].len < MIN_CHECK_LEN)
+            return 0;
+    if (c->n != rl->nalts)
+        return 1;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = 0;
+        while (j < rl->nalts && !lit_same(&c->v[i], &rl->alts[j]))
+            j++;
+        if (j == rl->nalts)
+            return 1;
+    }
+    return 0;
 }
 
 static int rule_literals(const ward_engine *e, const ward_rule *r, ward_relit *out) {
@@ -245,6 +274,9 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
     litpair *pairs = NULL;
     size_t npairs = 0, cap = 0;
     int rc = -1;
+    e->chk_off = calloc(n + 1, sizeof(uint32_t));
+    if (!e->chk_off)
+        goto oom;
 
     for (size_t i = 0; i < n; i++) {
         const ward_rule *r = e->rules.v[i];
@@ -252,17 +284,45 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
             snprintf(err, errlen, "out of memory extracting literals of rule %s", r->id);
             goto done;
         }
-        if (r->mode == WARD_MODE_OFF)
-            continue;
+        e->chk_off[i + 1] = (uint32_t)e->ngroups; /* no groups unless set below */
+        if (r->mode == WARD_MODE_OFF || e->twin[i] != i)
+            continue; /* never evaluated, or proposed through its representative */
         const ward_relit *rl = &e->rlits[i];
         if (rl->any || rl->nalts == 0) {
             e->always[e->nalways++] = (uint32_t)i;
             continue;
         }
+        /* The literals of this rule: its triggers (group 0), then one group per checked
+         * must literal and per checked clause. */
         size_t pick[MAX_CHECK];
         size_t nchk = pick_checks(rl, pick);
-        for (size_t k = 0; k < rl->nalts + nchk; k++) {
-            const ward_lit *l = k < rl->nalts ? &rl->alts[k] : &rl->must[pick[k - rl->nalts]];
+        const ward_clause *cls[MAX_CHECK_CLAUSES];
+        size_t ncls = 0;
+        for (size_t c = 0; c < rl->nclauses && ncls < MAX_CHECK_CLAUSES; c++)
+            if (clause_worth(rl, &rl->clauses[c]))
+                cls[ncls++] = &rl->clauses[c];
+        size_t total = rl->nalts + nchk;
+        for (size_t c = 0; c < ncls; c++)
+            total += cls[c]->n;
+        uint32_t group0 = (uint32_t)e->ngroups;
+        e->chk_off[i] = group0;
+        e->ngroups += nchk + ncls;
+        e->chk_off[i + 1] = (uint32_t)e->ngroups;
+        for (size_t k = 0; k < total; k++) {
+            const ward_lit *l;
+            uint32_t check = 0;
+            if (k < rl->nalts) {
+                l = &rl->alts[k];
+            } else if (k < rl->nalts + nchk) {
+                l = &rl->must[pick[k - rl->nalts]];
+                check = 1 + group0 + (uint32_t)(k - rl->nalts);
+            } else {
+                size_t off = k - rl->nalts - nchk, c = 0;
+                while (off >= cls[c]->n)
+                    off -= cls[c++]->n;
+                l = &cls[c]->v[off];
+                check = 1 + group0 + (uint32_t)(nchk + c);
+            }
             size_t len = l->len > WARD_MPM_MAX_LIT ? WARD_MPM_MAX_LIT : l->len;
             if (len == 0)
                 continue;
@@ -284,7 +344,7 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
             pairs[npairs].s = s;
             pairs[npairs].len = len;
             pairs[npairs].rule = (uint32_t)i;
-            pairs[npairs].check = k >= rl->nalts;
+            pairs[npairs].check = check;
             npairs++;
         }
     }
@@ -296,10 +356,10 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
 
     e->lit_off = calloc(npairs + 1, sizeof(uint32_t));
     e->lit_rules = calloc(npairs, sizeof(uint32_t));
-    e->chk_off = calloc(n + 1, sizeof(uint32_t));
-    e->chk_lits = calloc(npairs, sizeof(uint32_t));
+    e->grp_off = calloc(e->ngroups + 1, sizeof(uint32_t));
+    e->grp_lits = calloc(npairs, sizeof(uint32_t));
     e->mpm = ward_mpm_new();
-    if (!e->lit_off || !e->lit_rules || !e->chk_off || !e->chk_lits || !e->mpm)
+    if (!e->lit_off || !e->lit_rules || !e->grp_off || !e->grp_lits || !e->mpm)
         goto oom;
     size_t nr = 0;
     for (size_t i = 0; i < npairs; i++) {
@@ -316,8 +376,8 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
         }
         pairs[i].lit = (uint32_t)e->nlits - 1;
         if (pairs[i].check) {
-            /* counted now, placed below: chk_off[r + 1] collects rule r's count */
-            e->chk_off[pairs[i].rule + 1]++;
+            /* counted now, placed below: grp_off[g + 1] collects group g's size */
+            e->grp_off[pairs[i].check]++;
             continue;
         }
         if (!new_lit && pairs[i - 1].rule == pairs[i].rule && !pairs[i - 1].check)
@@ -325,16 +385,16 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
         e->lit_rules[nr++] = pairs[i].rule;
     }
     e->lit_off[e->nlits] = (uint32_t)nr;
-    for (size_t r = 0; r < n; r++)
-        e->chk_off[r + 1] += e->chk_off[r];
+    for (size_t g = 0; g < e->ngroups; g++)
+        e->grp_off[g + 1] += e->grp_off[g];
     {
-        uint32_t *fill = calloc(n ? n : 1, sizeof(uint32_t));
+        uint32_t *fill = calloc(e->ngroups ? e->ngroups : 1, sizeof(uint32_t));
         if (!fill)
             goto oom;
         for (size_t i = 0; i < npairs; i++)
             if (pairs[i].check) {
-                uint32_t r = pairs[i].rule;
-                e->chk_lits[e->chk_off[r] + fill[r]++] = pairs[i].lit;
+                uint32_t g = pairs[i].check - 1;
+                e->grp_lits[e->grp_off[g] + fill[g]++] = pairs[i].lit;
             }
         free(fill);
     }
@@ -366,28 +426,35 @@ static int hashidx_cmp(const void *a, const void *b) {
 /* Rules with equal detections and scopes (copies, or one rule loaded under two ids)
  * give the same verdict: each is pointed at the first of them, whose verdict is
  * computed once per event. Returns 0 or -1 (no memory). */
+#define NO_TWIN UINT32_MAX
+
 static int find_twins(ward_engine *e) {
     size_t n = e->rules.n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         e->twin[i] = (uint32_t)i;
+        e->twin_next[i] = NO_TWIN;
+    }
     hashidx *v = malloc((n ? n : 1) * sizeof(*v));
     if (!v)
         return -1;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (e->rules.v[i]->det)
+        if (e->rules.v[i]->det && e->rules.v[i]->mode != WARD_MODE_OFF)
             v[m++] = (hashidx){ward_detect_hash(e->rules.v[i]->det), (uint32_t)i};
     qsort(v, m, sizeof(*v), hashidx_cmp);
     for (size_t a = 0; a < m; a++) {
         uint32_t i = v[a].i;
         if (e->twin[i] != i)
             continue;
+        uint32_t last = i; /* the list stays in rule order: v is sorted by index in a hash */
         for (size_t b = a + 1; b < m && v[b].h == v[a].h; b++) {
             uint32_t j = v[b].i;
             const scope *x = &e->scopes[i], *y = &e->scopes[j];
             if (e->twin[j] == j && x->decoders == y->decoders && x->programs == y->programs &&
                 ward_detect_equal(e->rules.v[i]->det, e->rules.v[j]->det)) {
                 e->twin[j] = i;
+                e->twin_next[last] = j;
+                last = j;
                 e->ntwins++;
             }
         }
@@ -411,7 +478,8 @@ ward_engine *ward_engine_new(ward_rules *rs, const ward_limits *l, char *err, si
     e->always = calloc(n ? n : 1, sizeof(*e->always));
     e->always_ns = calloc(n ? n : 1, sizeof(*e->always_ns));
     e->twin = calloc(n ? n : 1, sizeof(*e->twin));
-    if (!e->rlits || !e->scopes || !e->always || !e->always_ns || !e->twin) {
+    e->twin_next = calloc(n ? n : 1, sizeof(*e->twin_next));
+    if (!e->rlits || !e->scopes || !e->always || !e->always_ns || !e->twin || !e->twin_next) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -441,10 +509,12 @@ void ward_engine_free(ward_engine *e) {
     free(e->always);
     free(e->always_ns);
     free(e->twin);
+    free(e->twin_next);
     free(e->lit_off);
     free(e->lit_rules);
     free(e->chk_off);
-    free(e->chk_lits);
+    free(e->grp_off);
+    free(e->grp_lits);
     ward_mpm_free(e->mpm);
     ward_rules_fini(&e->rules);
     free(e);
@@ -500,9 +570,11 @@ ward_scratch *ward_scratch_new(const ward_engine *e) {
     s->cand = calloc(n, sizeof(*s->cand));
     s->vgen = calloc(n, sizeof(*s->vgen));
     s->vres = calloc(n, sizeof(*s->vres));
+    s->skipped = calloc(n, sizeof(*s->skipped));
     s->stats = calloc(n, sizeof(*s->stats));
-    if (!s->mark || !s->lit_seen || !s->cand || !s->vgen || !s->vres || !s->stats ||
-        ward_match_ctx_init(&s->mc, &e->limits) != 0) {
+    s->view = calloc(n, sizeof(*s->view));
+    if (!s->mark || !s->lit_seen || !s->cand || !s->vgen || !s->vres || !s->skipped || !s->stats ||
+        !s->view || ward_match_ctx_init(&s->mc, &e->limits) != 0) {
         ward_scratch_free(s);
         return NULL;
     }
@@ -518,12 +590,20 @@ void ward_scratch_free(ward_scratch *s) {
     free(s->cand);
     free(s->vgen);
     free(s->vres);
+    free(s->skipped);
     free(s->stats);
+    free(s->view);
     free(s);
 }
 
-const ward_rule_stats *ward_scratch_stats(const ward_scratch *s) {
-    return s->stats;
+const ward_rule_stats *ward_scratch_stats(ward_scratch *s) {
+    const ward_engine *e = s->e;
+    for (size_t i = 0; i < e->rules.n; i++) {
+        s->view[i] = s->stats[i];
+        if (e->twin[i] != i)
+            s->view[i].candidates += s->skipped[e->twin[i]];
+    }
+    return s->view;
 }
 
 void ward_scratch_set_timing(ward_scratch *s, int on) {
@@ -575,6 +655,18 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Whether some second-stage group of rule r has none of its literals in the line. */
+static int group_failed(const ward_engine *e, const ward_scratch *s, uint32_t r) {
+    for (uint32_t g = e->chk_off[r]; g < e->chk_off[r + 1]; g++) {
+        uint32_t k = e->grp_off[g], end = e->grp_off[g + 1];
+        while (k < end && s->lit_seen[e->grp_lits[k]] != s->gen)
+            k++;
+        if (k == end)
+            return 1;
+    }
+    return 0;
+}
+
 /* Rules are reported in load order. Candidate lists are short (a few per line), where
  * an insertion sort beats qsort's calls through a comparison function. */
 static void sort_candidates(uint32_t *v, size_t n) {
@@ -590,6 +682,22 @@ static void sort_candidates(uint32_t *v, size_t n) {
             j--;
         }
         v[j] = x;
+    }
+}
+
+/* Inserts the twins of representative i, in rule order, into the candidates after
+ * position c (they have higher indexes than i, so they go after it). */
+static void add_twins(const ward_engine *e, ward_scratch *s, uint32_t i, size_t c) {
+    for (uint32_t j = e->twin_next[i]; j != NO_TWIN; j = e->twin_next[j]) {
+        if (s->mark[j] == s->gen)
+            continue; /* already there (every rule is a candidate of a transformed event) */
+        s->mark[j] = s->gen;
+        size_t at = s->ncand++;
+        while (at > c + 1 && s->cand[at - 1] > j) {
+            s->cand[at] = s->cand[at - 1];
+            at--;
+        }
+        s->cand[at] = j;
     }
 }
 
@@ -625,6 +733,12 @@ static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_
             s->vgen[t] = s->gen;
             s->vres[t] = (int8_t)rc;
         }
+        if (twins && t == i && e->twin_next[i] != NO_TWIN) {
+            if (rc != 0)
+                add_twins(e, s, i, c);
+            else
+                s->skipped[i]++;
+        }
         if (rc == 1) {
             st->matches++;
             matches++;
@@ -649,17 +763,15 @@ int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *e
     } else {
         if (e->mpm)
             ward_mpm_scan(e->mpm, ev->line, ev->line_len, on_literal, s);
-        if (e->chk_off) {
-            /* Second stage: a candidate whose required literals are not all in the line
-             * cannot match. */
+        if (e->ngroups) {
+            /* Second stage: a candidate with a required group none of whose literals is
+             * in the line cannot match. */
             size_t kept = 0;
             for (size_t c = 0; c < s->ncand; c++) {
                 uint32_t r = s->cand[c];
-                uint32_t k = e->chk_off[r], end = e->chk_off[r + 1];
-                while (k < end && s->lit_seen[e->chk_lits[k]] == s->gen)
-                    k++;
-                if (k == end)
-                    s->cand[kept++] = r;
+                if (group_failed(e, s, r))
+                    continue;
+                s->cand[kept++] = r;
             }
             s->ncand = kept;
         }

@@ -1479,11 +1479,35 @@ void ward_lits_free(ward_lit *v, size_t n) {
     free(v);
 }
 
+int ward_clause_push(ward_clause **v, size_t *n, const ward_lit *lits, size_t nlits) {
+    ward_clause c = {NULL, 0};
+    for (size_t i = 0; i < nlits; i++)
+        if (ward_lit_push(&c.v, &c.n, lits[i].s, lits[i].len, lits[i].caseless) < 0) {
+            ward_lits_free(c.v, c.n);
+            return -1;
+        }
+    ward_clause *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+    if (!nv) {
+        ward_lits_free(c.v, c.n);
+        return -1;
+    }
+    *v = nv;
+    nv[(*n)++] = c;
+    return 0;
+}
+
+void ward_clauses_free(ward_clause *v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        ward_lits_free(v[i].v, v[i].n);
+    free(v);
+}
+
 void ward_relit_fini(ward_relit *r) {
     if (!r)
         return;
     ward_lits_free(r->alts, r->nalts);
     ward_lits_free(r->must, r->nmust);
+    ward_clauses_free(r->clauses, r->nclauses);
     memset(r, 0, sizeof(*r));
 }
 
@@ -1538,6 +1562,39 @@ static int fill_result(parser *ps, const info *top, ward_relit *out) {
         }
         if (!dup &&
             ward_lit_push(&out->must, &out->nmust, c->v[0].s, c->v[0].len, (int)c->v[0].ci) < 0)
+            return -1;
+    }
+    /* clauses: the best usable multi-member clauses other than alts. */
+    int used[WARD_RELIT_MAX_CLAUSES];
+    size_t nused = 0;
+    while (best >= 0 && nused < WARD_RELIT_MAX_CLAUSES) {
+        int pick = -1;
+        double ps_best = 0;
+        for (uint32_t k = 0; k < all.n; k++) {
+            const sset *c = &all.c[k];
+            int taken = (int)k == best;
+            for (size_t u = 0; u < nused && !taken; u++)
+                taken = used[u] == (int)k;
+            if (taken || c->n < 2 || !clause_usable(c))
+                continue;
+            double sc = clause_score(c);
+            if (pick < 0 || sc > ps_best) {
+                pick = (int)k;
+                ps_best = sc;
+            }
+        }
+        if (pick < 0)
+            break;
+        used[nused++] = pick;
+        const sset *c = &all.c[pick];
+        ward_lit *tmp = malloc(c->n * sizeof(*tmp));
+        if (!tmp)
+            return -1;
+        for (uint32_t i = 0; i < c->n; i++)
+            tmp[i] = (ward_lit){(uint8_t *)(uintptr_t)c->v[i].s, c->v[i].len, (int)c->v[i].ci};
+        int rc = ward_clause_push(&out->clauses, &out->nclauses, tmp, c->n);
+        free(tmp);
+        if (rc < 0)
             return -1;
     }
     return 0;

@@ -48,7 +48,9 @@ ward_scratch *ward_scratch_new(const ward_engine *e);
 void ward_scratch_free(ward_scratch *s);
 
 /* Per-rule counters of one scratch (indexed like the rules). time_ns is measured only
- * while timing is on (it costs a clock read per candidate). */
+ * while timing is on (it costs a clock read per candidate). A rule that shares another's
+ * verdict (ward_engine_twin_count) counts that rule's candidates; its time is that
+ * rule's. The returned array is owned by s and valid until the next call. */
 typedef struct ward_rule_stats {
     uint64_t candidates; /* times the prefilter (or the always-run set) proposed it */
     uint64_t matches;
@@ -56,7 +58,7 @@ typedef struct ward_rule_stats {
     uint64_t time_ns;
 } ward_rule_stats;
 
-const ward_rule_stats *ward_scratch_stats(const ward_scratch *s);
+const ward_rule_stats *ward_scratch_stats(ward_scratch *s);
 void ward_scratch_set_timing(ward_scratch *s, int on);
 
 /* Called for each rule that matches, in rule order. Return non-zero to stop. */
@@ -76,7 +78,8 @@ int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_ev
 /* Whether rule i applies to ev's decoder and logsource at all. */
 int ward_engine_in_scope(const ward_engine *e, size_t i, const ward_event *ev);
 
-/* After a ward_engine_match: the candidates it confirmed (rule indexes, in order). */
+/* After a ward_engine_match: the candidates it confirmed (rule indexes, in order). A
+ * rule sharing another's verdict is listed only when that rule matched or hit a limit. */
 size_t ward_scratch_candidates(const ward_scratch *s, const uint32_t **idx);
 
 /* The match context of the scratch (for extract and explain on the same thread). */

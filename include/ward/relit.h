@@ -13,6 +13,14 @@ typedef struct ward_lit {
     int caseless; /* the pattern matches it case-insensitively */
 } ward_lit;
 
+/* An OR-set of literals: every match contains at least one of them. */
+typedef struct ward_clause {
+    ward_lit *v; /* owned */
+    size_t n;
+} ward_clause;
+
+#define WARD_RELIT_MAX_CLAUSES 4
+
 typedef struct ward_relit {
     /* 1 when no usable literal set exists: the rule must always run. */
     int any;
@@ -24,6 +32,11 @@ typedef struct ward_relit {
      * when alts is not (e.g. for an alternation). */
     ward_lit *must;
     size_t nmust;
+    /* Further required OR-sets of two or more literals (alts aside), best first, at most
+     * WARD_RELIT_MAX_CLAUSES: a second stage can check them after alts made a rule a
+     * candidate. */
+    ward_clause *clauses;
+    size_t nclauses;
 } ward_relit;
 
 /* PCRE2 compile options the extractor understands (others make it answer "any"). */
@@ -46,5 +59,9 @@ int ward_relit_requires(const ward_relit *r, const uint8_t *lit, size_t len);
 /* Helpers for combining literal sets elsewhere (Sigma values, YARA strings). */
 int ward_lit_push(ward_lit **v, size_t *n, const uint8_t *s, size_t len, int caseless);
 void ward_lits_free(ward_lit *v, size_t n);
+
+/* Appends a copy of c to *v (count *n). Returns 0 or -1 (no memory; *v unchanged). */
+int ward_clause_push(ward_clause **v, size_t *n, const ward_lit *lits, size_t nlits);
+void ward_clauses_free(ward_clause *v, size_t n);
 
 #endif

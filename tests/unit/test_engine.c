@@ -234,6 +234,95 @@ static void test_engine_empty_rule_set(void **state) {
     ward_rules_fini(&rs);
 }
 
+/* A trigger literal makes a rule a candidate; the second stage drops it unless every
+ * other literal (or clause) the rule requires is in the line too, before any regex. */
+static void test_engine_second_stage_checks_required_literals(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: two words\nid: r-two\nlevel: low\n"
+                                 "detection:\n"
+                                 "  a: {message|contains: 'session opened'}\n"
+                                 "  b: {message|contains: [for user root, for user admin]}\n"
+                                 "  c: {message|contains: 'by uid'}\n"
+                                 "  condition: a and b and c\n");
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    const uint32_t *cand;
+    /* the trigger is there, a required literal is not: not even confirmed */
+    hits h = match_line(e, s, &ev, "pam: session opened for user root", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(ward_scratch_candidates(s, &cand), 0);
+    /* the required clause has neither of its literals */
+    h = match_line(e, s, &ev, "pam: session opened for user bob by uid=0", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(ward_scratch_candidates(s, &cand), 0);
+    /* everything required is there, in another case: a candidate, and a match */
+    h = match_line(e, s, &ev, "pam: Session Opened for user ADMIN by uid=0", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(ward_scratch_candidates(s, &cand), 1);
+    /* all there but the rule's own logic says no: a candidate that does not match */
+    h = match_line(e, s, &ev, "by uid=0 for user root session opened", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(ward_scratch_stats(s)[0].candidates, 2);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+/* Rules with equal detections and scopes are evaluated once per event and all reported,
+ * in rule order, with their own counters; a different scope or mode off keeps a rule
+ * apart. */
+static void test_engine_identical_rules_share_one_verdict(void **state) {
+    (void)state;
+    ward_engine *e = engine_from(
+        "title: one\nid: r-1\nlevel: low\ndetection: {k: [needle], condition: k}\n"
+        "---\ntitle: other\nid: r-2\nlevel: low\ndetection: {k: [thread], condition: k}\n"
+        "---\ntitle: copy\nid: r-3\nlevel: high\ndetection: {k: [needle], condition: k}\n"
+        "---\ntitle: scoped\nid: r-4\nlevel: low\ndecoder: syslog\n"
+        "detection: {k: [needle], condition: k}\n"
+        "---\ntitle: off\nid: r-5\nlevel: low\nmode: off\ndetection: {k: [needle], condition: k}\n"
+        "---\ntitle: copy2\nid: r-6\nlevel: low\nmode: shadow\n"
+        "detection: {k: [needle], condition: k}\n"
+        "---\ntitle: always\nid: r-7\nlevel: low\n"
+        "detection: {s: {event.original|re: '^x'}, condition: s}\n"
+        "---\ntitle: always copy\nid: r-8\nlevel: low\n"
+        "detection: {s: {event.original|re: '^x'}, condition: s}\n");
+    assert_int_equal(ward_engine_twin_count(e), 3); /* r-3 and r-6 of r-1, r-8 of r-7 */
+    ward_scratch *s = ward_scratch_new(e);
+    ward_event ev;
+    ward_event_init(&ev);
+    hits h = match_line(e, s, &ev, "x needle and thread", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 6);
+    size_t want[] = {0, 1, 2, 5, 6, 7};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(h.idx[i], want[i]);
+    h = match_line(e, s, &ev, "a needle", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.idx[1], 2);
+    h = match_line(e, s, &ev, "nothing here", WARD_DECODER_RAW);
+    assert_int_equal(h.n, 0);
+    h = match_line(e, s, &ev, "Dec 10 06:55:48 host app[1]: a needle", WARD_DECODER_SYSLOG);
+    assert_int_equal(h.n, 4); /* r-1, r-3, r-4 (syslog only), r-6 */
+    const ward_rule_stats *st = ward_scratch_stats(s);
+    /* a copy counts the candidates of the rule it shares with, even those it skipped */
+    assert_int_equal(st[0].candidates, 3);
+    assert_int_equal(st[2].candidates, 3);
+    assert_int_equal(st[2].matches, 3);
+    assert_int_equal(st[5].matches, 3);
+    assert_int_equal(st[4].candidates, 0);
+    assert_int_equal(st[6].candidates, 4);
+    assert_int_equal(st[7].candidates, 4);
+    assert_int_equal(st[7].matches, 1);
+    /* the naive loop runs every rule itself and agrees */
+    hits n = {0};
+    ward_decode(WARD_DECODER_RAW, (const uint8_t *)"x needle and thread", 19, &ev);
+    ward_engine_match_naive(e, s, &ev, on_hit, &n);
+    assert_int_equal(n.n, 6);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
 /* ---- differential soundness: the core and the naive loop agree everywhere ---- */
 
 typedef struct pairs {
@@ -393,6 +482,8 @@ int main(void) {
         cmocka_unit_test(test_engine_transformed_event_bypasses_prefilter),
         cmocka_unit_test(test_engine_limit_hit_is_counted_no_match),
         cmocka_unit_test(test_engine_empty_rule_set),
+        cmocka_unit_test(test_engine_second_stage_checks_required_literals),
+        cmocka_unit_test(test_engine_identical_rules_share_one_verdict),
         cmocka_unit_test(test_engine_core_equals_naive_shipped_rules),
         cmocka_unit_test(test_engine_core_equals_naive_fail2ban_patterns),
     };
