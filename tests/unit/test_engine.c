@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,74 @@ static void test_engine_core_equals_naive_shipped_rules(void **state) {
     ward_engine_free(e);
 }
 
+/* One immutable engine, several threads, each with its own scratch: every thread finds
+ * exactly what one thread alone finds (run under ASan too, which sees races on freed or
+ * shared scratch memory as errors). */
+typedef struct worker {
+    const ward_engine *e;
+    size_t pairs;
+    uint64_t sum; /* order-sensitive digest of (line, rule) */
+} worker;
+
+static int on_digest(const ward_rule *r, size_t idx, void *ctx) {
+    (void)r;
+    worker *w = ctx;
+    w->pairs++;
+    w->sum = w->sum * 1000003u + idx + 1;
+    return 0;
+}
+
+static const char *const thread_inputs[] = {
+    "tests/data/corpus/openssh_2k.log", "tests/data/demo/access.log", "tests/data/demo/auth.log"};
+
+static void *run_worker(void *arg) {
+    worker *w = arg;
+    ward_scratch *s = ward_scratch_new(w->e);
+    ward_event ev;
+    ward_event_init(&ev);
+    char *line = NULL;
+    size_t cap = 0;
+    for (size_t k = 0; s && k < sizeof(thread_inputs) / sizeof(thread_inputs[0]); k++) {
+        FILE *f = fopen(thread_inputs[k], "rb");
+        if (!f)
+            break;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) > 0) {
+            if (line[len - 1] == '\n')
+                len--;
+            ward_decode(WARD_DECODER_AUTO, (const uint8_t *)line, (size_t)len, &ev);
+            w->sum = w->sum * 31u + 7u;
+            ward_engine_match(w->e, s, &ev, on_digest, w);
+        }
+        fclose(f);
+    }
+    free(line);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    return NULL;
+}
+
+static void test_engine_threads_share_one_engine(void **state) {
+    (void)state;
+    ward_engine *e = engine_from_dir("rules"); /* YAML and YARA rules */
+    worker alone = {e, 0, 0};
+    run_worker(&alone);
+    assert_true(alone.pairs > 100);
+    enum { N = 4 };
+    worker w[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){e, 0, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, run_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].pairs, alone.pairs);
+        assert_true(w[i].sum == alone.sum);
+    }
+    ward_engine_free(e);
+}
+
 /* The benchmark's real-world patterns (fail2ban, GPL-2: read from ../shared, not
  * redistributed), each as a rule on event.original, over the corpus. */
 static void test_engine_core_equals_naive_fail2ban_patterns(void **state) {
@@ -485,6 +554,7 @@ int main(void) {
         cmocka_unit_test(test_engine_second_stage_checks_required_literals),
         cmocka_unit_test(test_engine_identical_rules_share_one_verdict),
         cmocka_unit_test(test_engine_core_equals_naive_shipped_rules),
+        cmocka_unit_test(test_engine_threads_share_one_engine),
         cmocka_unit_test(test_engine_core_equals_naive_fail2ban_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
