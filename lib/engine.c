@@ -544,6 +544,10 @@ size_t ward_engine_twin_count(const ward_engine *e) {
     return e->ntwins;
 }
 
+size_t ward_engine_twin_of(const ward_engine *e, size_t i) {
+    return i < e->rules.n ? e->twin[i] : i;
+}
+
 size_t ward_engine_literal_count(const ward_engine *e) {
     return e->nlits;
 }

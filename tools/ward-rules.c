@@ -28,7 +28,8 @@ static const char usage_text[] =
     "  check [-o OVERLAY]... PATH...\n"
     "      Load and compile rules (files or directories of .yml/.yaml/.yar), print every\n"
     "      error as FILE:LINE:COL: rule ID: MESSAGE, then a summary and the rules that\n"
-    "      have no usable literal (they run on every event) with their estimated cost.\n"
+    "      have no usable literal (they run on every event) with their estimated cost,\n"
+    "      and the rules whose detection repeats an earlier rule's.\n"
     "  test [-o OVERLAY]... PATH...\n"
     "      Run every rule's embedded tests (tests.match / tests.no_match, expected\n"
     "      fields too) through the whole engine; one PASS/FAIL line per sample, then\n"
@@ -317,6 +318,19 @@ static int cmd_check(const opts *o, char **paths, int npaths) {
             double ns;
             const ward_rule *r = ward_engine_always_rule(e, i, &ns);
             printf("  %s  ~%.0f ns/event  (%s:%d)\n", r->id, ns, r->file ? r->file : "", r->line);
+        }
+    }
+    size_t nt = ward_engine_twin_count(e);
+    if (nt) {
+        printf("%zu rules have the same detection and scope as an earlier rule and share its "
+               "verdict:\n",
+               nt);
+        for (size_t i = 0; i < n; i++) {
+            size_t t = ward_engine_twin_of(e, i);
+            if (t != i)
+                printf("  %s = %s  (%s:%d)\n", ward_engine_rule(e, i)->id,
+                       ward_engine_rule(e, t)->id, ward_engine_rule(e, i)->file,
+                       ward_engine_rule(e, i)->line);
         }
     }
     ward_engine_free(e);

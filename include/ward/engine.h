@@ -35,6 +35,9 @@ const ward_rule *ward_engine_always_rule(const ward_engine *e, size_t i, double 
  * earlier rule's, computed once per event. */
 size_t ward_engine_twin_count(const ward_engine *e);
 
+/* The rule whose verdict rule i shares (i itself for most rules). */
+size_t ward_engine_twin_of(const ward_engine *e, size_t i);
+
 /* Number of distinct literals in the automaton, and its memory in bytes. */
 size_t ward_engine_literal_count(const ward_engine *e);
 size_t ward_engine_memory(const ward_engine *e);

@@ -45,6 +45,15 @@ expect_grep "b\.yml:[0-9]+:[0-9]+:" "$T/err" "malformed YAML reported with its p
 [ "$(grep -c . "$T/err")" -ge 4 ] && ok "every error is reported" || bad "only $(grep -c . "$T/err") errors reported"
 expect_grep '^1 rules loaded' "$T/out" "the good rule still loads"
 
+# a rule repeated under another id is listed as sharing the first one's verdict
+mkdir -p "$T/dup"
+for id in first second; do
+    printf -- '---\ntitle: t\nid: %s\nlevel: low\ndetection: {k: [needle], condition: k}\n' "$id"
+done >"$T/dup/d.yml"
+"$WR" check "$T/dup" >"$T/out" 2>"$T/err"
+expect_grep '^1 rules have the same detection and scope as an earlier rule' "$T/out" "copies counted"
+expect_grep '^  second = first  \(.*d\.yml:7\)$' "$T/out" "copy named with the rule it repeats"
+
 "$WR" check "$T/missing" 2>"$T/err"
 [ $? -eq 1 ] && ok "missing path exits 1" || bad "missing path exit code"
 expect_grep "missing: cannot open: No such file" "$T/err" "missing path names the file and reason"
