@@ -48,6 +48,7 @@ TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c
 
 UNIT_TESTS := \
+	test_diag \
 	test_event \
 	test_decode \
 	test_re \
@@ -85,7 +86,7 @@ $(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
 
 unit: $(UNIT_BINS)
 	@WARD_BUILD=$(BUILD) sh tests/run.sh unit $(UNIT_BINS)

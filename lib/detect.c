@@ -41,7 +41,8 @@ typedef struct dval {
     uint8_t kind, cased, op, fam, prefix, bval;
     uint8_t *pat; /* EQ..CONTAINS: bytes, lowercased unless cased; RE: the source */
     size_t plen;
-    uint16_t *glob; /* GLOB: tokens, lowercased unless cased, stars collapsed */
+    uint16_t *glob; /* GLOB: tokens, lowercased unless cased, stars collapsed; op 1: '?'
+                     * and '*' step over bytes (UTF-16 values), op 0: over UTF-8 characters */
     size_t glen;
     uint8_t *lit; /* longest wildcard-free run, lowercased; NULL when none */
     size_t litlen;
@@ -556,6 +557,20 @@ static int enc_utf16(const tseq *in, int be, int bom, tseq *o) {
 
 static const char *const dashes[5] = {"-", "/", "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95"};
 
+static int tok_is_word(unsigned t) {
+    return t < 256 &&
+           (t == '_' || (t >= '0' && t <= '9') || ((t | 0x20) >= 'a' && (t | 0x20) <= 'z'));
+}
+
+/* windash changes the '-' or '/' that starts a command-line option, as Sigma does: one
+ * that follows the start or a non-word character and comes before a word character
+ * ("-e", " /c"), not the one inside "x-y" or "a/b". */
+static int is_option_dash(const tseq *in, size_t j) {
+    unsigned t = in->t[j];
+    return (t == '-' || t == '/') && (j == 0 || !tok_is_word(in->t[j - 1])) && j + 1 < in->n &&
+           tok_is_word(in->t[j + 1]);
+}
+
 /* Applies encoding modifier m to every sequence of *l. Returns 0 or -1 (reported). */
 static int apply_enc(cctx *c, const ward_node *vn, const spec *sp, int m, tlist *l) {
     tlist out = {0};
@@ -564,7 +579,7 @@ static int apply_enc(cctx *c, const ward_node *vn, const spec *sp, int m, tlist 
         if (m == M_WINDASH) {
             size_t k = 0, nv = 1;
             for (size_t j = 0; j < in->n; j++)
-                if (in->t[j] == '-') {
+                if (is_option_dash(in, j)) {
                     k++;
                     nv *= 5;
                     if (nv > MAX_VARIANTS) {
@@ -580,7 +595,7 @@ static int apply_enc(cctx *c, const ward_node *vn, const spec *sp, int m, tlist 
                 size_t sel = v;
                 for (size_t j = 0; j < in->n; j++) {
                     int r;
-                    if (in->t[j] == '-') {
+                    if (is_option_dash(in, j)) {
                         const char *dsh = dashes[sel % 5];
                         sel /= 5;
                         r = ts_push_bytes(&o, dsh, strlen(dsh));
@@ -948,6 +963,10 @@ static int compile_value(cctx *c, const spec *sp, int keyword, const ward_node *
             return -1;
         }
     int cmp = keyword ? M_CONTAINS : sp->cmp;
+    int bytes = 0; /* UTF-16 values are not UTF-8: their wildcards step over bytes */
+    for (int i = 0; i < sp->nenc; i++)
+        bytes |= sp->enc[i] == M_UTF16LE || sp->enc[i] == M_UTF16BE || sp->enc[i] == M_UTF16 ||
+                 sp->enc[i] == M_WIDE;
     for (size_t i = 0; i < l.n; i++) {
         tseq *s = &l.v[i];
         if (cmp == M_CONTAINS || cmp == M_ENDSWITH) {
@@ -959,7 +978,10 @@ static int compile_value(cctx *c, const spec *sp, int keyword, const ward_node *
         if ((cmp == M_CONTAINS || cmp == M_STARTSWITH) && ts_push(s, TOK_STAR) < 0)
             goto oom_l;
         memset(&v, 0, sizeof(v));
-        if (make_strval(&v, s, sp->cased) < 0 || group_push(g, &v) < 0) {
+        int r = make_strval(&v, s, sp->cased);
+        if (v.kind == V_GLOB)
+            v.op = (uint8_t)bytes;
+        if (r < 0 || group_push(g, &v) < 0) {
             dval_fini(&v);
             goto oom_l;
         }
@@ -1145,7 +1167,17 @@ __attribute__((format(printf, 3, 4))) static int perr(cparse *p, size_t at, cons
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    err_at(p->c, p->node, "condition: %s at column %zu", msg, at + 1);
+    const ward_node *n = p->node;
+    /* A plain one-line condition is written as it is read: the diagnostic can point at
+     * the very character. Otherwise (quotes, folded lines) it points at the value. */
+    if (n && n->type == WARD_NODE_SCALAR && n->plain && n->col > 0 && !memchr(p->s, '\n', p->n) &&
+        at <= (size_t)(INT32_MAX - n->col)) {
+        ward_node pos = *n;
+        pos.col = n->col + (int)at;
+        err_at(p->c, &pos, "condition: %s at column %zu", msg, at + 1);
+    } else {
+        err_at(p->c, n, "condition: %s at column %zu", msg, at + 1);
+    }
     p->failed = 1;
     return -1;
 }
@@ -1206,7 +1238,9 @@ static int tok_error(cparse *p) {
         return perr(p, p->ts, "unexpected character '%c'", ch);
     }
     if (p->tok == T_RP)
-        return perr(p, p->ts, "unbalanced parentheses: unexpected ')'");
+        return perr(p, p->ts,
+                    p->ts > 0 && p->s[p->ts - 1] == '(' ? "empty parentheses"
+                                                        : "unbalanced parentheses: unexpected ')'");
     return perr(p, p->ts, "unexpected '%.*s'", (int)p->tl, p->s + p->ts);
 }
 
@@ -1597,11 +1631,34 @@ static int eq_bytes(const uint8_t *a, const uint8_t *p, size_t n, int cased) {
     return 1;
 }
 
-static int glob_match(const uint16_t *t, size_t m, const uint8_t *s, size_t n, int cased) {
+/* Length of the character at s (n > 0 bytes left): a valid UTF-8 sequence, else the
+ * one byte, so that text in other encodings still steps byte by byte. */
+static size_t u8len(const uint8_t *s, size_t n) {
+    size_t len = s[0] < 0xC2 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : s[0] < 0xF5 ? 4 : 1;
+    if (len > n)
+        return 1;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 1;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+        return 1; /* overlong, surrogate */
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
+        return 1; /* overlong, above U+10FFFF */
+    return len;
+}
+
+/* '?' is one character and '*' gives back whole characters, so neither splits a UTF-8
+ * sequence (a star that gave back one byte would let '?' match a lone continuation byte);
+ * with bytes, both work on bytes. */
+static int glob_match(const uint16_t *t, size_t m, const uint8_t *s, size_t n, int cased,
+                      int bytes) {
     size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
     while (si < n) {
         uint16_t ch = cased ? s[si] : lc(s[si]);
-        if (pi < m && (t[pi] == TOK_ONE || t[pi] == ch)) {
+        if (pi < m && t[pi] == TOK_ONE) {
+            pi++;
+            si += bytes ? 1 : u8len(s + si, n - si);
+        } else if (pi < m && t[pi] == ch) {
             pi++;
             si++;
         } else if (pi < m && t[pi] == TOK_STAR) {
@@ -1609,7 +1666,8 @@ static int glob_match(const uint16_t *t, size_t m, const uint8_t *s, size_t n, i
             mark = si;
         } else if (star != SIZE_MAX) {
             pi = star + 1;
-            si = ++mark;
+            mark += bytes ? 1 : u8len(s + mark, n - mark);
+            si = mark;
         } else {
             return 0;
         }
@@ -1640,7 +1698,7 @@ static int dval_eval(const dval *v, const ward_field *f, ward_match_ctx *mc) {
             return v->plen == 0 || memmem(s, n, v->pat, v->plen) != NULL;
         return find_ci(s, n, v->pat, v->plen);
     case V_GLOB:
-        return glob_match(v->glob, v->glen, s, n, v->cased);
+        return glob_match(v->glob, v->glen, s, n, v->cased, v->op);
     case V_RE: {
         int r = ward_re_match(v->re, s, n, mc);
         return r < 0 ? R_LIMIT : r;

@@ -57,12 +57,18 @@ fail:
 
 void ward_diag_format(const ward_diag *g, char *buf, size_t len) {
     char where[64] = "";
+    int named = g->file && g->file[0];
+    /* "file:line:col: ", or for input without a name "line L, column C: " (a bare
+     * ":2:5:" reads as a broken name) */
     if (g->line > 0 && g->col > 0)
-        snprintf(where, sizeof(where), ":%d:%d", g->line, g->col);
+        snprintf(where, sizeof(where), named ? ":%d:%d: " : "line %d, column %d: ", g->line,
+                 g->col);
     else if (g->line > 0)
-        snprintf(where, sizeof(where), ":%d", g->line);
+        snprintf(where, sizeof(where), named ? ":%d: " : "line %d: ", g->line);
+    else if (named)
+        snprintf(where, sizeof(where), ": ");
     if (g->rule_id)
-        snprintf(buf, len, "%s%s: rule %s: %s", g->file, where, g->rule_id, g->msg);
+        snprintf(buf, len, "%s%srule %s: %s", named ? g->file : "", where, g->rule_id, g->msg);
     else
-        snprintf(buf, len, "%s%s: %s", g->file, where, g->msg);
+        snprintf(buf, len, "%s%s%s", named ? g->file : "", where, g->msg);
 }

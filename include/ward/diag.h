@@ -28,7 +28,9 @@ void ward_diags_fini(ward_diags *d);
 int ward_diags_add(ward_diags *d, const char *file, int line, int col, const char *rule_id,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Formats diagnostic i as "file:line:col: rule ID: msg" into buf (always NUL-terminated). */
+/* Formats g as "file:line:col: rule ID: msg" into buf (always NUL-terminated); parts
+ * that are unknown are left out, and a diagnostic without a file name says
+ * "line L, column C: ...". */
 void ward_diag_format(const ward_diag *g, char *buf, size_t len);
 
 #endif

@@ -263,6 +263,57 @@ static void test_detect_wildcards_and_escapes(void **state) {
     ward_detect_free(det);
 }
 
+/* '\\' is one backslash wherever it stands, not only before a wildcard. */
+static void test_detect_escaped_backslash(void **state) {
+    (void)state;
+    ward_detection *det = one("f", "'a\\\\b'"); /* a\\b */
+    assert_int_equal(fm(det, "a\\b"), 1);
+    assert_int_equal(fm(det, "a\\\\b"), 0);
+    ward_detect_free(det);
+    det = one("f", "'a\\\\\\*'"); /* a\\\* : a backslash, then a literal star */
+    assert_int_equal(fm(det, "a\\*"), 1);
+    assert_int_equal(fm(det, "a\\xyz"), 0);
+    ward_detect_free(det);
+    det = one("f|contains", "'\\\\\\?'"); /* \\\? : a backslash and a question mark */
+    assert_int_equal(fm(det, "what\\?"), 1);
+    assert_int_equal(fm(det, "what\\x"), 0);
+    ward_detect_free(det);
+}
+
+/* '?' stands for one character: a whole UTF-8 sequence, not one byte of it. */
+static void test_detect_question_mark_is_one_character(void **state) {
+    (void)state;
+    ward_detection *det = one("f", "'caf?'");
+    assert_int_equal(fm(det, "cafe"), 1);
+    assert_int_equal(fm(det, "caf\xc3\xa9"), 1); /* two bytes, one character */
+    assert_int_equal(fm(det, "caf"), 0);
+    assert_int_equal(fm(det, "caf\xc3\xa9s"), 0);
+    assert_int_equal(fm(det, "caf\xff"), 1); /* a byte that starts no sequence: itself */
+    assert_int_equal(fm(det, "caf\xc3"), 1); /* a cut sequence: its byte */
+    ward_detect_free(det);
+    det = one("f", "'caf?\?'");
+    assert_int_equal(fm(det, "caf\xc3\xa9"), 0);
+    assert_int_equal(fm(det, "caf\xc3\xa9s"), 1);
+    assert_int_equal(fm(det, "caf\xc3\xa9\xe2\x80\x94"), 1);
+    ward_detect_free(det);
+    det = one("f", "'*?\?'"); /* two characters or more: a star does not split one */
+    assert_int_equal(fm(det, "\xf0\x9f\x98\x80"), 0);
+    assert_int_equal(fm(det, "x\xf0\x9f\x98\x80"), 1);
+    ward_detect_free(det);
+    det = one("f|contains", "'a?b'");
+    assert_int_equal(fm(det, "xa\xe2\x80\x94"
+                             "by"),
+                     1);
+    assert_int_equal(fm(det, "xa\xe2\x80\x94\xe2\x80\x94"
+                             "by"),
+                     0);
+    ward_detect_free(det);
+    det = compile_ok("kw:\n  - 'na?ve'\ncondition: kw\n");
+    assert_int_equal(dmatch(det, "", "message", "so na\xc3\xafve", NULL), 1);
+    assert_int_equal(dmatch(det, "", "message", "so nave", NULL), 0);
+    ward_detect_free(det);
+}
+
 static void test_detect_cased(void **state) {
     (void)state;
     ward_detection *det = one("f|cased", "Foo");
@@ -276,6 +327,36 @@ static void test_detect_cased(void **state) {
     det = one("f|contains|cased", "Bar");
     assert_int_equal(fm(det, "xxBarx"), 1);
     assert_int_equal(fm(det, "xxbarx"), 0);
+    ward_detect_free(det);
+}
+
+static void test_detect_cased_keeps_wildcards_and_escapes(void **state) {
+    (void)state;
+    ward_detection *det = one("f|cased", "'A*b'");
+    assert_int_equal(fm(det, "AxXb"), 1);
+    assert_int_equal(fm(det, "axxb"), 0);
+    assert_int_equal(fm(det, "AxxB"), 0);
+    ward_detect_free(det);
+    det = one("f|cased", "'A?b'");
+    assert_int_equal(fm(det, "Azb"), 1);
+    assert_int_equal(fm(det, "AzB"), 0);
+    ward_detect_free(det);
+    det = one("f|cased", "'A\\*b'");
+    assert_int_equal(fm(det, "A*b"), 1);
+    assert_int_equal(fm(det, "a*b"), 0);
+    assert_int_equal(fm(det, "AXb"), 0);
+    ward_detect_free(det);
+    det = one("f|startswith|cased", "'Get-'");
+    assert_int_equal(fm(det, "Get-Item"), 1);
+    assert_int_equal(fm(det, "get-item"), 0);
+    ward_detect_free(det);
+    det = one("f|endswith|cased", "'.EXE'");
+    assert_int_equal(fm(det, "a.EXE"), 1);
+    assert_int_equal(fm(det, "a.exe"), 0);
+    ward_detect_free(det);
+    det = one("f|cased", "[Foo, Bar]");
+    assert_int_equal(fm(det, "Bar"), 1);
+    assert_int_equal(fm(det, "bar"), 0);
     ward_detect_free(det);
 }
 
@@ -417,6 +498,29 @@ static void test_detect_numeric_comparisons(void **state) {
     ward_detect_free(det);
 }
 
+/* Every comparison on a field that is not a strict decimal number is false, in both
+ * directions, so nothing parses as a number by accident. */
+static void test_detect_numeric_needs_a_number_in_the_field(void **state) {
+    (void)state;
+    static const char *const keys[] = {"f|lt", "f|lte", "f|gt", "f|gte"};
+    static const char *const yes[] = {"4", "5", "6", "5"};
+    static const char *const no[] = {"5", "5.5", "5", "4.9"};
+    static const char *const bad[] = {"abc", "",  " 5", "5 ", "5x",  "0x5", "nan",
+                                      "inf", "-", ".",  "1e", "1,5", "5%"};
+    for (size_t k = 0; k < 4; k++) {
+        ward_detection *det = one(keys[k], "5");
+        assert_int_equal(fm(det, yes[k]), 1);
+        assert_int_equal(fm(det, no[k]), 0);
+        for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+            if (fm(det, bad[b]) != 0)
+                fprintf(stderr, "%s: 5 matched '%s'\n", keys[k], bad[b]);
+            assert_int_equal(fm(det, bad[b]), 0);
+        }
+        assert_int_equal(dmatch(det, "5", "g", "5", NULL), 0); /* absent field */
+        ward_detect_free(det);
+    }
+}
+
 static void test_detect_cidr_v4_v6(void **state) {
     (void)state;
     ward_detection *det = one("f|cidr", "[10.1.0.0/16, 192.168.1.7/32]");
@@ -458,6 +562,29 @@ static void test_detect_cidr_v4_v6(void **state) {
     ward_detect_free(det);
 }
 
+static void test_detect_cidr_refuses_what_is_not_an_address(void **state) {
+    (void)state;
+    ward_detection *det = one("f|cidr", "'2001:db8::/32'");
+    assert_int_equal(fm(det, "2001:db8::1"), 1);
+    assert_int_equal(fm(det, "not an ip"), 0);
+    assert_int_equal(fm(det, ""), 0);
+    assert_int_equal(fm(det, "2001:db8::/48"), 0); /* a network is not an address */
+    assert_int_equal(fm(det, "2001:db8::1%eth0"), 0);
+    assert_int_equal(fm(det, "[2001:db8::1]"), 0);
+    assert_int_equal(fm(det, "2001:db8:::1"), 0);
+    assert_int_equal(dmatch(det, "2001:db8::1", "g", "2001:db8::1", NULL), 0);
+    ward_detect_free(det);
+    det = one("f|cidr", "10.0.0.0/8");
+    assert_int_equal(fm(det, "10.1.1.1"), 1);
+    assert_int_equal(fm(det, "10.1.1"), 0);
+    assert_int_equal(fm(det, "10.1.1.1/8"), 0);
+    assert_int_equal(fm(det, "10.1.1.1 "), 0);
+    assert_int_equal(fm(det, "10.1.1.256"), 0);
+    assert_int_equal(fm(det, "010.1.1.1"), 0); /* leading zeros could be octal: refused */
+    assert_int_equal(fm(det, "host10.1.1.1"), 0);
+    ward_detect_free(det);
+}
+
 static void test_detect_re_and_flags(void **state) {
     (void)state;
     ward_detection *det = one("f|re", "'^ab+c$'");
@@ -487,6 +614,41 @@ static void test_detect_re_and_flags(void **state) {
     assert_int_equal(fm(det, "ab"), 1);
     assert_int_equal(fm(det, "a"), 0);
     assert_int_equal(ward_detect_regex_count(det), 2);
+    ward_detect_free(det);
+}
+
+/* Each flag widens only what it says: the non-matching side of i, m and s. */
+static void test_detect_re_flags_do_not_overmatch(void **state) {
+    (void)state;
+    ward_detection *det = one("f|re|i", "'^ab+c$'");
+    assert_int_equal(fm(det, "aBbC"), 1);
+    assert_int_equal(fm(det, "ABD"), 0);
+    assert_int_equal(fm(det, "xabc"), 0);
+    ward_detect_free(det);
+    det = one("f|re|m", "'^two$'");
+    assert_int_equal(fm(det, "one\ntwo"), 1);
+    assert_int_equal(fm(det, "one\ntwox\nthree"), 0);
+    assert_int_equal(fm(det, "one\nTWO\nthree"), 0); /* m does not make it caseless */
+    ward_detect_free(det);
+    det = one("f|re|s", "'^a.b$'");
+    assert_int_equal(fm(det, "a\nb"), 1);
+    assert_int_equal(fm(det, "a\n\nb"), 0);
+    assert_int_equal(fm(det, "A\nB"), 0);
+    ward_detect_free(det);
+    det = one("f|re|i|m", "'^AB$'");
+    assert_int_equal(fm(det, "x\nab\ny"), 1);
+    assert_int_equal(fm(det, "x\nabc\ny"), 0);
+    ward_detect_free(det);
+    det = one("f|re|m|s|i", "'^a.b$'");
+    assert_int_equal(fm(det, "x\nA\nB\ny"), 1);
+    assert_int_equal(fm(det, "x\nA\n\nB"), 0);
+    ward_detect_free(det);
+    det = one("f|re|cased", "'^Ab$'"); /* accepted; re is cased anyway */
+    assert_int_equal(fm(det, "Ab"), 1);
+    assert_int_equal(fm(det, "ab"), 0);
+    ward_detect_free(det);
+    det = one("f|re", "'^ab$'");
+    assert_int_equal(dmatch(det, "ab", "g", "ab", NULL), 0); /* absent field */
     ward_detect_free(det);
 }
 
@@ -552,8 +714,24 @@ static void test_detect_windash(void **state) {
                      1);
     assert_int_equal(fm(det, "-a +b"), 0);
     ward_detect_free(det);
-    det = one("f|windash", "'-a-b-c'"); /* 125 variants: still allowed */
-    assert_int_equal(fm(det, "/a/b/c"), 1);
+    /* only a dash or slash that starts an option, as in Sigma: not the ones in 'a-b' */
+    det = one("f|windash", "'-a-b-c'");
+    assert_int_equal(fm(det, "/a-b-c"), 1);
+    assert_int_equal(fm(det, "/a/b/c"), 0);
+    ward_detect_free(det);
+    det = one("f|windash|contains", "' /c del'");
+    assert_int_equal(fm(det, "cmd -c del x"), 1);
+    assert_int_equal(fm(det, "cmd \xe2\x80\x93"
+                             "c del x"),
+                     1);
+    ward_detect_free(det);
+    det = one("f|windash|contains", "'a/b -'"); /* neither starts an option */
+    assert_int_equal(fm(det, "xa/b -"), 1);
+    assert_int_equal(fm(det, "xa-b -"), 0);
+    assert_int_equal(fm(det, "xa/b /"), 0);
+    ward_detect_free(det);
+    det = one("f|windash", "'*-Enc*'"); /* after a wildcard */
+    assert_int_equal(fm(det, "x /enc y"), 1);
     ward_detect_free(det);
     expect_err("sel:\n  f|windash: '-a -b -c -d'\ncondition: sel\n", 2, 14,
                "windash would expand '-a -b -c -d' into more than 256 variants (field 'f')");
@@ -646,6 +824,77 @@ static void test_detect_utf16_and_wide(void **state) {
     ward_diags_fini(&d);
 }
 
+static void test_detect_utf16_non_matching(void **state) {
+    (void)state;
+    ward_detection *det = one("f|utf16be", "ab");
+    assert_int_equal(fmn(det, "a\0b\0", 4), 0);
+    assert_int_equal(fm(det, "ab"), 0);
+    ward_detect_free(det);
+    det = one("f|wide", "ab");
+    assert_int_equal(fmn(det, "\0a\0b", 4), 0);
+    assert_int_equal(fmn(det, "a\0b", 3), 0);
+    assert_int_equal(fm(det, "ab"), 0);
+    ward_detect_free(det);
+    det = one("f|utf16le", "ab");
+    assert_int_equal(fm(det, "ab"), 0);
+    ward_detect_free(det);
+    det = one("f|utf16", "ab"); /* the byte order mark is part of the value */
+    assert_int_equal(fmn(det, "a\0b\0", 4), 0);
+    assert_int_equal(fmn(det,
+                         "\xfe\xff"
+                         "\0a\0b",
+                         6),
+                     0);
+    ward_detect_free(det);
+    det = one("f|wide|base64", "ping");
+    assert_int_equal(fm(det, "cGluZw=="), 0);
+    assert_int_equal(fm(det, "AHAAaQBuAGc="), 0);
+    ward_detect_free(det);
+    det = one("f|utf16be|base64", "ping");
+    assert_int_equal(fm(det, "AHAAaQBuAGc="), 1);
+    assert_int_equal(fm(det, "cABpAG4AZwA="), 0);
+    ward_detect_free(det);
+}
+
+/* Encodings chain in the order written; expected strings from pySigma's definitions. */
+static void test_detect_encoding_combinations(void **state) {
+    (void)state;
+    ward_detection *det = one("f|utf16le|base64offset|contains", "ping");
+    assert_int_equal(fm(det, "xcABpAG4AZwx"), 1);
+    assert_int_equal(fm(det, "xAAaQBuAGcAx"), 1);
+    assert_int_equal(fm(det, "xwAGkAbgBnAx"), 1);
+    assert_int_equal(fm(det, "xAHAAaQBuAGx"), 0);
+    ward_detect_free(det);
+    det = one("f|utf16be|base64offset|contains", "ping");
+    assert_int_equal(fm(det, "xAHAAaQBuAGx"), 1);
+    assert_int_equal(fm(det, "xBwAGkAbgBnx"), 1);
+    assert_int_equal(fm(det, "xAcABpAG4AZx"), 1);
+    assert_int_equal(fm(det, "xcABpAG4AZwx"), 0);
+    ward_detect_free(det);
+    det = one("f|windash|base64offset|contains", "'-e '");
+    assert_int_equal(fm(det, "xLWUgx"), 1);   /* "-e " */
+    assert_int_equal(fm(det, "xL2Ugx"), 1);   /* "/e " */
+    assert_int_equal(fm(det, "xvZSx"), 1);    /* "/e " at offset 2 */
+    assert_int_equal(fm(det, "x4oCTZSx"), 1); /* en dash */
+    assert_int_equal(fm(det, "xKAk2Ugx"), 1); /* en dash at offset 1 */
+    assert_int_equal(fm(det, "xK2Ugx"), 0);   /* "+e " */
+    ward_detect_free(det);
+    det = one("f|windash|wide|base64offset|contains", "'-e'");
+    assert_int_equal(fm(det, "xLQBlAx"), 1); /* "-e" in UTF-16LE */
+    assert_int_equal(fm(det, "x8AZQx"), 1);  /* "/e", offset 1 */
+    assert_int_equal(fm(det, "xEyBlAx"), 1); /* en dash: U+2013 */
+    assert_int_equal(fm(det, "xLWUx"), 0);   /* "-e" in UTF-8 */
+    ward_detect_free(det);
+    det = one("f|wide|contains|all", "[ab, cd]");
+    assert_int_equal(fmn(det, "xa\0b\0yc\0d\0", 10), 1);
+    assert_int_equal(fmn(det, "xa\0b\0y", 6), 0);
+    ward_detect_free(det);
+    det = one("f|windash|contains|cased", "' -Enc'");
+    assert_int_equal(fm(det, "ps /Enc x"), 1);
+    assert_int_equal(fm(det, "ps /enc x"), 0);
+    ward_detect_free(det);
+}
+
 /* ---- conditions ---- */
 
 static const char *const cond_sels = "a:\n  fa: 1\nb:\n  fb: 1\nc:\n  fc: 1\n_x:\n  fx: 1\n"
@@ -719,18 +968,57 @@ static void test_detect_condition_quantifiers(void **state) {
     assert_int_equal(cond("[a, b]", "c"), 0);
 }
 
+/* Patterns over selection names without '_', and a condition written as a block list. */
+static void test_detect_condition_patterns_and_lists(void **state) {
+    (void)state;
+    static const char *const sels = "sel:\n  a: 1\nselection2:\n  b: 1\nother:\n  c: 1\n";
+    static const struct {
+        const char *cond;
+        const char *truths[4]; /* events: the fields among a, b, c set to 1 */
+        int want[4];
+    } cases[] = {
+        {"1 of sel*", {"a", "b", "c", ""}, {1, 1, 0, 0}},
+        {"all of sel*", {"a", "ab", "abc", "bc"}, {0, 1, 1, 0}},
+        {"1 of them", {"c", "a", "", "b"}, {1, 1, 0, 1}},
+        {"all of them", {"ab", "abc", "bc", ""}, {0, 1, 0, 0}},
+        {"not 1 of them", {"", "a", "c", "abc"}, {1, 0, 0, 0}},
+        {"1 of sel* and not other", {"a", "ac", "b", "c"}, {1, 0, 1, 0}},
+        {"all of sel* or other", {"c", "ab", "a", ""}, {1, 1, 0, 0}},
+        {"\n  - sel and selection2\n  - not other", {"a", "abc", "c", "ac"}, {1, 1, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char y[512];
+        snprintf(y, sizeof(y), "%scondition: %s\n", sels, cases[i].cond);
+        ward_detection *det = compile_ok(y);
+        for (int e = 0; e < 4; e++) {
+            const char *t = cases[i].truths[e];
+            int r = dmatch(det, "", "a", strchr(t, 'a') ? "1" : "0", "b",
+                           strchr(t, 'b') ? "1" : "0", "c", strchr(t, 'c') ? "1" : "0", NULL);
+            if (r != cases[i].want[e])
+                fprintf(stderr, "condition '%s' with '%s': got %d\n", cases[i].cond, t, r);
+            assert_int_equal(r, cases[i].want[e]);
+        }
+        ward_detect_free(det);
+    }
+}
+
 static void test_detect_condition_errors(void **state) {
     (void)state;
     const char *base = "a:\n  f: 1\ncondition: ";
     char y[512];
+    /* A plain condition's error points at the character (the value starts at column 12);
+     * a quoted one at the value. */
 #define CE(c, m)                                                                                   \
     do {                                                                                           \
         snprintf(y, sizeof(y), "%s%s\n", base, c);                                                 \
-        expect_err(y, 3, 12, m);                                                                   \
+        const char *at_ = strstr(m, "at column ");                                                 \
+        int col_ = c[0] == '\'' ? 12 : 11 + atoi(at_ + 10);                                        \
+        expect_err(y, 3, col_, m);                                                                 \
     } while (0)
     CE("a and b", "condition: unknown selection 'b' at column 7");
     CE("(a", "condition: unbalanced parentheses: '(' is never closed at column 1");
     CE("a)", "condition: unbalanced parentheses: unexpected ')' at column 2");
+    CE("a or ()", "condition: empty parentheses at column 7");
     CE("a b", "condition: unexpected 'b' after the end of the expression at column 3");
     CE("2 of a*",
        "condition: '2 of' is not supported: use '1 of', 'any of' or 'all of' at column 1");
@@ -746,7 +1034,7 @@ static void test_detect_condition_errors(void **state) {
     CE("'  '", "condition: empty condition at column 1");
     CE("1 of (a)", "condition: expected a selection pattern or 'them' after 'of' at column 6");
 #undef CE
-    expect_err("_a:\n  f: 1\ncondition: 1 of them\n", 3, 12,
+    expect_err("_a:\n  f: 1\ncondition: 1 of them\n", 3, 17,
                "condition: 'them' matches no selection at column 6");
     /* nesting limit */
     char deep[512] = "a:\n  f: 1\ncondition: ";
@@ -756,7 +1044,7 @@ static void test_detect_condition_errors(void **state) {
     for (int i = 0; i < 70; i++)
         strcat(deep, ")");
     strcat(deep, "\n");
-    expect_err(deep, 3, 12, "nesting deeper than 64");
+    expect_err(deep, 3, 76, "nesting deeper than 64");
     expect_err("a:\n  f: 1\n", 1, 1, "detection has no condition");
     expect_err("a:\n  f: 1\ncondition: [a, {x: 1}]\n", 3, 16,
                "condition must be a string or a list of strings");
@@ -829,6 +1117,52 @@ static void test_detect_modifier_errors(void **state) {
     MEV("f|contains", "null", "a null value takes no modifiers (field 'f')");
 #undef MEK
 #undef MEV
+}
+
+/* Errors deep in a selection or in a list condition point at the node at fault. */
+static void test_detect_error_positions_in_nested_nodes(void **state) {
+    (void)state;
+    expect_err("sel:\n  - a: 1\n  - b|nope: 2\ncondition: sel\n", 3, 5,
+               "unsupported modifier 'nope' (field 'b')");
+    expect_err("sel:\n  - a: 1\n    b|contains|endswith: 2\ncondition: sel\n", 3, 5,
+               "modifiers 'contains' and 'endswith' cannot be combined (field 'b')");
+    expect_err("sel:\n  f|gt: [1, x]\ncondition: sel\n", 2, 13,
+               "'gt' needs a number, not 'x' (field 'f')");
+    expect_err("sel:\n  f|cidr:\n    - 10.0.0.0/8\n    - 300.0.0.0/8\ncondition: sel\n", 4, 7,
+               "invalid CIDR network '300.0.0.0/8' (field 'f')");
+    expect_err("sel:\n  a: 1\ncondition:\n  - sel\n  - sel and nope\n", 5, 13,
+               "condition: unknown selection 'nope' at column 9");
+    expect_err("sel:\n  a: 1\ncondition:\n  - sel\n  - sel and (\n", 5, 14,
+               "condition: unexpected end of condition at column 10");
+    expect_err("sel:\n  a: 1\ncondition: [sel, 'sel or']\n", 3, 18,
+               "condition: unexpected end of condition at column 7");
+    expect_err("sel:\n  a: 1\ncondition: 'sel and not'\n", 3, 12,
+               "condition: unexpected end of condition at column 12");
+    expect_err("sel:\n  a: 1\ncondition: sel and and sel\n", 3, 20,
+               "condition: unexpected 'and' at column 9");
+    expect_err("sel:\n  a: 1\ncondition: all them\n", 3, 16,
+               "condition: expected 'of' after 'all', found 'them' at column 5");
+    /* every error is reported, each at its own place, in order */
+    ward_diags d;
+    ward_diags_init(&d);
+    ward_node *n =
+        yparse("sel:\n  - a|nope: 1\n  - b|re|contains: 2\ncondition: sel and missing\n");
+    assert_null(ward_detect_compile(n, "t.yml", "r1", &d));
+    assert_int_equal(d.n, 3);
+    static const int where[3][2] = {{2, 5}, {3, 5}, {4, 20}};
+    static const char *const what[3] = {"unsupported modifier 'nope' (field 'a')",
+                                        "modifiers 're' and 'contains' cannot be combined",
+                                        "condition: unknown selection 'missing' at column 9"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(d.v[i].file, "t.yml");
+        assert_non_null(d.v[i].rule_id);
+        assert_string_equal(d.v[i].rule_id, "r1");
+        assert_int_equal(d.v[i].line, where[i][0]);
+        assert_int_equal(d.v[i].col, where[i][1]);
+        assert_non_null(strstr(d.v[i].msg, what[i]));
+    }
+    tfree(n);
+    ward_diags_fini(&d);
 }
 
 /* ---- explain and filters ---- */
@@ -1177,25 +1511,35 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_plain_values_are_whole_and_caseless),
         cmocka_unit_test(test_detect_wildcards_and_escapes),
+        cmocka_unit_test(test_detect_escaped_backslash),
+        cmocka_unit_test(test_detect_question_mark_is_one_character),
         cmocka_unit_test(test_detect_cased),
+        cmocka_unit_test(test_detect_cased_keeps_wildcards_and_escapes),
         cmocka_unit_test(test_detect_contains_startswith_endswith),
         cmocka_unit_test(test_detect_lists_or_and_all),
         cmocka_unit_test(test_detect_keywords),
         cmocka_unit_test(test_detect_null_and_exists),
         cmocka_unit_test(test_detect_neq),
         cmocka_unit_test(test_detect_numeric_comparisons),
+        cmocka_unit_test(test_detect_numeric_needs_a_number_in_the_field),
         cmocka_unit_test(test_detect_cidr_v4_v6),
+        cmocka_unit_test(test_detect_cidr_refuses_what_is_not_an_address),
         cmocka_unit_test(test_detect_re_and_flags),
+        cmocka_unit_test(test_detect_re_flags_do_not_overmatch),
         cmocka_unit_test(test_detect_regex_limit_returns_minus_one_when_it_matters),
         cmocka_unit_test(test_detect_windash),
         cmocka_unit_test(test_detect_base64),
         cmocka_unit_test(test_detect_base64offset),
         cmocka_unit_test(test_detect_utf16_and_wide),
+        cmocka_unit_test(test_detect_utf16_non_matching),
+        cmocka_unit_test(test_detect_encoding_combinations),
         cmocka_unit_test(test_detect_condition_operators_and_precedence),
         cmocka_unit_test(test_detect_condition_quantifiers),
+        cmocka_unit_test(test_detect_condition_patterns_and_lists),
         cmocka_unit_test(test_detect_condition_errors),
         cmocka_unit_test(test_detect_structure_errors),
         cmocka_unit_test(test_detect_modifier_errors),
+        cmocka_unit_test(test_detect_error_positions_in_nested_nodes),
         cmocka_unit_test(test_detect_explain),
         cmocka_unit_test(test_detect_add_filter),
         cmocka_unit_test(test_detect_too_many_selections),

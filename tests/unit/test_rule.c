@@ -884,7 +884,7 @@ static void test_rule_add_duplicate_and_null(void **state) {
     r = calloc(1, sizeof(*r));
     assert_non_null(r);
     assert_int_equal(ward_rules_add(&f->rs, r, &f->d), -1);
-    expect_diag(&f->d, ": rule has no id");
+    expect_diag(&f->d, "rule has no id");
     assert_int_equal(f->rs.n, 1);
     assert_null(ward_rules_find(&f->rs, "y2"));
     ward_rule_free(NULL);
