@@ -370,7 +370,9 @@ typedef struct spec {
     int nenc;
 } spec;
 
-/* Parses "field|mod|mod" (key->str) into sp and *field (malloc'd). Returns 0 or -1. */
+/* Parses "field|mod|mod" (key->str) into sp and *field (malloc'd). A key of modifiers
+ * only ("|all") applies them to a keyword search: *field is then NULL and sp->field "".
+ * Returns 0 or -1. */
 static int parse_key(cctx *c, const ward_node *key, spec *sp, char **field) {
     memset(sp, 0, sizeof(*sp));
     sp->cmp = -1;
@@ -378,16 +380,19 @@ static int parse_key(cctx *c, const ward_node *key, spec *sp, char **field) {
     const char *s = key->str;
     const char *bar = memchr(s, '|', key->len);
     size_t flen = bar ? (size_t)(bar - s) : key->len;
-    if (flen == 0) {
+    if (flen == 0 && (!bar || key->len == 1)) {
         err_at(c, key, "empty field name in '%s'", s);
         return -1;
     }
-    *field = strndup(s, flen);
-    if (!*field) {
-        err_at(c, key, "out of memory");
-        return -1;
+    if (flen) {
+        *field = strndup(s, flen);
+        if (!*field) {
+            err_at(c, key, "out of memory");
+            return -1;
+        }
     }
-    sp->field = *field;
+    sp->field = flen ? *field : "";
+    const char *fname = flen ? *field : "keywords"; /* for messages */
     int seen[M_COUNT] = {0};
     int mods[MAX_MODS + 1];
     int nmods = 0;
@@ -403,26 +408,26 @@ static int parse_key(cctx *c, const ward_node *key, spec *sp, char **field) {
             if (strlen(mod_names[i]) == mlen && memcmp(mod_names[i], m, mlen) == 0)
                 id = i;
         if (id < 0) {
-            err_at(c, key, "unsupported modifier '%.*s' (field '%s')", (int)mlen, m, *field);
+            err_at(c, key, "unsupported modifier '%.*s' (field '%s')", (int)mlen, m, fname);
             return -1;
         }
         if (nmods == MAX_MODS) {
-            err_at(c, key, "too many modifiers (field '%s', max %d)", *field, MAX_MODS);
+            err_at(c, key, "too many modifiers (field '%s', max %d)", fname, MAX_MODS);
             return -1;
         }
         if (seen[id]) {
-            err_at(c, key, "modifier '%s' given twice (field '%s')", mod_names[id], *field);
+            err_at(c, key, "modifier '%s' given twice (field '%s')", mod_names[id], fname);
             return -1;
         }
         if (mod_class(id) == K_RESUB && !seen[M_RE]) {
             err_at(c, key, "unsupported modifier '%s' (field '%s'): flags follow 're'",
-                   mod_names[id], *field);
+                   mod_names[id], fname);
             return -1;
         }
         for (int i = 0; i < nmods; i++)
             if (!compatible(mod_class(mods[i]), mod_class(id))) {
                 err_at(c, key, "modifiers '%s' and '%s' cannot be combined (field '%s')",
-                       mod_names[mods[i]], mod_names[id], *field);
+                       mod_names[mods[i]], mod_names[id], fname);
                 return -1;
             }
         seen[id] = 1;
@@ -1012,28 +1017,34 @@ static int compile_item(cctx *c, const ward_node *key, const ward_node *val, dit
     spec sp;
     if (parse_key(c, key, &sp, &it->field) < 0)
         return -1;
+    int keyword = it->field == NULL; /* '|all': [...] searches the message */
+    const char *fname = keyword ? "keywords" : it->field;
+    if (keyword && (sp.exists || sp.num || sp.cidr || sp.neq)) {
+        err_at(c, key, "'%s' needs a field name", key->str);
+        return -1;
+    }
     it->all = (uint8_t)sp.all;
     it->neq = (uint8_t)sp.neq;
     if (val->type == WARD_NODE_MAP) {
-        err_at(c, val, "value of field '%s' must be a scalar or a list of scalars", it->field);
+        err_at(c, val, "value of field '%s' must be a scalar or a list of scalars", fname);
         return -1;
     }
     if (val->type == WARD_NODE_SEQ) {
         if (val->n == 0) {
-            err_at(c, val, "empty list of values (field '%s')", it->field);
+            err_at(c, val, "empty list of values (field '%s')", fname);
             return -1;
         }
         if (sp.exists) {
-            err_at(c, val, "'exists' needs true or false, not a list (field '%s')", it->field);
+            err_at(c, val, "'exists' needs true or false, not a list (field '%s')", fname);
             return -1;
         }
         int rc = 0;
         for (size_t i = 0; i < val->n; i++)
-            if (item_add_group(c, &sp, 0, val->kids[i], it) < 0)
+            if (item_add_group(c, &sp, keyword, val->kids[i], it) < 0)
                 rc = -1;
         return rc;
     }
-    return item_add_group(c, &sp, 0, val, it);
+    return item_add_group(c, &sp, keyword, val, it);
 }
 
 static int compile_map(cctx *c, const ward_node *map, dmap *m) {

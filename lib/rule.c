@@ -846,6 +846,7 @@ static const struct {
     {"name", K_IGNORED},
     {"taxonomy", K_IGNORED},
     {"scope", K_IGNORED},
+    {"simulation", K_IGNORED},
     /* ward's extensions */
     {"rev", K_REV},
     {"mode", K_MODE},

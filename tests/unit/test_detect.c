@@ -688,6 +688,28 @@ static void test_detect_regex_limit_returns_minus_one_when_it_matters(void **sta
 
 /* ---- expansions ---- */
 
+/* A key of modifiers only applies them to a keyword search over the message. */
+static void test_detect_keywords_with_modifiers(void **state) {
+    (void)state;
+    ward_detection *det = compile_ok("kw:\n  '|all':\n    - FileNotFoundException\n"
+                                     "    - '/../../..'\ncondition: kw\n");
+    assert_int_equal(
+        dmatch(det, "", "message", "java.io.FileNotFoundException: /a/../../../etc", NULL), 1);
+    assert_int_equal(dmatch(det, "", "message", "java.io.FileNotFoundException: /etc", NULL), 0);
+    assert_int_equal(dmatch(det, "", "message", "GET /../../../etc", NULL), 0);
+    /* no message: the whole line */
+    assert_int_equal(dmatch(det, "x filenotfoundexception /../../.. y", NULL), 1);
+    ward_detect_free(det);
+    det = compile_ok("kw:\n  '|cased': [Failed]\ncondition: kw\n");
+    assert_int_equal(dmatch(det, "", "message", "Failed login", NULL), 1);
+    assert_int_equal(dmatch(det, "", "message", "failed login", NULL), 0);
+    ward_detect_free(det);
+    expect_err("kw:\n  '|exists': true\ncondition: kw\n", 2, 3, "'|exists' needs a field name");
+    expect_err("kw:\n  '|': [x]\ncondition: kw\n", 2, 3, "empty field name in '|'");
+    expect_err("kw:\n  '|frob': [x]\ncondition: kw\n", 2, 3,
+               "unsupported modifier 'frob' (field 'keywords')");
+}
+
 static void test_detect_windash(void **state) {
     (void)state;
     ward_detection *det = one("f|windash|contains", "' -enc '");
@@ -1066,7 +1088,7 @@ static void test_detect_structure_errors(void **state) {
                "value of field 'f' must be a scalar or a list of scalars");
     expect_err("sel:\n  f: []\ncondition: sel\n", 2, 6, "empty list of values (field 'f')");
     expect_err("sel:\n  f: [[1]]\ncondition: sel\n", 2, 7, "values of field 'f' must be scalars");
-    expect_err("sel:\n  '|contains': x\ncondition: sel\n", 2, 3, "empty field name in '|contains'");
+    expect_err("sel:\n  '': x\ncondition: sel\n", 2, 3, "empty field name in ''");
     expect_err("kw: [a, null]\ncondition: kw\n", 1, 9,
                "a keyword must be a string or a number, not null");
     /* a selection and the condition are both wrong: both are reported */
@@ -1527,6 +1549,7 @@ int main(void) {
         cmocka_unit_test(test_detect_re_and_flags),
         cmocka_unit_test(test_detect_re_flags_do_not_overmatch),
         cmocka_unit_test(test_detect_regex_limit_returns_minus_one_when_it_matters),
+        cmocka_unit_test(test_detect_keywords_with_modifiers),
         cmocka_unit_test(test_detect_windash),
         cmocka_unit_test(test_detect_base64),
         cmocka_unit_test(test_detect_base64offset),
