@@ -42,7 +42,10 @@ LIB_SRCS := \
 	lib/rule.c \
 	lib/detect.c \
 	lib/yara.c \
-	lib/engine.c
+	lib/engine.c \
+	lib/loop.c \
+	lib/json.c \
+	lib/alert.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c
@@ -57,7 +60,10 @@ UNIT_TESTS := \
 	test_rule \
 	test_yara \
 	test_mpm \
-	test_engine
+	test_engine \
+	test_loop \
+	test_json \
+	test_alert \
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

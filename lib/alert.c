@@ -1,0 +1,497 @@
+/* Alerts as JSON lines in Elastic Common Schema names (docs/alerts.md). */
+#include "ward/alert.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- id ---- */
+
+static uint64_t mix64(uint64_t x) {
+    /* splitmix64's finaliser: every input bit reaches every output bit */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+void ward_alert_id(char out[33], const char *src_key, uint64_t pos, const char *rule_id) {
+    /* Two 64-bit hashes with different seeds over the same length-prefixed fields: an id
+     * for recognising duplicates, not a defence against forgery (batches are signed). */
+    uint64_t h[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+    const char *k = src_key ? src_key : "";
+    const char *r = rule_id ? rule_id : "";
+    uint64_t kl = strlen(k), rl = strlen(r);
+    for (int i = 0; i < 2; i++) {
+        h[i] = fnv(h[i], &kl, sizeof(kl));
+        h[i] = fnv(h[i], k, kl);
+        h[i] = fnv(h[i], &pos, sizeof(pos));
+        h[i] = fnv(h[i], &rl, sizeof(rl));
+        h[i] = fnv(h[i], r, rl);
+        h[i] = mix64(h[i] ^ (uint64_t)i);
+    }
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+void ward_alert_time(char buf[32], uint64_t ms) {
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    /* years past 9999 do not fit RFC 3339: clamp rather than print garbage */
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999)
+        year = year < 0 ? 0 : 9999;
+    snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)year % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
+             (unsigned)(ms % 1000));
+}
+
+/* ---- field lookup: what the rule extracted wins over what the decoder found ---- */
+
+typedef struct view {
+    const char *s;
+    size_t len;
+} view;
+
+static int get(const ward_alert *a, const char *name, view *out) {
+    for (size_t i = 0; i < a->nextracted; i++)
+        if (strcmp(a->extracted[i].name, name) == 0) {
+            *out = (view){a->extracted[i].val, a->extracted[i].len};
+            return out->len > 0 && !(out->len == 1 && out->s[0] == '-');
+        }
+    const ward_field *f = a->ev ? ward_event_get(a->ev, name) : NULL;
+    if (!f)
+        return 0;
+    *out = (view){f->val, f->val_len};
+    /* "-" is how access logs say "none" */
+    return out->len > 0 && !(out->len == 1 && out->s[0] == '-');
+}
+
+/* The first of names that has a value. */
+static int get_any(const ward_alert *a, const char *const *names, view *out) {
+    for (; *names; names++)
+        if (get(a, *names, out))
+            return 1;
+    return 0;
+}
+
+static int as_u64(view v, uint64_t *out) {
+    if (v.len == 0 || v.len > 19)
+        return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.s[i] < '0' || v.s[i] > '9')
+            return 0;
+        n = n * 10 + (uint64_t)(v.s[i] - '0');
+    }
+    *out = n;
+    return 1;
+}
+
+static int is_ip(view v) {
+    char tmp[64];
+    unsigned char bin[16];
+    if (v.len == 0 || v.len >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, v.s, v.len);
+    tmp[v.len] = 0;
+    return inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1;
+}
+
+/* ---- ECS objects ---- */
+
+static const char *const n_src_ip[] = {"src_ip", "source.ip", "c-ip", "client_ip", NULL};
+static const char *const n_src_port[] = {"src_port", "source.port", NULL};
+static const char *const n_src_host[] = {"src_host", "source.domain", NULL};
+static const char *const n_dst_ip[] = {"dst_ip", "destination.ip", NULL};
+static const char *const n_dst_port[] = {"dst_port", "destination.port", NULL};
+static const char *const n_user[] = {"user", "user.name", "cs-username", NULL};
+static const char *const n_target_user[] = {"target_user", NULL};
+static const char *const n_program[] = {"program", NULL};
+static const char *const n_pid[] = {"pid", NULL};
+static const char *const n_method[] = {"cs-method", NULL};
+static const char *const n_status[] = {"sc-status", NULL};
+static const char *const n_uri[] = {"cs-uri", NULL};
+static const char *const n_stem[] = {"cs-uri-stem", NULL};
+static const char *const n_query[] = {"cs-uri-query", NULL};
+static const char *const n_ua[] = {"cs-user-agent", NULL};
+static const char *const n_referer[] = {"cs-referer", NULL};
+static const char *const n_loghost[] = {"host", NULL};
+
+static void source_obj(ward_jw *w, const ward_alert *a, const char *obj,
+                       const char *const *ip_names, const char *const *port_names,
+                       const char *const *host_names) {
+    view ip = {0}, port = {0}, host = {0};
+    int has_ip = get_any(a, ip_names, &ip);
+    int has_port = get_any(a, port_names, &port);
+    int has_host = host_names && get_any(a, host_names, &host);
+    uint64_t p = 0;
+    has_port = has_port && as_u64(port, &p) && p <= 65535;
+    if (!has_ip && !has_port && !has_host)
+        return;
+    ward_jw_key(w, obj);
+    ward_jw_obj(w);
+    if (has_ip) {
+        /* source.ip must be an address; a host name goes to source.address */
+        ward_jw_kstr(w, is_ip(ip) ? "ip" : "address", ip.s, ip.len);
+    }
+    if (has_port)
+        ward_jw_ku64(w, "port", p);
+    if (has_host)
+        ward_jw_kstr(w, "domain", host.s, host.len);
+    ward_jw_obj_end(w);
+}
+
+static void user_obj(ward_jw *w, const ward_alert *a) {
+    view u, t;
+    int hu = get_any(a, n_user, &u), ht = get_any(a, n_target_user, &t);
+    if (!hu && !ht)
+        return;
+    ward_jw_key(w, "user");
+    ward_jw_obj(w);
+    if (hu)
+        ward_jw_kstr(w, "name", u.s, u.len);
+    if (ht) {
+        ward_jw_key(w, "target");
+        ward_jw_obj(w);
+        ward_jw_kstr(w, "name", t.s, t.len);
+        ward_jw_obj_end(w);
+    }
+    ward_jw_obj_end(w);
+}
+
+static void process_obj(ward_jw *w, const ward_alert *a) {
+    view n, p;
+    uint64_t pid = 0;
+    int hn = get_any(a, n_program, &n), hp = get_any(a, n_pid, &p) && as_u64(p, &pid);
+    if (!hn && !hp)
+        return;
+    ward_jw_key(w, "process");
+    ward_jw_obj(w);
+    if (hn)
+        ward_jw_kstr(w, "name", n.s, n.len);
+    if (hp)
+        ward_jw_ku64(w, "pid", pid);
+    ward_jw_obj_end(w);
+}
+
+static void web_objs(ward_jw *w, const ward_alert *a) {
+    view uri, stem, query, method, status, ua, ref;
+    int hu = get_any(a, n_uri, &uri), hs = get_any(a, n_stem, &stem),
+        hq = get_any(a, n_query, &query);
+    if (hu || hs || hq) {
+        ward_jw_key(w, "url");
+        ward_jw_obj(w);
+        if (hu)
+            ward_jw_kstr(w, "original", uri.s, uri.len);
+        if (hs)
+            ward_jw_kstr(w, "path", stem.s, stem.len);
+        if (hq)
+            ward_jw_kstr(w, "query", query.s, query.len);
+        ward_jw_obj_end(w);
+    }
+    uint64_t code = 0;
+    int hm = get_any(a, n_method, &method), hr = get_any(a, n_referer, &ref),
+        hc = get_any(a, n_status, &status) && as_u64(status, &code);
+    if (hm || hr || hc) {
+        ward_jw_key(w, "http");
+        ward_jw_obj(w);
+        if (hm || hr) {
+            ward_jw_key(w, "request");
+            ward_jw_obj(w);
+            if (hm)
+                ward_jw_kstr(w, "method", method.s, method.len);
+            if (hr)
+                ward_jw_kstr(w, "referrer", ref.s, ref.len);
+            ward_jw_obj_end(w);
+        }
+        if (hc) {
+            ward_jw_key(w, "response");
+            ward_jw_obj(w);
+            ward_jw_ku64(w, "status_code", code);
+            ward_jw_obj_end(w);
+        }
+        ward_jw_obj_end(w);
+    }
+    if (get_any(a, n_ua, &ua)) {
+        ward_jw_key(w, "user_agent");
+        ward_jw_obj(w);
+        ward_jw_kstr(w, "original", ua.s, ua.len);
+        ward_jw_obj_end(w);
+    }
+}
+
+static void log_obj(ward_jw *w, const ward_alert *a) {
+    const ward_alert_src *s = a->src;
+    view host;
+    int hh = get_any(a, n_loghost, &host) && a->ev && a->ev->decoder &&
+             strcmp(a->ev->decoder, "syslog") == 0;
+    if (!s && !hh)
+        return;
+    ward_jw_key(w, "log");
+    ward_jw_obj(w);
+    if (s && s->path) {
+        ward_jw_key(w, "file");
+        ward_jw_obj(w);
+        ward_jw_kcstr(w, "path", s->path);
+        ward_jw_obj_end(w);
+    }
+    if (s && s->has_offset)
+        ward_jw_ku64(w, "offset", s->offset);
+    if (s && s->peer) {
+        ward_jw_key(w, "source");
+        ward_jw_obj(w);
+        ward_jw_kcstr(w, "address", s->peer);
+        ward_jw_obj_end(w);
+    }
+    if (hh) {
+        ward_jw_key(w, "syslog");
+        ward_jw_obj(w);
+        ward_jw_kstr(w, "hostname", host.s, host.len);
+        ward_jw_obj_end(w);
+    }
+    ward_jw_obj_end(w);
+}
+
+/* ATT&CK tags (attack.t1110.001, attack.credential_access) as ECS threat fields. */
+static void threat_obj(ward_jw *w, const ward_rule *r) {
+    int nt = 0, na = 0;
+    for (size_t i = 0; i < r->ntags; i++) {
+        const char *t = r->tags[i];
+        if (strncmp(t, "attack.", 7) != 0 || !t[7])
+            continue;
+        if ((t[7] == 't' || t[7] == 'T') && t[8] >= '0' && t[8] <= '9')
+            nt++;
+        else if (!((t[7] == 'g' || t[7] == 's' || t[7] == 'G' || t[7] == 'S') && t[8] >= '0' &&
+                   t[8] <= '9'))
+            na++;
+    }
+    if (!nt && !na)
+        return;
+    ward_jw_key(w, "threat");
+    ward_jw_obj(w);
+    ward_jw_kcstr(w, "framework", "MITRE ATT&CK");
+    for (int pass = 0; pass < 2; pass++) {
+        if ((pass == 0 && !nt) || (pass == 1 && !na))
+            continue;
+        ward_jw_key(w, pass == 0 ? "technique" : "tactic");
+        ward_jw_obj(w);
+        ward_jw_key(w, pass == 0 ? "id" : "name");
+        ward_jw_arr(w);
+        for (size_t i = 0; i < r->ntags; i++) {
+            const char *t = r->tags[i];
+            if (strncmp(t, "attack.", 7) != 0 || !t[7])
+                continue;
+            int tech = (t[7] == 't' || t[7] == 'T') && t[8] >= '0' && t[8] <= '9';
+            int other = (t[7] == 'g' || t[7] == 's' || t[7] == 'G' || t[7] == 'S') && t[8] >= '0' &&
+                        t[8] <= '9';
+            if (pass == 0 && tech) {
+                char id[64];
+                snprintf(id, sizeof(id), "%s", t + 7);
+                for (char *p = id; *p; p++)
+                    if (*p >= 'a' && *p <= 'z')
+                        *p = (char)(*p - 32);
+                ward_jw_cstr(w, id);
+            } else if (pass == 1 && !tech && !other) {
+                ward_jw_cstr(w, t + 7);
+            }
+        }
+        ward_jw_arr_end(w);
+        ward_jw_obj_end(w);
+    }
+    ward_jw_obj_end(w);
+}
+
+static void strv(ward_jw *w, const char *key, char **v, size_t n) {
+    if (!n)
+        return;
+    ward_jw_key(w, key);
+    ward_jw_arr(w);
+    for (size_t i = 0; i < n; i++)
+        ward_jw_cstr(w, v[i]);
+    ward_jw_arr_end(w);
+}
+
+/* Field names with dots would become objects in Elasticsearch and clash with a field of
+ * the same stem ("program" and "program.module"): under ward.fields they use '_'. */
+static void flat_key(ward_jw *w, const char *name) {
+    char k[256];
+    size_t n = 0;
+    for (; name[n] && n < sizeof(k) - 1; n++)
+        k[n] = name[n] == '.' ? '_' : name[n];
+    k[n] = 0;
+    ward_jw_key(w, k);
+}
+
+int ward_alert_json(ward_buf *out, const ward_alert *a) {
+    static const char *const level_sev[] = {"informational", "low", "medium", "high", "critical"};
+    const ward_rule *r = a->rule;
+    ward_jw w;
+    ward_jw_init(&w, out);
+    char ts[32];
+    ward_alert_time(ts, a->time_ms);
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "@timestamp", ts);
+
+    ward_jw_key(&w, "event");
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "kind", "alert");
+    ward_jw_kcstr(&w, "id", a->id);
+    ward_jw_kcstr(&w, "module", "ward");
+    ward_jw_kcstr(&w, "dataset", "ward.alert");
+    /* ECS severity is a number; 21/47/73/99 as Elastic's detection rules grade risk,
+     * informational 1 */
+    static const unsigned sev[] = {1, 21, 47, 73, 99};
+    ward_jw_ku64(&w, "severity", sev[r->level <= WARD_LEVEL_CRITICAL ? r->level : 0]);
+    ward_jw_kcstr(&w, "created", ts);
+    if (a->threshold) {
+        char t0[32], t1[32];
+        ward_alert_time(t0, a->threshold->first_ms);
+        ward_alert_time(t1, a->threshold->last_ms);
+        ward_jw_kcstr(&w, "start", t0);
+        ward_jw_kcstr(&w, "end", t1);
+    }
+    size_t invalid_before = w.invalid;
+    if (a->ev)
+        ward_jw_kstr(&w, "original", (const char *)a->ev->line, a->ev->line_len);
+    int original_invalid = w.invalid != invalid_before;
+    ward_jw_obj_end(&w);
+
+    if (a->ev) {
+        const ward_field *m = ward_event_get(a->ev, "message");
+        if (m)
+            ward_jw_kstr(&w, "message", m->val, m->val_len);
+    }
+
+    ward_jw_key(&w, "rule");
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "id", r->id);
+    ward_jw_kcstr(&w, "name", r->title);
+    if (r->rev) {
+        char rev[16];
+        snprintf(rev, sizeof(rev), "%u", r->rev);
+        ward_jw_kcstr(&w, "version", rev);
+    }
+    if (r->description)
+        ward_jw_kcstr(&w, "description", r->description);
+    if (r->author)
+        ward_jw_kcstr(&w, "author", r->author);
+    strv(&w, "reference", r->references, r->nreferences);
+    ward_jw_kcstr(&w, "ruleset", r->yara_index >= 0 ? "ward-yara" : "ward");
+    ward_jw_obj_end(&w);
+    strv(&w, "tags", r->tags, r->ntags);
+    threat_obj(&w, r);
+
+    ward_jw_key(&w, "agent");
+    ward_jw_obj(&w);
+    if (a->agent_id)
+        ward_jw_kcstr(&w, "id", a->agent_id);
+    if (a->agent_name)
+        ward_jw_kcstr(&w, "name", a->agent_name);
+    ward_jw_kcstr(&w, "type", "ward-agent");
+    if (a->agent_version)
+        ward_jw_kcstr(&w, "version", a->agent_version);
+    ward_jw_obj_end(&w);
+    if (a->host_name) {
+        ward_jw_key(&w, "host");
+        ward_jw_obj(&w);
+        ward_jw_kcstr(&w, "name", a->host_name);
+        ward_jw_obj_end(&w);
+    }
+
+    log_obj(&w, a);
+    source_obj(&w, a, "source", n_src_ip, n_src_port, n_src_host);
+    source_obj(&w, a, "destination", n_dst_ip, n_dst_port, NULL);
+    user_obj(&w, a);
+    process_obj(&w, a);
+    web_objs(&w, a);
+
+    ward_jw_key(&w, "ward");
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "level", level_sev[r->level <= WARD_LEVEL_CRITICAL ? r->level : 0]);
+    ward_jw_kcstr(&w, "mode", a->shadow ? "shadow" : "alert");
+    if (a->src) {
+        ward_jw_key(&w, "source");
+        ward_jw_obj(&w);
+        if (a->src->kind)
+            ward_jw_kcstr(&w, "kind", a->src->kind);
+        if (a->src->name)
+            ward_jw_kcstr(&w, "name", a->src->name);
+        if (a->src->cursor)
+            ward_jw_kcstr(&w, "cursor", a->src->cursor);
+        if (a->src->transport)
+            ward_jw_kcstr(&w, "transport", a->src->transport);
+        ward_jw_obj_end(&w);
+    }
+    if (a->ev) {
+        ward_jw_kcstr(&w, "decoder", a->ev->decoder);
+        if (a->ev->truncated) {
+            ward_jw_key(&w, "truncated");
+            ward_jw_bool(&w, 1);
+        }
+        ward_jw_key(&w, "fields");
+        ward_jw_obj(&w);
+        for (size_t i = 0; i < a->ev->nfields; i++) {
+            const ward_field *f = &a->ev->fields[i];
+            if (strcmp(f->name, "event.original") == 0)
+                continue;
+            flat_key(&w, f->name);
+            ward_jw_str(&w, f->val, f->val_len);
+        }
+        ward_jw_obj_end(&w);
+        if (original_invalid) {
+            /* the line is not UTF-8: keep its exact bytes */
+            ward_jw_key(&w, "original_base64");
+            ward_buf_putc(out, '"');
+            ward_buf_base64(out, a->ev->line, a->ev->line_len);
+            ward_buf_putc(out, '"');
+        }
+    }
+    if (a->nextracted) {
+        ward_jw_key(&w, "extracted");
+        ward_jw_obj(&w);
+        for (size_t i = 0; i < a->nextracted; i++) {
+            flat_key(&w, a->extracted[i].name);
+            ward_jw_str(&w, a->extracted[i].val, a->extracted[i].len);
+        }
+        ward_jw_obj_end(&w);
+    }
+    if (a->threshold) {
+        const ward_threshold *t = &r->threshold;
+        ward_jw_key(&w, "threshold");
+        ward_jw_obj(&w);
+        ward_jw_ku64(&w, "count", a->threshold->count);
+        ward_jw_ku64(&w, "window_s", t->within_s);
+        if (t->distinct)
+            ward_jw_kcstr(&w, "distinct", t->distinct);
+        if (t->ngroup_by) {
+            ward_jw_key(&w, "group");
+            ward_jw_obj(&w);
+            for (size_t i = 0; i < t->ngroup_by; i++) {
+                view v = {NULL, 0};
+                get(a, t->group_by[i], &v); /* as counted, "-" and "" included */
+                flat_key(&w, t->group_by[i]);
+                ward_jw_str(&w, v.s ? v.s : "", v.s ? v.len : 0);
+            }
+            ward_jw_obj_end(&w);
+        }
+        ward_jw_obj_end(&w);
+    }
+    ward_jw_obj_end(&w);
+    ward_jw_obj_end(&w);
+    ward_buf_putc(out, '\n');
+    return out->oom ? -1 : 0;
+}
