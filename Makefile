@@ -45,7 +45,8 @@ LIB_SRCS := \
 	lib/engine.c \
 	lib/loop.c \
 	lib/json.c \
-	lib/alert.c
+	lib/alert.c \
+	lib/correlate.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c
@@ -64,6 +65,7 @@ UNIT_TESTS := \
 	test_loop \
 	test_json \
 	test_alert \
+	test_correlate \
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
