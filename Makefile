@@ -46,10 +46,24 @@ LIB_SRCS := \
 	lib/loop.c \
 	lib/json.c \
 	lib/alert.c \
+	lib/config.c \
 	lib/correlate.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c
+
+AGENT_SRCS := \
+	agent/main.c \
+	agent/agent.c \
+	agent/agent_config.c \
+	agent/pipeline.c \
+	agent/output.c \
+	agent/bookmark.c \
+	agent/stats.c \
+	agent/source_file.c \
+	agent/source_journal.c \
+	agent/source_syslog.c
+AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
 UNIT_TESTS := \
 	test_diag \
@@ -65,11 +79,12 @@ UNIT_TESTS := \
 	test_loop \
 	test_json \
 	test_alert \
-	test_correlate \
+	test_config \
+	test_correlate
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
-TOOL_BINS := $(TOOLS:%=$(BUILD)/%)
+TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 
 .SECONDARY:
@@ -92,6 +107,9 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread

@@ -766,7 +766,8 @@ int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *e
             add_candidate(s, i);
     } else {
         if (e->mpm)
-            ward_mpm_scan(e->mpm, ev->line, ev->line_len, on_literal, s);
+            ward_mpm_scan(e->mpm, ev->scan ? ev->scan : ev->line,
+                          ev->scan ? ev->scan_len : ev->line_len, on_literal, s);
         if (e->ngroups) {
             /* Second stage: a candidate with a required group none of whose literals is
              * in the line cannot match. */

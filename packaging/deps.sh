@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libpcre2-dev libyara-dev libssl-dev zlib1g-dev \
-libyaml-dev libsqlite3-dev libcmocka-dev clang clang-format perl"
+libyaml-dev libsqlite3-dev libcmocka-dev libsystemd-dev systemd-journal-remote clang \
+clang-format perl"
 
 missing=""
 for p in $PKGS; do

@@ -26,6 +26,12 @@ typedef struct ward_event {
     int transformed;
     const char *decoder; /* name of the decoder that produced the fields ("raw" if none) */
     int truncated;       /* set by the reader when the line was cut at its length limit */
+    /* What the literal prefilter scans, when not line: a reader that adds fields from
+     * outside the line (the journal's, a syslog sender's) puts line and those values in
+     * one buffer, points the fields into it and sets scan to it, so that the prefilter
+     * stays sound. Borrowed; reset clears it. */
+    const uint8_t *scan;
+    size_t scan_len;
     struct ward_arena_chunk *arena; /* private */
 } ward_event;
 

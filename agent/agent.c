@@ -1,0 +1,416 @@
+/* The agent's life: configuration, rules, sources, timers, reload, stats, shutdown. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- configuration and rules ---- */
+
+int agent_load_config(const char *path, agent_cfg *cfg, FILE *err) {
+    ward_diags d;
+    ward_diags_init(&d);
+    memset(cfg, 0, sizeof(*cfg));
+    int rc = ward_cfg_load(&agent_cfg_table, cfg, path, &d);
+    for (size_t i = 0; i < d.n; i++) {
+        char buf[1024];
+        ward_diag_format(&d.v[i], buf, sizeof(buf));
+        fprintf(err, "%s\n", buf);
+    }
+    ward_diags_fini(&d);
+    if (rc < 0)
+        return -1;
+    /* names: given, or the type and place ("file-1") */
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        agent_source_cfg *s = &cfg->sources[i];
+        if (!s->name) {
+            static const char *const t[] = {"file", "journal", "syslog"};
+            char n[32];
+            snprintf(n, sizeof(n), "%s-%zu", t[s->type], i + 1);
+            s->name = strdup(n);
+            if (!s->name)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr) {
+    ward_rules rs;
+    ward_diags d;
+    ward_rules_init(&rs);
+    ward_diags_init(&d);
+    int bad = 0;
+    for (size_t i = 0; i < cfg->rules.npaths; i++)
+        if (ward_rules_load(&rs, cfg->rules.paths[i], &d) < 0)
+            bad = 1;
+    for (size_t i = 0; i < cfg->rules.noverlays; i++)
+        if (ward_rules_load_overlay(&rs, cfg->rules.overlays[i], &d) < 0)
+            bad = 1;
+    for (size_t i = 0; i < d.n; i++) {
+        char buf[1024];
+        ward_diag_format(&d.v[i], buf, sizeof(buf));
+        fprintf(err, "%s\n", buf);
+    }
+    *nerr = d.n;
+    ward_diags_fini(&d);
+    if (bad) {
+        ward_rules_fini(&rs);
+        return NULL;
+    }
+    ward_limits l;
+    ward_limits_default(&l);
+    l.max_line = cfg->limits.max_line;
+    l.match_limit = (uint32_t)cfg->limits.pcre2_match_limit;
+    l.depth_limit = (uint32_t)cfg->limits.pcre2_depth_limit;
+    l.heap_limit_kib = (uint32_t)(cfg->limits.pcre2_heap / 1024);
+    l.jit_stack = cfg->limits.jit_stack;
+    l.yara_timeout_s = (int)((cfg->limits.yara_timeout_ms + 999) / 1000);
+    char msg[512];
+    ward_engine *e = ward_engine_new(&rs, &l, msg, sizeof(msg));
+    ward_rules_fini(&rs);
+    if (!e) {
+        fprintf(err, "rules: %s\n", msg);
+        (*nerr)++;
+    }
+    return e;
+}
+
+/* ---- sources ---- */
+
+static src *make_source(agent *a, const agent_source_cfg *c) {
+    src *s = NULL;
+    switch (c->type) {
+    case SRC_FILE:
+        s = src_file_new(a, c);
+        break;
+    case SRC_JOURNAL:
+        s = src_journal_new(a, c);
+        break;
+    case SRC_SYSLOG:
+        s = src_syslog_new(a, c);
+        break;
+    }
+    if (s && !s->name)
+        s->name = strdup(c->name);
+    if (s && !s->name) {
+        s->ops->free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static void free_sources(agent *a) {
+    for (size_t i = 0; i < a->nsrcs; i++)
+        a->srcs[i]->ops->free(a->srcs[i]);
+    free(a->srcs);
+    a->srcs = NULL;
+    a->nsrcs = 0;
+}
+
+static int start_sources(agent *a) {
+    a->srcs = calloc(a->cfg.nsources ? a->cfg.nsources : 1, sizeof(*a->srcs));
+    if (!a->srcs)
+        return -1;
+    for (size_t i = 0; i < a->cfg.nsources; i++) {
+        src *s = make_source(a, &a->cfg.sources[i]);
+        if (!s) {
+            agent_log(a, "error", "source %s: cannot be created", a->cfg.sources[i].name);
+            return -1;
+        }
+        a->srcs[a->nsrcs++] = s;
+        if (s->ops->start(s, a->bm) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- timers ---- */
+
+static void on_commit(void *ctx) {
+    agent *a = ctx;
+    if (a->dirty)
+        agent_commit(a);
+    uint64_t now = ward_loop_now_ms();
+    if (!a->dirty && a->bm_due && now >= a->bm_due) {
+        if (agent_save_bookmarks(a) == 0)
+            a->bm_due = 0;
+    }
+    if (a->dirty || a->bm_due)
+        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+    else
+        a->commit_armed = 0;
+}
+
+/* Called after every record (from agent_process): arms the group commit once. */
+void agent_touch(agent *a) {
+    if (!a->bm_due)
+        a->bm_due = ward_loop_now_ms() + a->cfg.bookmark_interval_ms;
+    if (!a->commit_armed && a->loop) {
+        a->commit_armed = 1;
+        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+    }
+}
+
+static void on_stats_timer(void *ctx) {
+    agent *a = ctx;
+    agent_log_stats(a);
+    ward_loop_timer_after(a->loop, &a->stats_timer, a->cfg.stats.interval_ms);
+}
+
+static void on_expire(void *ctx) {
+    agent *a = ctx;
+    ward_corr_expire(a->corr, agent_now_ms());
+    ward_loop_timer_after(a->loop, &a->expire_timer, 60000);
+}
+
+/* ---- reload ---- */
+
+static const ward_threshold *keep_rule(const char *rule_id, void *ctx) {
+    const ward_engine *e = ctx;
+    for (size_t i = 0; i < ward_engine_rule_count(e); i++) {
+        const ward_rule *r = ward_engine_rule(e, i);
+        if (strcmp(r->id, rule_id) == 0)
+            return r->threshold.set ? &r->threshold : NULL;
+    }
+    return NULL;
+}
+
+static int str_eq(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int strv_eq(char **a, size_t na, char **b, size_t nb) {
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i], b[i]))
+            return 0;
+    return 1;
+}
+
+static int sources_equal(const agent_cfg *x, const agent_cfg *y) {
+    if (x->nsources != y->nsources || x->limits.max_line != y->limits.max_line)
+        return 0;
+    for (size_t i = 0; i < x->nsources; i++) {
+        const agent_source_cfg *a = &x->sources[i], *b = &y->sources[i];
+        if (a->type != b->type || !str_eq(a->name, b->name) || a->decoder != b->decoder ||
+            !strv_eq(a->paths, a->npaths, b->paths, b->npaths) ||
+            !strv_eq(a->exclude, a->nexclude, b->exclude, b->nexclude) ||
+            a->start_at != b->start_at || a->poll != b->poll ||
+            a->scan_interval_ms != b->scan_interval_ms ||
+            a->partial_timeout_ms != b->partial_timeout_ms ||
+            a->rotate_wait_ms != b->rotate_wait_ms || a->max_line != b->max_line ||
+            !str_eq(a->multiline_start, b->multiline_start) ||
+            a->multiline_timeout_ms != b->multiline_timeout_ms ||
+            a->multiline_max_lines != b->multiline_max_lines ||
+            !strv_eq(a->journal_files, a->njournal_files, b->journal_files, b->njournal_files) ||
+            !str_eq(a->journal_dir, b->journal_dir) ||
+            !strv_eq(a->journal_match, a->njournal_match, b->journal_match, b->njournal_match) ||
+            !str_eq(a->listen, b->listen) || a->framing != b->framing ||
+            a->max_message != b->max_message || a->max_connections != b->max_connections ||
+            a->max_connections_per_peer != b->max_connections_per_peer ||
+            a->rate_per_peer != b->rate_per_peer || a->idle_timeout_ms != b->idle_timeout_ms)
+            return 0;
+    }
+    return 1;
+}
+
+void agent_reload(agent *a) {
+    a->st.reloads++;
+    agent_log(a, "info", "reloading %s", a->cfg_path);
+    agent_cfg cfg;
+    if (agent_load_config(a->cfg_path, &cfg, a->log) < 0) {
+        ward_cfg_free(&agent_cfg_table, &cfg);
+        a->st.reload_failures++;
+        agent_log(a, "error", "%s has errors: the running configuration is kept", a->cfg_path);
+        return;
+    }
+    size_t nerr = 0;
+    ward_engine *e = agent_load_rules(&cfg, a->log, &nerr);
+    ward_scratch *sc = e ? ward_scratch_new(e) : NULL;
+    if (!e || !sc) {
+        ward_scratch_free(sc);
+        ward_engine_free(e);
+        ward_cfg_free(&agent_cfg_table, &cfg);
+        a->st.reload_failures++;
+        agent_log(a, "error", "the new rules have %zu errors: the running rules are kept", nerr);
+        return;
+    }
+    /* everything so far goes out and is bookmarked under the old configuration */
+    agent_commit(a);
+    agent_save_bookmarks(a);
+    size_t dropped = ward_corr_retain(a->corr, keep_rule, e);
+    int restart = !sources_equal(&a->cfg, &cfg) ||
+                  !str_eq(a->cfg.outputs.file.path, cfg.outputs.file.path) ||
+                  a->cfg.outputs.stdout_ != cfg.outputs.stdout_;
+    ward_scratch_free(a->scratch);
+    ward_engine_free(a->engine);
+    a->engine = e;
+    a->scratch = sc;
+    if (restart) {
+        free_sources(a);
+        output_close(&a->out);
+        ward_cfg_free(&agent_cfg_table, &a->cfg);
+        a->cfg = cfg;
+        if (output_open(&a->out, &a->cfg, a->log) < 0 || start_sources(a) < 0)
+            agent_log(a, "error", "after the reload, some sources or outputs did not start");
+    } else {
+        /* the sources keep their configuration objects: swap in the new one under them */
+        for (size_t i = 0; i < a->nsrcs; i++)
+            a->srcs[i]->cfg = &cfg.sources[i];
+        ward_cfg_free(&agent_cfg_table, &a->cfg);
+        a->cfg = cfg;
+        output_reopen(&a->out, a->log);
+    }
+    agent_log(a, "info", "reloaded: %zu rules; threshold state of %zu groups dropped",
+              ward_engine_rule_count(a->engine), dropped);
+}
+
+/* ---- signals ---- */
+
+static void on_signal(void *ctx, int signo) {
+    agent *a = ctx;
+    switch (signo) {
+    case SIGHUP:
+        agent_reload(a);
+        break;
+    case SIGUSR1:
+        agent_write_stats(a);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        agent_log(a, "info", "%s: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        a->stopping = 1;
+        ward_loop_stop(a->loop);
+        break;
+    }
+}
+
+/* ---- start and stop ---- */
+
+static int make_state_dir(agent *a) {
+    const char *d = a->cfg.agent.state_dir;
+    if (mkdir(d, 0750) < 0 && errno != EEXIST) {
+        agent_log(a, "error", "state_dir %s: cannot create: %s", d, strerror(errno));
+        return -1;
+    }
+    if (access(d, W_OK) < 0) {
+        agent_log(a, "error", "state_dir %s: not writable: %s", d, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
+    memset(a, 0, sizeof(*a));
+    a->log = log;
+    a->once = once;
+    a->started_ms = agent_now_ms();
+    ward_event_init(&a->ev);
+    ward_buf_init(&a->tmp);
+    ward_buf_init(&a->scanbuf);
+    a->cfg_path = strdup(cfg_path);
+    a->bm = calloc(1, sizeof(*a->bm));
+    if (!a->cfg_path || !a->bm)
+        return -1;
+    bm_init(a->bm);
+    if (gethostname(a->host, sizeof(a->host) - 1) < 0)
+        snprintf(a->host, sizeof(a->host), "localhost");
+    if (agent_load_config(cfg_path, &a->cfg, log) < 0)
+        return -1;
+    if (!a->cfg.agent.name && !(a->cfg.agent.name = strdup(a->host)))
+        return -1;
+    size_t nerr = 0;
+    a->engine = agent_load_rules(&a->cfg, log, &nerr);
+    if (!a->engine)
+        return -1;
+    a->scratch = ward_scratch_new(a->engine);
+    a->corr = ward_corr_new(a->cfg.limits.correlation_memory);
+    a->loop = ward_loop_new();
+    if (!a->scratch || !a->corr || !a->loop)
+        return -1;
+    if (make_state_dir(a) < 0)
+        return -1;
+    size_t n = strlen(a->cfg.agent.state_dir) + 32;
+    a->bm_path = malloc(n);
+    if (!a->bm_path)
+        return -1;
+    snprintf(a->bm_path, n, "%s/bookmarks", a->cfg.agent.state_dir);
+    char err[512];
+    int existed = 0;
+    if (bm_load(a->bm, a->bm_path, &existed, err, sizeof(err)) < 0) {
+        /* a damaged bookmark file: say so, keep it for inspection, read files again */
+        agent_log(a, "error", "%s; it is kept as %s.bad and files are read from their start", err,
+                  a->bm_path);
+        char bad[4096];
+        snprintf(bad, sizeof(bad), "%s.bad", a->bm_path);
+        rename(a->bm_path, bad);
+        existed = 1;
+    }
+    a->first_run = !existed;
+    if (output_open(&a->out, &a->cfg, log) < 0)
+        return -1;
+    ward_loop_timer_init(&a->commit_timer, on_commit, a);
+    ward_loop_timer_init(&a->stats_timer, on_stats_timer, a);
+    ward_loop_timer_init(&a->expire_timer, on_expire, a);
+    if (!once) {
+        int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
+        if (ward_loop_signals(a->loop, sigs, 4, on_signal, a) < 0) {
+            agent_log(a, "error", "signals: %s", strerror(errno));
+            return -1;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (start_sources(a) < 0)
+        return -1;
+    if (!once) {
+        if (a->cfg.stats.interval_ms)
+            ward_loop_timer_after(a->loop, &a->stats_timer, a->cfg.stats.interval_ms);
+        ward_loop_timer_after(a->loop, &a->expire_timer, 60000);
+    }
+    agent_log(a, "info", "started: %zu rules, %zu sources%s", ward_engine_rule_count(a->engine),
+              a->nsrcs, a->first_run ? " (first run: existing files are read from their end)" : "");
+    return 0;
+}
+
+/* Reads everything the sources have now, then commits. For --once and shutdown. */
+int agent_drain(agent *a) {
+    long n;
+    do {
+        n = 0;
+        for (size_t i = 0; i < a->nsrcs; i++)
+            if (a->srcs[i]->ops->drain) {
+                long r = a->srcs[i]->ops->drain(a->srcs[i]);
+                if (r > 0)
+                    n += r;
+            }
+    } while (n > 0);
+    int rc = agent_commit(a);
+    if (rc == 0)
+        rc = agent_save_bookmarks(a);
+    return rc;
+}
+
+void agent_fini(agent *a) {
+    free_sources(a);
+    output_close(&a->out);
+    ward_scratch_free(a->scratch);
+    ward_engine_free(a->engine);
+    ward_corr_free(a->corr);
+    if (a->bm) {
+        bm_fini(a->bm);
+        free(a->bm);
+    }
+    ward_loop_free(a->loop);
+    ward_cfg_free(&agent_cfg_table, &a->cfg);
+    ward_event_fini(&a->ev);
+    ward_buf_fini(&a->tmp);
+    ward_buf_fini(&a->scanbuf);
+    free(a->cfg_path);
+    free(a->bm_path);
+}

@@ -1,0 +1,237 @@
+/* ward-agent: the parts of the agent and how they talk to each other.
+ *
+ * One thread, one event loop. Sources (files, the journal, a syslog receiver) read
+ * records and hand each to agent_process, which runs the whole pipeline synchronously:
+ * decode, match, extract, correlate, alert, output. Nothing is queued, so nothing can
+ * be dropped between stages. A source remembers, per record, the position after it
+ * ("processed"); when the outputs have made every alert so far durable (group commit),
+ * the agent tells every source (src_ops.durable), which promotes processed positions to
+ * durable ones, and then writes the bookmark file with them. After a crash, reading
+ * resumes at the durable positions: records after them are read again and their alerts
+ * get the same ids. */
+#ifndef WARD_AGENT_H
+#define WARD_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ward/alert.h"
+#include "ward/correlate.h"
+#include "ward/decode.h"
+#include "ward/engine.h"
+#include "ward/json.h"
+#include "ward/loop.h"
+
+#include "agent_config.h"
+
+#define AGENT_VERSION "0.1.0"
+
+typedef struct agent agent;
+typedef struct src src;
+typedef struct bm_store bm_store;
+
+/* One record read by a source, borrowed for the duration of agent_process. */
+typedef struct agent_rec {
+    const uint8_t *line; /* the record's bytes, without the newline */
+    size_t len;
+    int truncated;        /* cut at max_line: the rest of the line was skipped, counted */
+    int decoder;          /* ward_decoder to decode it with */
+    const char *key;      /* identity of where it was read, for alert ids ("file:DEV:INO:HASH") */
+    uint64_t pos;         /* its position there (file: offset of its first byte) */
+    ward_alert_src where; /* how alerts describe the origin */
+    /* fields to add to the decoded event (journal fields, the syslog sender), borrowed */
+    const ward_field *extra;
+    size_t nextra;
+    uint64_t time_ms; /* when it happened, if the source knows (journal), else 0 */
+} agent_rec;
+
+/* What every source implements. Every callback may be NULL except start and free. */
+typedef struct src_ops {
+    const char *type; /* "file", "journal", "syslog" */
+    /* Opens what the source reads, loads its bookmarks from bm, registers descriptors
+     * and timers with a->loop. Returns 0 or -1 (logged). */
+    int (*start)(src *s, const bm_store *bm);
+    /* Reads everything that can be read now (for --once and at shutdown). Returns the
+     * number of records it produced, or -1. */
+    long (*drain)(src *s);
+    /* Every record processed so far has its alerts durable: promote positions. */
+    void (*durable)(src *s);
+    /* Writes the durable positions into bm (called after durable). */
+    void (*save)(src *s, bm_store *bm);
+    /* Adds this source's counters to the stats object being written. */
+    void (*stats)(src *s, ward_jw *w);
+    /* Unregisters, closes, frees. */
+    void (*free)(src *s);
+} src_ops;
+
+/* Counters common to every source. */
+typedef struct src_counters {
+    uint64_t records, bytes;
+    uint64_t truncated; /* records cut at max_line */
+    uint64_t dropped;   /* records not processed by design (limits), by cause below */
+    uint64_t drop_rate, drop_size, drop_conn;
+    uint64_t errors; /* read errors */
+} src_counters;
+
+struct src {
+    const src_ops *ops;
+    agent *a;
+    const agent_source_cfg *cfg; /* valid until the next reload */
+    char *name;                  /* owned */
+    src_counters n;
+    void *impl; /* the implementation's state */
+};
+
+/* Output: a JSON-lines file (group-committed with fsync) and/or stdout. */
+typedef struct output {
+    char *path; /* NULL: no file */
+    int fd;
+    int to_stdout;
+    ward_buf buf;       /* alerts not yet written everywhere */
+    size_t file_done;   /* bytes of buf already in the file */
+    size_t stdout_done; /* bytes of buf already on stdout */
+    int unsynced;       /* written to the file since the last fsync */
+    uint64_t written, bytes, fsyncs, errors;
+    int failing; /* a write or fsync failed: kept in memory, retried */
+    int failing_logged;
+} output;
+
+typedef struct agent_stats {
+    uint64_t alerts, shadow_hits, threshold_alerts, suppressed;
+    uint64_t limit_hits;
+    uint64_t commits, bookmark_writes, bookmark_errors;
+    uint64_t reloads, reload_failures;
+    uint64_t decode_oom;
+    uint64_t hits_over; /* rules past MAX_HITS matching one record */
+} agent_stats;
+
+#define AGENT_MAX_EXTRA 32 /* fields a source may add to a record */
+
+struct agent {
+    ward_loop *loop;
+    agent_cfg cfg;
+    char *cfg_path;
+    int once;
+    ward_engine *engine;
+    ward_scratch *scratch;
+    ward_corr *corr;
+    src **srcs;
+    size_t nsrcs;
+    output out;
+    bm_store *bm;
+    char *bm_path;
+    int first_run; /* no bookmark file existed at start */
+    ward_event ev;
+    ward_buf tmp;     /* per-alert scratch */
+    ward_buf scanbuf; /* line + extra fields, for the prefilter */
+    size_t extra_off[AGENT_MAX_EXTRA];
+    agent_stats st;
+    char host[256];
+    ward_loop_timer commit_timer, stats_timer, expire_timer;
+    int dirty;        /* records processed since the last commit */
+    int commit_armed; /* the commit timer is running */
+    uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
+    int stopping;
+    uint64_t started_ms;
+    FILE *log; /* where the agent's own messages go (stderr) */
+};
+
+/* ---- agent.c ---- */
+
+/* Loads the configuration at path (every error to err). Returns 0 or -1; cfg must be
+ * freed with ward_cfg_free in both cases. */
+int agent_load_config(const char *path, agent_cfg *cfg, FILE *err);
+/* Loads and compiles the rules the configuration names; every error goes to err and is
+ * counted in *nerr. Returns the engine or NULL. */
+ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr);
+/* Sets the agent up and starts its sources. Returns 0 or -1 (logged). */
+int agent_init(agent *a, const char *cfg_path, int once, FILE *log);
+/* Reads what every source has now, commits and writes bookmarks. Returns 0 or -1. */
+int agent_drain(agent *a);
+/* SIGHUP: new configuration and rules, or the old ones when the new ones are broken. */
+void agent_reload(agent *a);
+/* After a record: the group commit and the next bookmark write are scheduled. */
+void agent_touch(agent *a);
+void agent_fini(agent *a);
+
+/* ---- stats.c ---- */
+
+/* Writes every counter as JSON to the stats file (atomically). Returns 0 or -1. */
+int agent_write_stats(agent *a);
+/* Logs a one-line summary of the counters. */
+void agent_log_stats(agent *a);
+
+/* ---- pipeline.c ---- */
+
+/* Runs r through decode, match, correlate and alert. Returns 0, or -1 when an alert could
+ * not be buffered for lack of memory (the caller keeps its position: nothing is lost). */
+int agent_process(agent *a, src *s, const agent_rec *r);
+
+/* Makes every alert so far durable (write + fsync), then tells the sources and writes
+ * the bookmark file. Returns 0, or -1 when the outputs could not be made durable (the
+ * bookmarks then stay where they were). */
+int agent_commit(agent *a);
+
+/* Writes the bookmark file with every source's durable positions. Returns 0 or -1. */
+int agent_save_bookmarks(agent *a);
+
+/* Messages about the agent itself (start, reload, errors): one line each. */
+void agent_log(agent *a, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Milliseconds since the epoch (wall clock). */
+uint64_t agent_now_ms(void);
+
+/* ---- output.c ---- */
+
+int output_open(output *o, const agent_cfg *cfg, FILE *log);
+/* Buffers one alert line. */
+int output_put(output *o, const char *line, size_t len);
+/* Writes what is buffered; with sync, also fsyncs the file. Returns 0 or -1. */
+int output_flush(output *o, int sync);
+/* Reopens the file (after external rotation). Returns 0 or -1. */
+int output_reopen(output *o, FILE *log);
+void output_close(output *o);
+
+/* ---- bookmark.c: one file holds the positions of every source ---- */
+
+typedef struct bm_entry {
+    char *source; /* source name */
+    char *kind;   /* "file", "journal" */
+    char *key;    /* file: "DEV:INO"; journal: "cursor" */
+    char *path;   /* file: last known path */
+    uint64_t offset;
+    uint64_t head_len; /* file: bytes hashed for the head hash */
+    uint64_t head_hash;
+    uint64_t id_hash; /* file: the head hash when the file was first seen: part of alert
+                       * ids, so that they stay the same when the head grows */
+    char *cursor;     /* journal */
+} bm_entry;
+
+struct bm_store {
+    bm_entry *v;
+    size_t n, cap;
+};
+
+void bm_init(bm_store *b);
+void bm_fini(bm_store *b);
+/* Loads path into b. A missing file is not an error (*existed = 0). A damaged file is
+ * an error naming path and line; b is then empty. Returns 0 or -1 (message in err). */
+int bm_load(bm_store *b, const char *path, int *existed, char *err, size_t errlen);
+/* Writes b to path atomically: temporary file, fsync, rename, fsync of the directory.
+ * Returns 0 or -1 (message in err). */
+int bm_save(const bm_store *b, const char *path, char *err, size_t errlen);
+/* Adds a copy of e. Returns 0 or -1. */
+int bm_put(bm_store *b, const bm_entry *e);
+/* The entries of source name (in order), one by one: *it starts at 0. */
+const bm_entry *bm_next(const bm_store *b, const char *source, size_t *it);
+void bm_clear(bm_store *b);
+
+/* ---- sources ---- */
+
+src *src_file_new(agent *a, const agent_source_cfg *cfg);
+src *src_journal_new(agent *a, const agent_source_cfg *cfg);
+src *src_syslog_new(agent *a, const agent_source_cfg *cfg);
+
+#endif

@@ -1,0 +1,224 @@
+/* ward-agent's configuration table: every key, declared once.
+ *
+ * The sections (agent, rules, outputs, ...) are members of agent_cfg: their tables give
+ * offsets in agent_cfg and are placed at offset 0 of it, so one offsetof form serves
+ * every key. */
+#include "agent_config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "ward/decode.h"
+
+#define SZ(x) (int64_t)(x)
+#define MS(x) (int64_t)(x)
+
+static const char *const source_types[] = {"file", "journal", "syslog", NULL};
+static const char *const start_names[] = {"default", "end", "beginning", NULL};
+static const char *const framing_names[] = {"auto", "lf", "octet-counting", NULL};
+const char *const agent_decoder_names[] = {"auto", "syslog", "combined_access", "json", "kv",
+                                           "raw",  NULL};
+
+int agent_cfg_decoder(const agent_source_cfg *s) {
+    static const int map[] = {WARD_DECODER_AUTO, WARD_DECODER_SYSLOG, WARD_DECODER_COMBINED_ACCESS,
+                              WARD_DECODER_JSON, WARD_DECODER_KV,     WARD_DECODER_RAW};
+    return s->decoder >= 0 && s->decoder < 6 ? map[s->decoder] : WARD_DECODER_AUTO;
+}
+
+#define SRC(f) offsetof(agent_source_cfg, f)
+
+static int check_source(void *obj, const ward_cfg_ctx *c) {
+    agent_source_cfg *s = obj;
+    int rc = 0;
+    if (s->type == SRC_FILE && s->npaths == 0)
+        rc = ward_cfg_error(c, "a file source needs 'paths'");
+    if (s->type == SRC_SYSLOG && !s->listen)
+        rc = ward_cfg_error(c,
+                            "a syslog source needs 'listen' (udp://ADDR:PORT or tcp://ADDR:PORT)");
+    if (s->type == SRC_SYSLOG && s->listen && strncmp(s->listen, "udp://", 6) != 0 &&
+        strncmp(s->listen, "tcp://", 6) != 0)
+        rc = ward_cfg_error(c, "'listen' must start with udp:// or tcp://, not '%s'", s->listen);
+    if (s->type != SRC_FILE && (s->npaths || s->multiline_start))
+        rc = ward_cfg_error(c, "'paths' and 'multiline_start' are for file sources");
+    if (s->type != SRC_SYSLOG && s->listen)
+        rc = ward_cfg_error(c, "'listen' is for syslog sources");
+    if (s->type != SRC_JOURNAL && (s->njournal_files || s->journal_dir || s->njournal_match))
+        rc =
+            ward_cfg_error(c, "'journal_files', 'journal_dir' and 'match' are for journal sources");
+    return rc;
+}
+
+static const ward_cfg_key source_keys[] = {
+    {"type", WARD_CFG_ENUM, SRC(type), 0, NULL, 0, 0, source_types, NULL, 1,
+     "What the source reads: file, journal or syslog."},
+    {"name", WARD_CFG_STR, SRC(name), 0, NULL, 0, 0, NULL, NULL, 0,
+     "A name for alerts, stats and bookmarks (default: the type and its place in the list, "
+     "e.g. file-1). Keep it stable: bookmarks are kept by name."},
+    {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, agent_decoder_names, NULL, 0,
+     "How records are decoded: auto, syslog, combined_access, json, kv or raw. Journal "
+     "entries are always syslog-shaped."},
+    {"paths", WARD_CFG_STRLIST, SRC(paths), SRC(npaths), NULL, 0, 0, NULL, NULL, 0,
+     "file: paths or glob patterns (*, ?, [...]) of the files to follow."},
+    {"exclude", WARD_CFG_STRLIST, SRC(exclude), SRC(nexclude), NULL, 0, 0, NULL, NULL, 0,
+     "file: glob patterns of paths not to follow (e.g. *.gz)."},
+    {"start_at", WARD_CFG_ENUM, SRC(start_at), 0, "default", 0, 0, start_names, NULL, 0,
+     "file: where a file seen for the first time is read from: end, beginning, or default "
+     "(the end on the agent's very first run, the beginning afterwards)."},
+    {"poll", WARD_CFG_BOOL, SRC(poll), 0, "false", 0, 0, NULL, NULL, 0,
+     "file: find changes by polling with stat every scan_interval instead of inotify "
+     "(for NFS and other file systems without inotify)."},
+    {"scan_interval", WARD_CFG_DURATION, SRC(scan_interval_ms), 0, "1s", MS(10), MS(60000), NULL,
+     NULL, 0,
+     "file: how often paths are scanned again for new, rotated and truncated files, as a "
+     "check on inotify (or as the polling period)."},
+    {"partial_timeout", WARD_CFG_DURATION, SRC(partial_timeout_ms), 0, "0", 0, MS(86400000), NULL,
+     NULL, 0,
+     "file: a last line without a newline is read as it is after this long without "
+     "growing; 0 holds it until its newline arrives."},
+    {"rotate_wait", WARD_CFG_DURATION, SRC(rotate_wait_ms), 0, "5s", 0, MS(86400000), NULL, NULL, 0,
+     "file: a file that was rotated away or deleted is kept open and read until it has "
+     "not grown for this long."},
+    {"max_line", WARD_CFG_SIZE, SRC(max_line), 0, "0", 0, SZ(64) << 20, NULL, NULL, 0,
+     "file: bytes kept of a line; the rest is skipped and counted (0: limits.max_line)."},
+    {"multiline_start", WARD_CFG_STR, SRC(multiline_start), 0, NULL, 0, 0, NULL, NULL, 0,
+     "file: a PCRE2 pattern; a line that matches it starts a new event, other lines are "
+     "added to the current one (stack traces)."},
+    {"multiline_timeout", WARD_CFG_DURATION, SRC(multiline_timeout_ms), 0, "2s", MS(1), MS(3600000),
+     NULL, NULL, 0,
+     "file: an event being assembled is complete after this long without a new line."},
+    {"multiline_max_lines", WARD_CFG_INT, SRC(multiline_max_lines), 0, "500", 1, 100000, NULL, NULL,
+     0, "file: lines in one multiline event at most; then a new event starts."},
+    {"journal_files", WARD_CFG_STRLIST, SRC(journal_files), SRC(njournal_files), NULL, 0, 0, NULL,
+     NULL, 0, "journal: read these journal files instead of the system journal."},
+    {"journal_dir", WARD_CFG_STR, SRC(journal_dir), 0, NULL, 0, 0, NULL, NULL, 0,
+     "journal: read the journal files in this directory instead of the system journal."},
+    {"match", WARD_CFG_STRLIST, SRC(journal_match), SRC(njournal_match), NULL, 0, 0, NULL, NULL, 0,
+     "journal: FIELD=VALUE filters (e.g. _SYSTEMD_UNIT=ssh.service); none reads everything."},
+    {"listen", WARD_CFG_STR, SRC(listen), 0, NULL, 0, 0, NULL, NULL, 0,
+     "syslog: where to receive, udp://ADDR:PORT or tcp://ADDR:PORT."},
+    {"framing", WARD_CFG_ENUM, SRC(framing), 0, "auto", 0, 0, framing_names, NULL, 0,
+     "syslog over TCP: lf (one message a line), octet-counting (RFC 6587) or auto (per "
+     "connection, from its first byte)."},
+    {"max_message", WARD_CFG_SIZE, SRC(max_message), 0, "64k", 480, SZ(16) << 20, NULL, NULL, 0,
+     "syslog: longest message; longer ones are cut and counted."},
+    {"max_connections", WARD_CFG_INT, SRC(max_connections), 0, "256", 1, 65536, NULL, NULL, 0,
+     "syslog over TCP: connections at once; more are refused and counted."},
+    {"max_connections_per_peer", WARD_CFG_INT, SRC(max_connections_per_peer), 0, "16", 1, 65536,
+     NULL, NULL, 0, "syslog over TCP: connections at once from one address."},
+    {"rate_per_peer", WARD_CFG_INT, SRC(rate_per_peer), 0, "0", 0, 10000000, NULL, NULL, 0,
+     "syslog: messages per second accepted from one address; over it, UDP messages are "
+     "dropped and counted and TCP connections are read more slowly (0: no limit)."},
+    {"idle_timeout", WARD_CFG_DURATION, SRC(idle_timeout_ms), 0, "10m", MS(1000), MS(86400000),
+     NULL, NULL, 0, "syslog over TCP: a silent connection is closed after this."},
+};
+
+static const ward_cfg_table source_table = {"sources[]", source_keys,
+                                            sizeof(source_keys) / sizeof(source_keys[0]),
+                                            sizeof(agent_source_cfg), check_source};
+
+#define CFG(f) offsetof(agent_cfg, f)
+
+static const ward_cfg_key agent_keys[] = {
+    {"name", WARD_CFG_STR, CFG(agent.name), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The agent's name in alerts (default: the host name)."},
+    {"id", WARD_CFG_STR, CFG(agent.id), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The agent's id in alerts (default: its name)."},
+    {"state_dir", WARD_CFG_STR, CFG(agent.state_dir), 0, "/var/lib/ward", 0, 0, NULL, NULL, 0,
+     "Where bookmarks and the stats file are kept; the agent's user must own it."},
+};
+static const ward_cfg_table agent_table = {
+    "agent", agent_keys, sizeof(agent_keys) / sizeof(agent_keys[0]), sizeof(agent_cfg), NULL};
+
+static const ward_cfg_key rules_keys[] = {
+    {"paths", WARD_CFG_STRLIST, CFG(rules.paths), CFG(rules.npaths), "/usr/share/ward/rules", 0, 0,
+     NULL, NULL, 0, "Rule files and directories (YAML and YARA), loaded in this order."},
+    {"overlays", WARD_CFG_STRLIST, CFG(rules.overlays), CFG(rules.noverlays), NULL, 0, 0, NULL,
+     NULL, 0, "Overlay files with site tuning (level, mode, threshold, filters by rule id)."},
+};
+static const ward_cfg_table rules_table = {
+    "rules", rules_keys, sizeof(rules_keys) / sizeof(rules_keys[0]), sizeof(agent_cfg), NULL};
+
+static const ward_cfg_key file_out_keys[] = {
+    {"path", WARD_CFG_STR, CFG(outputs.file.path), 0, NULL, 0, 0, NULL, NULL, 0,
+     "JSON-lines file alerts are appended to; reopened on SIGHUP (for logrotate)."},
+    {"fsync_interval", WARD_CFG_DURATION, CFG(outputs.file.fsync_interval_ms), 0, "100ms", MS(1),
+     MS(60000), NULL, NULL, 0,
+     "Alerts are made durable (fsync) at least this often, in groups; bookmarks follow."},
+};
+static const ward_cfg_table file_out_table = {"outputs.file", file_out_keys,
+                                              sizeof(file_out_keys) / sizeof(file_out_keys[0]),
+                                              sizeof(agent_cfg), NULL};
+
+static const ward_cfg_key outputs_keys[] = {
+    {"file", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &file_out_table, 0, "The alerts file."},
+    {"stdout", WARD_CFG_BOOL, CFG(outputs.stdout_), 0, "false", 0, 0, NULL, NULL, 0,
+     "Also write alerts to standard output."},
+};
+static const ward_cfg_table outputs_table = {"outputs", outputs_keys,
+                                             sizeof(outputs_keys) / sizeof(outputs_keys[0]),
+                                             sizeof(agent_cfg), NULL};
+
+static const ward_cfg_key limits_keys[] = {
+    {"max_line", WARD_CFG_SIZE, CFG(limits.max_line), 0, "64k", 256, SZ(64) << 20, NULL, NULL, 0,
+     "Bytes of a record kept; the rest is skipped, flagged in the alert and counted."},
+    {"correlation_memory", WARD_CFG_SIZE, CFG(limits.correlation_memory), 0, "16M", SZ(64) << 10,
+     SZ(16) << 30, NULL, NULL, 0,
+     "Memory for threshold state; past it the least recently used groups are evicted and "
+     "counted."},
+    {"pcre2_match_limit", WARD_CFG_INT, CFG(limits.pcre2_match_limit), 0, "100000", 1000, 100000000,
+     NULL, NULL, 0, "PCRE2 match limit per regex and record."},
+    {"pcre2_depth_limit", WARD_CFG_INT, CFG(limits.pcre2_depth_limit), 0, "10000", 100, 10000000,
+     NULL, NULL, 0, "PCRE2 depth limit per regex and record."},
+    {"pcre2_heap", WARD_CFG_SIZE, CFG(limits.pcre2_heap), 0, "20M", SZ(64) << 10, SZ(1) << 30, NULL,
+     NULL, 0, "PCRE2 heap limit per match."},
+    {"jit_stack", WARD_CFG_SIZE, CFG(limits.jit_stack), 0, "1M", SZ(32) << 10, SZ(64) << 20, NULL,
+     NULL, 0, "PCRE2 JIT stack."},
+    {"yara_timeout", WARD_CFG_DURATION, CFG(limits.yara_timeout_ms), 0, "1s", MS(1000), MS(60000),
+     NULL, NULL, 0, "Time a YARA scan of one record may take."},
+};
+static const ward_cfg_table limits_table = {
+    "limits", limits_keys, sizeof(limits_keys) / sizeof(limits_keys[0]), sizeof(agent_cfg), NULL};
+
+static const ward_cfg_key stats_keys[] = {
+    {"interval", WARD_CFG_DURATION, CFG(stats.interval_ms), 0, "5m", 0, MS(86400000), NULL, NULL, 0,
+     "How often the counters are logged (0: never)."},
+    {"file", WARD_CFG_STR, CFG(stats.file), 0, NULL, 0, 0, NULL, NULL, 0,
+     "Where counters are written as JSON on SIGUSR1 and at exit (default: "
+     "STATE_DIR/stats.json)."},
+};
+static const ward_cfg_table stats_table = {
+    "stats", stats_keys, sizeof(stats_keys) / sizeof(stats_keys[0]), sizeof(agent_cfg), NULL};
+
+static int check_agent(void *obj, const ward_cfg_ctx *c) {
+    agent_cfg *a = obj;
+    int rc = 0;
+    if (a->nsources == 0)
+        rc = ward_cfg_error(c, "no sources: add at least one under 'sources'");
+    if (!a->outputs.file.path && !a->outputs.stdout_)
+        rc = ward_cfg_error(c, "no output: set outputs.file.path or outputs.stdout");
+    /* source names must be unique: bookmarks are kept by name */
+    for (size_t i = 0; i < a->nsources; i++)
+        for (size_t j = i + 1; j < a->nsources; j++)
+            if (a->sources[i].name && a->sources[j].name &&
+                strcmp(a->sources[i].name, a->sources[j].name) == 0)
+                rc = ward_cfg_error(c, "two sources are named '%s'", a->sources[i].name);
+    return rc;
+}
+
+static const ward_cfg_key root_keys[] = {
+    {"agent", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &agent_table, 0, "The agent itself."},
+    {"rules", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &rules_table, 0, "Detection rules."},
+    {"sources", WARD_CFG_LIST, CFG(sources), CFG(nsources), NULL, 0, 0, NULL, &source_table, 1,
+     "What the agent reads (a list)."},
+    {"outputs", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &outputs_table, 0, "Where alerts go."},
+    {"limits", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &limits_table, 0,
+     "Limits on input and on rules."},
+    {"stats", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &stats_table, 0, "Self-monitoring."},
+    {"bookmark_interval", WARD_CFG_DURATION, CFG(bookmark_interval_ms), 0, "1s", MS(10), MS(600000),
+     NULL, NULL, 0,
+     "Bookmarks are written at most this often (and at exit), always after the alerts "
+     "before them are durable."},
+};
+
+const ward_cfg_table agent_cfg_table = {"", root_keys, sizeof(root_keys) / sizeof(root_keys[0]),
+                                        sizeof(agent_cfg), check_agent};

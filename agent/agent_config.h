@@ -1,0 +1,92 @@
+/* ward-agent's configuration: the structure, and the table (agent_config.c) that declares
+ * every key once: name, type, default, range and help. docs/agent.md is made from it. */
+#ifndef WARD_AGENT_CONFIG_H
+#define WARD_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ward/config.h"
+
+enum { SRC_FILE = 0, SRC_JOURNAL, SRC_SYSLOG };
+enum { START_DEFAULT = 0, START_END, START_BEGINNING };
+enum { FRAMING_AUTO = 0, FRAMING_LF, FRAMING_OCTET };
+
+typedef struct agent_source_cfg {
+    int type;
+    char *name;
+    int decoder; /* index in decoder_names: auto, syslog, combined_access, json, kv, raw */
+    /* file */
+    char **paths;
+    size_t npaths;
+    char **exclude;
+    size_t nexclude;
+    int start_at;
+    int poll;                    /* stat polling instead of inotify (NFS and the like) */
+    uint64_t scan_interval_ms;   /* reconciliation scan / polling period */
+    uint64_t partial_timeout_ms; /* 0: hold a line without newline until it has one */
+    uint64_t rotate_wait_ms;     /* a rotated or deleted file stays open this long idle */
+    uint64_t max_line;           /* 0: the agent's limits.max_line */
+    char *multiline_start;       /* PCRE2: a line matching it starts a new event */
+    uint64_t multiline_timeout_ms;
+    int64_t multiline_max_lines;
+    /* journal */
+    char **journal_files; /* read these journal files (tests, back-fills) */
+    size_t njournal_files;
+    char *journal_dir;
+    char **journal_match; /* FIELD=VALUE filters */
+    size_t njournal_match;
+    /* syslog */
+    char *listen; /* udp://ADDR:PORT or tcp://ADDR:PORT */
+    int framing;
+    uint64_t max_message;
+    int64_t max_connections;
+    int64_t max_connections_per_peer;
+    int64_t rate_per_peer; /* messages per second per sender, 0: no limit */
+    uint64_t idle_timeout_ms;
+} agent_source_cfg;
+
+typedef struct agent_cfg {
+    struct {
+        char *name;      /* default: the host name */
+        char *state_dir; /* bookmarks, stats */
+        char *id;
+    } agent;
+    struct {
+        char **paths;
+        size_t npaths;
+        char **overlays;
+        size_t noverlays;
+    } rules;
+    agent_source_cfg *sources;
+    size_t nsources;
+    struct {
+        struct {
+            char *path;
+            uint64_t fsync_interval_ms;
+        } file;
+        int stdout_;
+    } outputs;
+    struct {
+        uint64_t max_line;
+        uint64_t correlation_memory;
+        int64_t pcre2_match_limit;
+        int64_t pcre2_depth_limit;
+        uint64_t pcre2_heap;
+        uint64_t jit_stack;
+        uint64_t yara_timeout_ms;
+    } limits;
+    struct {
+        uint64_t interval_ms; /* how often counters are logged; 0: never */
+        char *file;           /* written on SIGUSR1 and at exit; default state_dir/stats.json */
+    } stats;
+    uint64_t bookmark_interval_ms;
+} agent_cfg;
+
+extern const ward_cfg_table agent_cfg_table;
+extern const char *const agent_decoder_names[];
+
+/* The ward_decoder of a source's decoder setting. */
+int agent_cfg_decoder(const agent_source_cfg *s);
+
+#endif

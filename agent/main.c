@@ -1,0 +1,150 @@
+/* ward-agent: command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: ward-agent [-c FILE] [--foreground | --once]\n"
+    "       ward-agent --check [-c FILE]\n"
+    "       ward-agent --help-config\n"
+    "\n"
+    "Follows log files, the systemd journal and syslog from network devices, matches every\n"
+    "record against the detection rules and writes alerts as JSON lines.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  configuration (default /etc/ward/agent.yml)\n"
+    "      --check        load the configuration and the rules, print every error, exit\n"
+    "      --foreground   do not detach; messages go to standard error (as under systemd)\n"
+    "      --once         read every source to its current end, write the alerts and the\n"
+    "                     bookmarks, exit (tests, back-fills)\n"
+    "      --help-config  print every configuration key with its type, default and meaning\n"
+    "  -V, --version      print the version\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Signals: SIGHUP reloads the configuration and the rules (broken ones are reported and\n"
+    "the running ones kept) and reopens the alerts file; SIGUSR1 writes the stats file;\n"
+    "SIGTERM and SIGINT write what is pending and exit.\n"
+    "\n"
+    "Exit status: 0 success; 1 configuration or rule errors, or a failure while running;\n"
+    "2 usage errors.\n";
+
+static int check(const char *path) {
+    agent_cfg cfg;
+    int bad = agent_load_config(path, &cfg, stderr) < 0;
+    size_t nerr = 0;
+    ward_engine *e = bad ? NULL : agent_load_rules(&cfg, stderr, &nerr);
+    if (!bad && e) {
+        printf("%s: configuration ok: %zu sources; %zu rules, %zu run on every record\n", path,
+               cfg.nsources, ward_engine_rule_count(e), ward_engine_always_count(e));
+    } else {
+        bad = 1;
+        fprintf(stderr, "%s: %s\n", path,
+                nerr ? "the rules have errors" : "the configuration has errors");
+    }
+    ward_engine_free(e);
+    ward_cfg_free(&agent_cfg_table, &cfg);
+    return bad ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Detaches from the terminal: fork, setsid, fork, stdio to /dev/null. */
+static int daemonize(void) {
+    pid_t p = fork();
+    if (p < 0)
+        return -1;
+    if (p > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    p = fork();
+    if (p < 0)
+        return -1;
+    if (p > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return chdir("/");
+}
+
+int main(int argc, char **argv) {
+    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG };
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"check", no_argument, NULL, OPT_CHECK},
+                                             {"foreground", no_argument, NULL, OPT_FG},
+                                             {"once", no_argument, NULL, OPT_ONCE},
+                                             {"help-config", no_argument, NULL, OPT_HELPCFG},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *cfg = "/etc/ward/agent.yml";
+    int do_check = 0, fg = 0, once = 0, c;
+    while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg = optarg;
+            break;
+        case OPT_CHECK:
+            do_check = 1;
+            break;
+        case OPT_FG:
+            fg = 1;
+            break;
+        case OPT_ONCE:
+            once = 1;
+            break;
+        case OPT_HELPCFG:
+            return ward_cfg_doc(&agent_cfg_table, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        case 'V':
+            printf("ward-agent %s\n", AGENT_VERSION);
+            return EXIT_SUCCESS;
+        case 'h':
+            fputs(usage, stdout);
+            return EXIT_SUCCESS;
+        default:
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ward-agent: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (do_check)
+        return check(cfg);
+    if (geteuid() == 0)
+        fprintf(stderr, "ward-agent: warning: running as root; the agent needs only to read "
+                        "logs (groups adm and systemd-journal) and to write its state_dir\n");
+    if (!fg && !once && daemonize() < 0) {
+        fprintf(stderr, "ward-agent: cannot detach: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
+    agent a;
+    int rc = agent_init(&a, cfg, once, stderr);
+    if (rc == 0 && !once && ward_loop_run(a.loop) < 0) {
+        agent_log(&a, "error", "event loop: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0) {
+        /* --once reads everything there is now; SIGTERM only writes what is pending (a
+         * backlog is read after the restart, from the bookmarks) */
+        if ((once ? agent_drain(&a) : agent_commit(&a)) < 0 ||
+            (!once && agent_save_bookmarks(&a) < 0))
+            rc = -1;
+        agent_write_stats(&a);
+    }
+    agent_fini(&a);
+    return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

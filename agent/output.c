@@ -1,0 +1,110 @@
+/* Outputs: alerts are buffered, written in groups, and made durable with fsync before
+ * any bookmark moves past the records they came from. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int open_file(output *o, FILE *log) {
+    o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (o->fd < 0) {
+        fprintf(log, "ward-agent: error: %s: cannot open for appending: %s\n", o->path,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int output_open(output *o, const agent_cfg *cfg, FILE *log) {
+    memset(o, 0, sizeof(*o));
+    o->fd = -1;
+    ward_buf_init(&o->buf);
+    o->to_stdout = cfg->outputs.stdout_;
+    if (cfg->outputs.file.path) {
+        o->path = strdup(cfg->outputs.file.path);
+        if (!o->path || open_file(o, log) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int output_put(output *o, const char *line, size_t len) {
+    return ward_buf_put(&o->buf, line, len);
+}
+
+/* Writes p[*done..len) to fd, advancing *done. Returns 0 when all is written, else -1. */
+static int write_rest(int fd, const char *p, size_t len, size_t *done) {
+    while (*done < len) {
+        ssize_t w = write(fd, p + *done, len - *done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        *done += (size_t)w;
+    }
+    return 0;
+}
+
+int output_flush(output *o, int sync) {
+    if (o->buf.len) {
+        if (o->to_stdout && write_rest(STDOUT_FILENO, o->buf.p, o->buf.len, &o->stdout_done) < 0) {
+            /* a reader that went away must not stop the agent: count it, carry on */
+            o->errors++;
+            if (errno == EPIPE || errno == EBADF)
+                o->to_stdout = 0;
+            else
+                return -1; /* e.g. a full pipe that is not non-blocking: try again later */
+        }
+        if (o->fd >= 0) {
+            if (write_rest(o->fd, o->buf.p, o->buf.len, &o->file_done) < 0) {
+                /* what was not written is kept and retried at the next commit (a line cut
+                 * by a full disk is completed then, not written twice); bookmarks wait */
+                o->errors++;
+                o->failing = 1;
+                return -1;
+            }
+            o->unsynced = 1;
+        }
+        o->bytes += o->buf.len;
+        ward_buf_reset(&o->buf);
+        o->file_done = o->stdout_done = 0;
+    }
+    if (sync && o->fd >= 0 && o->unsynced) {
+        if (fsync(o->fd) < 0) {
+            o->errors++;
+            o->failing = 1;
+            return -1;
+        }
+        o->fsyncs++;
+        o->unsynced = 0;
+    }
+    o->failing = 0;
+    return 0;
+}
+
+int output_reopen(output *o, FILE *log) {
+    if (!o->path)
+        return 0;
+    if (output_flush(o, 1) < 0)
+        return -1;
+    int old = o->fd;
+    if (open_file(o, log) < 0) {
+        o->fd = old; /* keep writing where we were */
+        return -1;
+    }
+    if (old >= 0)
+        close(old);
+    return 0;
+}
+
+void output_close(output *o) {
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    free(o->path);
+    o->path = NULL;
+    ward_buf_fini(&o->buf);
+}
