@@ -141,6 +141,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
+	@sh bench/agent.sh $(BUILD)/ward-agent
 
 FUZZ_HARNESSES := fuzz_decode fuzz_rules
 FUZZ_CC ?= clang

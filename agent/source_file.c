@@ -127,10 +127,14 @@ static void tfile_free(tfile *t) {
     free(t);
 }
 
+/* An exclude pattern is matched against the whole path ('*' crossing '/', so that *.gz
+ * works anywhere) and against the file name. */
 static int excluded(const fsrc *f, const char *path) {
     const agent_source_cfg *c = f->s->cfg;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
     for (size_t i = 0; i < c->nexclude; i++)
-        if (fnmatch(c->exclude[i], path, FNM_PATHNAME) == 0)
+        if (fnmatch(c->exclude[i], path, 0) == 0 || fnmatch(c->exclude[i], base, 0) == 0)
             return 1;
     return 0;
 }
@@ -465,8 +469,14 @@ static int consider(fsrc *f, const char *path, const bm_store *bm) {
             if (e->kind && strcmp(e->kind, "file") == 0 && e->key && strcmp(e->key, want) == 0)
                 break;
         uint64_t h = 0;
-        if (e && e->head_len <= size &&
-            (e->head_len == 0 || (head_hash(fd, e->head_len, &h) == 0 && h == e->head_hash))) {
+        int same = e && e->head_len <= size &&
+                   (e->head_len == 0 || (head_hash(fd, e->head_len, &h) == 0 && h == e->head_hash));
+        if (e && !same)
+            agent_log(f->s->a, "info",
+                      "%s: its first bytes are not the bookmarked ones (a reused inode, or "
+                      "rewritten): a new file, read from the start",
+                      path);
+        if (same) {
             t->head_len = e->head_len;
             t->head_hash = e->head_hash;
             t->id_hash = e->id_hash;

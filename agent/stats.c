@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void write_stats(agent *a, ward_jw *w) {
@@ -16,6 +17,13 @@ static void write_stats(agent *a, ward_jw *w) {
     ward_jw_kcstr(w, "agent", a->cfg.agent.name);
     ward_jw_kcstr(w, "version", AGENT_VERSION);
     ward_jw_ku64(w, "uptime_s", (now - a->started_ms) / 1000);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        ward_jw_ku64(w, "peak_rss_kib", (uint64_t)ru.ru_maxrss);
+        ward_jw_ku64(w, "cpu_ms",
+                     (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000u +
+                         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000u);
+    }
     ward_jw_ku64(w, "alerts", a->st.alerts);
     ward_jw_ku64(w, "threshold_alerts", a->st.threshold_alerts);
     ward_jw_ku64(w, "shadow_hits", a->st.shadow_hits);

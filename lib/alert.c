@@ -42,7 +42,10 @@ void ward_alert_id(char out[33], const char *src_key, uint64_t pos, const char *
         h[i] = fnv(h[i], r, rl);
         h[i] = mix64(h[i] ^ (uint64_t)i);
     }
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++)
+        out[i] = hex[(h[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    out[32] = 0;
 }
 
 void ward_alert_time(char buf[32], uint64_t ms) {
@@ -80,14 +83,6 @@ static int get(const ward_alert *a, const char *name, view *out) {
     return out->len > 0 && !(out->len == 1 && out->s[0] == '-');
 }
 
-/* The first of names that has a value. */
-static int get_any(const ward_alert *a, const char *const *names, view *out) {
-    for (; *names; names++)
-        if (get(a, *names, out))
-            return 1;
-    return 0;
-}
-
 static int as_u64(view v, uint64_t *out) {
     if (v.len == 0 || v.len > 19)
         return 0;
@@ -113,31 +108,105 @@ static int is_ip(view v) {
 
 /* ---- ECS objects ---- */
 
-static const char *const n_src_ip[] = {"src_ip", "source.ip", "c-ip", "client_ip", NULL};
-static const char *const n_src_port[] = {"src_port", "source.port", NULL};
-static const char *const n_src_host[] = {"src_host", "source.domain", NULL};
-static const char *const n_dst_ip[] = {"dst_ip", "destination.ip", NULL};
-static const char *const n_dst_port[] = {"dst_port", "destination.port", NULL};
-static const char *const n_user[] = {"user", "user.name", "cs-username", NULL};
-static const char *const n_target_user[] = {"target_user", NULL};
-static const char *const n_program[] = {"program", NULL};
-static const char *const n_pid[] = {"pid", NULL};
-static const char *const n_method[] = {"cs-method", NULL};
-static const char *const n_status[] = {"sc-status", NULL};
-static const char *const n_uri[] = {"cs-uri", NULL};
-static const char *const n_stem[] = {"cs-uri-stem", NULL};
-static const char *const n_query[] = {"cs-uri-query", NULL};
-static const char *const n_ua[] = {"cs-user-agent", NULL};
-static const char *const n_referer[] = {"cs-referer", NULL};
-static const char *const n_loghost[] = {"host", NULL};
+/* The fields ECS has a place for, found in one pass over the event's and the rule's
+ * fields (the rule's win; among names for one place, the earlier in this table wins). */
+enum slot {
+    S_SRC_IP,
+    S_SRC_PORT,
+    S_SRC_HOST,
+    S_DST_IP,
+    S_DST_PORT,
+    S_USER,
+    S_TUSER,
+    S_PROGRAM,
+    S_PID,
+    S_METHOD,
+    S_STATUS,
+    S_URI,
+    S_STEM,
+    S_QUERY,
+    S_UA,
+    S_REFERER,
+    S_LOGHOST,
+    S_COUNT
+};
 
-static void source_obj(ward_jw *w, const ward_alert *a, const char *obj,
-                       const char *const *ip_names, const char *const *port_names,
-                       const char *const *host_names) {
+static const struct {
+    const char *name;
+    uint8_t slot, prio;
+} ecs_names[] = {
+    /* sorted by name, for bsearch */
+    {"c-ip", S_SRC_IP, 2},
+    {"client_ip", S_SRC_IP, 3},
+    {"cs-method", S_METHOD, 0},
+    {"cs-referer", S_REFERER, 0},
+    {"cs-uri", S_URI, 0},
+    {"cs-uri-query", S_QUERY, 0},
+    {"cs-uri-stem", S_STEM, 0},
+    {"cs-user-agent", S_UA, 0},
+    {"cs-username", S_USER, 2},
+    {"destination.ip", S_DST_IP, 1},
+    {"destination.port", S_DST_PORT, 1},
+    {"dst_ip", S_DST_IP, 0},
+    {"dst_port", S_DST_PORT, 0},
+    {"host", S_LOGHOST, 0},
+    {"pid", S_PID, 0},
+    {"program", S_PROGRAM, 0},
+    {"sc-status", S_STATUS, 0},
+    {"source.domain", S_SRC_HOST, 1},
+    {"source.ip", S_SRC_IP, 1},
+    {"source.port", S_SRC_PORT, 1},
+    {"src_host", S_SRC_HOST, 0},
+    {"src_ip", S_SRC_IP, 0},
+    {"src_port", S_SRC_PORT, 0},
+    {"target_user", S_TUSER, 0},
+    {"user", S_USER, 0},
+    {"user.name", S_USER, 1},
+};
+
+typedef struct slots {
+    view v[S_COUNT];
+    uint8_t prio[S_COUNT]; /* 255: empty */
+} slots;
+
+static int ecs_cmp(const void *k, const void *e) {
+    return strcmp(k, *(const char *const *)e);
+}
+
+static void slot_put(slots *sl, const char *name, const char *val, size_t len, int rank) {
+    const void *hit = bsearch(name, ecs_names, sizeof(ecs_names) / sizeof(ecs_names[0]),
+                              sizeof(ecs_names[0]), ecs_cmp);
+    if (!hit || len == 0 || (len == 1 && val[0] == '-'))
+        return; /* "-" is how access logs say "none" */
+    const __typeof__(ecs_names[0]) *e = hit;
+    uint8_t p = (uint8_t)(rank * 16 + e->prio);
+    if (p < sl->prio[e->slot]) {
+        sl->prio[e->slot] = p;
+        sl->v[e->slot] = (view){val, len};
+    }
+}
+
+static void fill_slots(slots *sl, const ward_alert *a) {
+    memset(sl->prio, 255, sizeof(sl->prio));
+    for (size_t i = 0; i < a->nextracted; i++)
+        slot_put(sl, a->extracted[i].name, a->extracted[i].val, a->extracted[i].len, 0);
+    for (size_t i = 0; a->ev && i < a->ev->nfields; i++)
+        slot_put(sl, a->ev->fields[i].name, a->ev->fields[i].val, a->ev->fields[i].val_len, 1);
+}
+
+static int has(const slots *sl, int slot, view *out) {
+    if (sl->prio[slot] == 255)
+        return 0;
+    *out = sl->v[slot];
+    return 1;
+}
+
+static void source_obj(ward_jw *w, const slots *sl, const char *obj, int s_ip, int s_port,
+                       int s_host) {
     view ip = {0}, port = {0}, host = {0};
-    int has_ip = get_any(a, ip_names, &ip);
-    int has_port = get_any(a, port_names, &port);
-    int has_host = host_names && get_any(a, host_names, &host);
+    int has_ip = has(sl, s_ip, &ip);
+    int has_port = has(sl, s_port, &port);
+    int has_host = s_host >= 0 && has(sl, s_host, &host);
     uint64_t p = 0;
     has_port = has_port && as_u64(port, &p) && p <= 65535;
     if (!has_ip && !has_port && !has_host)
@@ -155,9 +224,9 @@ static void source_obj(ward_jw *w, const ward_alert *a, const char *obj,
     ward_jw_obj_end(w);
 }
 
-static void user_obj(ward_jw *w, const ward_alert *a) {
+static void user_obj(ward_jw *w, const slots *sl) {
     view u, t;
-    int hu = get_any(a, n_user, &u), ht = get_any(a, n_target_user, &t);
+    int hu = has(sl, S_USER, &u), ht = has(sl, S_TUSER, &t);
     if (!hu && !ht)
         return;
     ward_jw_key(w, "user");
@@ -173,10 +242,10 @@ static void user_obj(ward_jw *w, const ward_alert *a) {
     ward_jw_obj_end(w);
 }
 
-static void process_obj(ward_jw *w, const ward_alert *a) {
+static void process_obj(ward_jw *w, const slots *sl) {
     view n, p;
     uint64_t pid = 0;
-    int hn = get_any(a, n_program, &n), hp = get_any(a, n_pid, &p) && as_u64(p, &pid);
+    int hn = has(sl, S_PROGRAM, &n), hp = has(sl, S_PID, &p) && as_u64(p, &pid);
     if (!hn && !hp)
         return;
     ward_jw_key(w, "process");
@@ -188,10 +257,9 @@ static void process_obj(ward_jw *w, const ward_alert *a) {
     ward_jw_obj_end(w);
 }
 
-static void web_objs(ward_jw *w, const ward_alert *a) {
+static void web_objs(ward_jw *w, const slots *sl) {
     view uri, stem, query, method, status, ua, ref;
-    int hu = get_any(a, n_uri, &uri), hs = get_any(a, n_stem, &stem),
-        hq = get_any(a, n_query, &query);
+    int hu = has(sl, S_URI, &uri), hs = has(sl, S_STEM, &stem), hq = has(sl, S_QUERY, &query);
     if (hu || hs || hq) {
         ward_jw_key(w, "url");
         ward_jw_obj(w);
@@ -204,8 +272,8 @@ static void web_objs(ward_jw *w, const ward_alert *a) {
         ward_jw_obj_end(w);
     }
     uint64_t code = 0;
-    int hm = get_any(a, n_method, &method), hr = get_any(a, n_referer, &ref),
-        hc = get_any(a, n_status, &status) && as_u64(status, &code);
+    int hm = has(sl, S_METHOD, &method), hr = has(sl, S_REFERER, &ref),
+        hc = has(sl, S_STATUS, &status) && as_u64(status, &code);
     if (hm || hr || hc) {
         ward_jw_key(w, "http");
         ward_jw_obj(w);
@@ -226,7 +294,7 @@ static void web_objs(ward_jw *w, const ward_alert *a) {
         }
         ward_jw_obj_end(w);
     }
-    if (get_any(a, n_ua, &ua)) {
+    if (has(sl, S_UA, &ua)) {
         ward_jw_key(w, "user_agent");
         ward_jw_obj(w);
         ward_jw_kstr(w, "original", ua.s, ua.len);
@@ -234,10 +302,10 @@ static void web_objs(ward_jw *w, const ward_alert *a) {
     }
 }
 
-static void log_obj(ward_jw *w, const ward_alert *a) {
+static void log_obj(ward_jw *w, const ward_alert *a, const slots *sl) {
     const ward_alert_src *s = a->src;
     view host;
-    int hh = get_any(a, n_loghost, &host) && a->ev && a->ev->decoder &&
+    int hh = has(sl, S_LOGHOST, &host) && a->ev && a->ev->decoder &&
              strcmp(a->ev->decoder, "syslog") == 0;
     if (!s && !hh)
         return;
@@ -412,12 +480,14 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
         ward_jw_obj_end(&w);
     }
 
-    log_obj(&w, a);
-    source_obj(&w, a, "source", n_src_ip, n_src_port, n_src_host);
-    source_obj(&w, a, "destination", n_dst_ip, n_dst_port, NULL);
-    user_obj(&w, a);
-    process_obj(&w, a);
-    web_objs(&w, a);
+    slots sl;
+    fill_slots(&sl, a);
+    log_obj(&w, a, &sl);
+    source_obj(&w, &sl, "source", S_SRC_IP, S_SRC_PORT, S_SRC_HOST);
+    source_obj(&w, &sl, "destination", S_DST_IP, S_DST_PORT, -1);
+    user_obj(&w, &sl);
+    process_obj(&w, &sl);
+    web_objs(&w, &sl);
 
     ward_jw_key(&w, "ward");
     ward_jw_obj(&w);

@@ -47,7 +47,8 @@ static int grow(ward_buf *b, size_t more) {
 int ward_buf_put(ward_buf *b, const void *s, size_t len) {
     if (len == 0)
         return b->oom ? -1 : 0;
-    if (grow(b, len) < 0)
+    /* the common case (room enough) without a call */
+    if (!(b->cap - b->len > len && !b->oom) && grow(b, len) < 0)
         return -1;
     memcpy(b->p + b->len, s, len);
     b->len += len;
@@ -55,7 +56,7 @@ int ward_buf_put(ward_buf *b, const void *s, size_t len) {
 }
 
 int ward_buf_putc(ward_buf *b, char c) {
-    if (grow(b, 1) < 0)
+    if (!(b->cap - b->len > 1 && !b->oom) && grow(b, 1) < 0)
         return -1;
     b->p[b->len++] = c;
     return 0;
@@ -129,12 +130,22 @@ static size_t utf8_len(const uint8_t *s, size_t n) {
     return len;
 }
 
+/* 1 for the printable ASCII bytes a JSON string holds as they are. */
+static const uint8_t plain[256] = {
+#define P4(x) [x] = 1, [x + 1] = 1, [x + 2] = 1, [x + 3] = 1
+#define P16(x) P4(x), P4(x + 4), P4(x + 8), P4(x + 12)
+    P16(0x20), P16(0x30), P16(0x40),  P16(0x50),  P16(0x60),  P4(0x70),
+    P4(0x74),  P4(0x78),  [0x7c] = 1, [0x7d] = 1, [0x7e] = 1,
+#undef P16
+#undef P4
+};
+
 size_t ward_json_escape(ward_buf *b, const char *str, size_t len) {
     const uint8_t *s = (const uint8_t *)str;
     size_t bad = 0, i = 0, run = 0; /* run: start of bytes to copy as they are */
     while (i < len) {
         uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+        if (plain[c] && c != '"' && c != '\\') {
             i++;
             continue;
         }
@@ -248,7 +259,13 @@ void ward_jw_cstr(ward_jw *w, const char *s) {
 
 void ward_jw_u64(ward_jw *w, uint64_t v) {
     before_value(w);
-    ward_buf_printf(w->b, "%" PRIu64, v);
+    char d[20];
+    size_t n = 0;
+    do {
+        d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ward_buf_put(w->b, d + sizeof(d) - n, n);
 }
 
 void ward_jw_i64(ward_jw *w, int64_t v) {

@@ -1,0 +1,86 @@
+#!/bin/bash
+# File source details: a reused inode with other content, stat polling instead of inotify,
+# a partial line read after partial_timeout, multiline events, a file rotated away while
+# the agent was stopped, exclude patterns.
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/agent_lib.bash"
+
+L="$T/logs/app.log"
+
+# --- inode reuse: a bookmark for this inode, but the first bytes are not the bookmarked
+# file's: the file is new and is read from its start
+write_config "$T/a.yml" "start_at: beginning"
+gen "$L" 1 50
+"$WA" --once -c "$T/a.yml" 2>/dev/null
+check_exactly "$T/alerts.json" 1 50 "first read"
+: >"$T/alerts.json"
+# same inode, new content longer than the bookmarked offset (as after delete + create
+# with a reused inode): the head hash tells them apart
+perl -pe 's/SEQ (\d+)/"SEQ " . ($1 + 1000)/e' "$L" >"$T/new"
+ino=$(stat -c %i "$L")
+cat "$T/new" >"$L" # in place: the inode stays
+gen "$L" 1051 1060
+[ "$(stat -c %i "$L")" = "$ino" ] && ok "(same inode)" || bad "the inode changed"
+
+"$WA" --once -c "$T/a.yml" 2>"$T/err"
+check_exactly "$T/alerts.json" 1001 1060 "other content under a bookmarked inode is read from the start"
+expect_grep 'its first bytes are not the bookmarked ones' "$T/err" "the agent says why it starts over"
+
+# --- a file rotated away while the agent was stopped: found by its inode and finished
+: >"$T/alerts.json"
+gen "$L" 1061 1070
+mv "$L" "$T/logs/app.log.1"
+gen "$L" 1071 1080
+"$WA" --once -c "$T/a.yml" 2>"$T/err"
+check_exactly "$T/alerts.json" 1061 1080 "the rotated file is finished, the new one read"
+expect_grep 'rotated from .*app\.log while stopped' "$T/err" "the rotated file is found by its inode"
+
+# --- exclude
+: >"$T/alerts.json"
+write_config "$T/x.yml" "start_at: beginning" "exclude: ['*/skip*.log']"
+gen "$T/logs/skip-me.log" 5001 5005
+gen "$L" 1081 1082
+"$WA" --once -c "$T/x.yml" 2>/dev/null
+check_exactly "$T/alerts.json" 1081 1082 "excluded files are not read"
+rm -f "$T/logs/skip-me.log"
+
+# --- stat polling (no inotify) finds new lines, and a partial line is read after
+# partial_timeout
+rm -rf "$T/state" "$T/logs"
+: >"$T/alerts.json"
+write_config "$T/p.yml" "start_at: beginning" "poll: true" "partial_timeout: 300ms"
+mkdir -p "$T/logs"
+gen "$L" 1 20
+start_agent "$T/p.yml"
+wait_for_count "$T/alerts.json" 20 10 || bad "polling: first lines"
+ls -l /proc/"$AGENT_PID"/fd | grep -q inotify && bad "poll: true still uses inotify" || ok "poll: true uses no inotify"
+gen "$L" 21 40
+wait_for_count "$T/alerts.json" 40 10 || bad "polling: new lines"
+printf 'Dec  1 10:00:00 host gen[1]: SEQ 41 no newline' >>"$L"
+wait_for_count "$T/alerts.json" 41 10 || bad "partial line not read after partial_timeout"
+check_exactly "$T/alerts.json" 1 41 "polling and partial_timeout: every line once"
+stop_agent
+
+# --- multiline: a line matching multiline_start begins an event, the others are added
+rm -rf "$T/state" "$T/logs"
+: >"$T/alerts.json"
+write_config "$T/m.yml" "start_at: beginning" "multiline_start: '^\\d{4}-'" "multiline_timeout: 200ms"
+mkdir -p "$T/logs"
+{
+    echo "2026-12-01 10:00:00 ERROR SEQ 1 boom"
+    echo "java.lang.IllegalStateException: x"
+    echo "    at a.b.C(C.java:1)"
+    echo "2026-12-01 10:00:01 INFO SEQ 2 fine"
+    echo "2026-12-01 10:00:02 ERROR SEQ 3 again"
+    echo "    at d.e.F(F.java:2)"
+} >"$L"
+start_agent "$T/m.yml"
+wait_for_count "$T/alerts.json" 3 10 || bad "multiline: events missing"
+stop_agent
+check_exactly "$T/alerts.json" 1 3 "multiline: three events"
+perl -MJSON::PP -ne 'my $o = decode_json($_); my $n = () = $o->{event}{original} =~ /\n/g;
+    print "seq=$o->{ward}{extracted}{seq} lines=" . ($n + 1) . "\n"' "$T/alerts.json" >"$T/ml"
+expect_grep '^seq=1 lines=3$' "$T/ml" "the stack trace is part of its event"
+expect_grep '^seq=2 lines=1$' "$T/ml" "a one-line event stays one line"
+expect_grep '^seq=3 lines=2$' "$T/ml" "the last event is complete after multiline_timeout"
+finish
