@@ -27,6 +27,19 @@ int agent_cfg_decoder(const agent_source_cfg *s) {
 
 #define SRC(f) offsetof(agent_source_cfg, f)
 
+/* FIELD=VALUE as journalctl takes it: FIELD of capitals, digits and '_', not starting
+ * with a digit, at most 64 bytes. */
+static int journal_match_ok(const char *m) {
+    const char *eq = strchr(m, '=');
+    size_t n = eq ? (size_t)(eq - m) : 0;
+    if (n == 0 || n > 64 || (m[0] >= '0' && m[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((m[i] >= 'A' && m[i] <= 'Z') || (m[i] >= '0' && m[i] <= '9') || m[i] == '_'))
+            return 0;
+    return 1;
+}
+
 static int check_source(void *obj, const ward_cfg_ctx *c) {
     agent_source_cfg *s = obj;
     int rc = 0;
@@ -45,6 +58,14 @@ static int check_source(void *obj, const ward_cfg_ctx *c) {
     if (s->type != SRC_JOURNAL && (s->njournal_files || s->journal_dir || s->njournal_match))
         rc =
             ward_cfg_error(c, "'journal_files', 'journal_dir' and 'match' are for journal sources");
+    if (s->njournal_files && s->journal_dir)
+        rc = ward_cfg_error(c, "'journal_files' and 'journal_dir' cannot both be set");
+    for (size_t i = 0; i < s->njournal_match; i++)
+        if (!journal_match_ok(s->journal_match[i]))
+            rc = ward_cfg_error(c,
+                                "match '%s': expected FIELD=VALUE (FIELD: capitals, digits and "
+                                "'_', not starting with a digit)",
+                                s->journal_match[i]);
     return rc;
 }
 
@@ -62,8 +83,9 @@ static const ward_cfg_key source_keys[] = {
     {"exclude", WARD_CFG_STRLIST, SRC(exclude), SRC(nexclude), NULL, 0, 0, NULL, NULL, 0,
      "file: glob patterns of paths not to follow (e.g. *.gz)."},
     {"start_at", WARD_CFG_ENUM, SRC(start_at), 0, "default", 0, 0, start_names, NULL, 0,
-     "file: where a file seen for the first time is read from: end, beginning, or default "
-     "(the end on the agent's very first run, the beginning afterwards)."},
+     "file, journal: where a file (or the journal) without a bookmark is read from: end, "
+     "beginning, or default (the end on the agent's very first run, the beginning "
+     "afterwards)."},
     {"poll", WARD_CFG_BOOL, SRC(poll), 0, "false", 0, 0, NULL, NULL, 0,
      "file: find changes by polling with stat every scan_interval instead of inotify "
      "(for NFS and other file systems without inotify)."},
@@ -79,7 +101,8 @@ static const ward_cfg_key source_keys[] = {
      "file: a file that was rotated away or deleted is kept open and read until it has "
      "not grown for this long."},
     {"max_line", WARD_CFG_SIZE, SRC(max_line), 0, "0", 0, SZ(64) << 20, NULL, NULL, 0,
-     "file: bytes kept of a line; the rest is skipped and counted (0: limits.max_line)."},
+     "file, journal: bytes kept of a record; the rest is skipped and counted (0: "
+     "limits.max_line)."},
     {"multiline_start", WARD_CFG_STR, SRC(multiline_start), 0, NULL, 0, 0, NULL, NULL, 0,
      "file: a PCRE2 pattern; a line that matches it starts a new event, other lines are "
      "added to the current one (stack traces)."},
