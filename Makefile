@@ -79,6 +79,7 @@ UNIT_TESTS := \
 	test_loop \
 	test_json \
 	test_alert \
+	test_relit \
 	test_config \
 	test_correlate
 
@@ -135,8 +136,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@echo "== ward-rules check rules/"
 	@$(BUILD)/ward-rules check rules
-	@echo "== ward-rules match -r rules/ tests/data/demo/*.log"
-	@$(BUILD)/ward-rules match -r rules tests/data/demo/*.log
+	@echo "== ward-agent --once -c tests/data/demo/agent.yml  (the sample logs in tests/data/demo)"
+	@rm -rf build/demo && mkdir -p build/demo
+	@$(BUILD)/ward-agent --once -c tests/data/demo/agent.yml 2>build/demo/agent.log
+	@perl tools/alerts-table.pl build/demo/alerts.json
+	@echo "== the alerts, one JSON object a line (docs/alerts.md): build/demo/alerts.json"
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -161,11 +165,13 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ward/rules \
-		$(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/ward/rules \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/ward-rules $(DESTDIR)$(PREFIX)/bin/ward-rules
+	install -m 0755 $(BUILD)/ward-agent $(DESTDIR)$(PREFIX)/sbin/ward-agent
 	cp -R rules/. $(DESTDIR)$(PREFIX)/share/ward/rules/
 	install -m 0644 man/ward-rules.1 $(DESTDIR)$(PREFIX)/share/man/man1/ward-rules.1
+	install -m 0644 man/ward-agent.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-agent.8
 
 clean:
 	rm -rf build

@@ -942,9 +942,26 @@ static info parse_class(parser *ps) {
     int nonlit = 0, first = 1, prev = -1, range = 0;
     memset(set, 0, sizeof(set));
     ps->i++;
-    if (peek(ps, 0) == '^') {
+    /* PCRE2 skips \E, \Q\E and (under xx) blanks before and after a leading '^', and a
+     * ']' after them is still a member: "[\E]a]" is the class of ']' and 'a', "[\E^a]"
+     * is negated. Such items, and \Q...\E or blanks further on, can also stand between
+     * the ends of a range ("[\Qa\E-z]", "(?xx)[a - z]"), which the loop below does not
+     * follow: any of them makes the class ANYTHING. */
+    for (int neg = 0;;) {
+        if (peek(ps, 0) == '\\' && peek(ps, 1) == 'E') {
+            ps->i += 2;
+        } else if (peek(ps, 0) == '\\' && peek(ps, 1) == 'Q' && peek(ps, 2) == '\\' &&
+                   peek(ps, 3) == 'E') {
+            ps->i += 4;
+        } else if (ps->xx && (peek(ps, 0) == ' ' || peek(ps, 0) == '\t')) {
+            ps->i++;
+        } else if (!neg && peek(ps, 0) == '^') {
+            ps->i++;
+            neg = 1;
+        } else {
+            break;
+        }
         nonlit = 1;
-        ps->i++;
     }
     for (;;) {
         if (at_end(ps)) {
@@ -958,6 +975,7 @@ static info parse_class(parser *ps) {
         first = 0;
         if (ps->xx && (c == ' ' || c == '\t')) {
             ps->i++;
+            nonlit = 1; /* it may stand inside a range: see above */
             continue;
         }
         if (c == '[' && (peek(ps, 1) == ':' || peek(ps, 1) == '.' || peek(ps, 1) == '=')) {
@@ -972,6 +990,7 @@ static info parse_class(parser *ps) {
         if (c == '\\') {
             ps->i++;
             if (peek(ps, 0) == 'Q') {
+                nonlit = 1; /* it may hold an end of a range: see above */
                 ps->i++;
                 while (!at_end(ps) && !(ps->p[ps->i] == '\\' && peek(ps, 1) == 'E')) {
                     set[ps->p[ps->i] >> 3] |= (uint8_t)(1u << (ps->p[ps->i] & 7));
@@ -988,6 +1007,7 @@ static info parse_class(parser *ps) {
             }
             if (peek(ps, 0) == 'E') {
                 ps->i++;
+                nonlit = 1;
                 continue;
             }
             uint32_t cv = 0;
@@ -1370,6 +1390,7 @@ static int parse_braces(parser *ps, long *min, long *max, int *strict) {
 
 /* Applies any quantifiers following an item. */
 static info quantify(parser *ps, info x) {
+    int loose = 0; /* braces that may be literal text were seen */
     for (;;) {
         int skipped = skip_ignored(ps);
         if (ps->inq || ps->bail)
@@ -1390,13 +1411,20 @@ static info quantify(parser *ps, info x) {
             max = -1;
             ps->i++;
         } else if (c == '{' && parse_braces(ps, &min, &max, &strict)) {
+            /* Without a minimum or with blanks inside ("{,1}", "{ 2 }") braces are literal
+             * text before PCRE2 10.43 and a quantifier since: no claim for the item and
+             * the braces is true under both readings. So it stays for what follows: in
+             * "x{,1}{0}" the {0} may apply to the '}' alone. */
+            loose |= !strict;
             strict &= !skipped;
         } else {
             return x;
         }
         if (peek(ps, 0) == '+' || peek(ps, 0) == '?')
             ps->i++; /* possessive, lazy */
-        if (min == 0 && max == 0 && strict) {
+        if (loose) {
+            x = info_anything();
+        } else if (min == 0 && max == 0 && strict) {
             x = info_empty(ps);
         } else if (min == 0) {
             /* Only x? has the exact set x|"": x{0,3} also matches xx. */

@@ -69,4 +69,8 @@ printf 'ward-bookmarks 1\nfile\tlogs\tgarbage\n' >"$T/state/bookmarks"
 expect_grep 'bookmarks:2: bad file record \(3 fields\).*kept as .*bookmarks\.bad' "$T/err" "a damaged bookmark file is reported with its line"
 [ -f "$T/state/bookmarks.bad" ] && ok "the damaged file is kept" || bad "no bookmarks.bad"
 check_none_lost "$T/alerts.json" 1 40 "after a damaged bookmark file, everything is read again"
+# docs/agent.md holds the key table the program prints
+"$WA" --help-config >"$T/keys"
+awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/agent.md >"$T/doc-keys"
+grep '^| `' "$T/keys" | diff - "$T/doc-keys" >"$T/diff" && ok "docs/agent.md lists every key as --help-config does" || { bad "docs/agent.md is out of date"; cat "$T/diff"; }
 finish
