@@ -176,6 +176,11 @@ int agent_commit(agent *a);
 /* Writes the bookmark file with every source's durable positions. Returns 0 or -1. */
 int agent_save_bookmarks(agent *a);
 
+/* 1 when the alerts not yet written have reached limits.output_buffer (the output is
+ * failing, e.g. a full disk): sources stop reading until they are written. Nothing is
+ * dropped: the records wait in their files and journals. */
+int agent_backlogged(const agent *a);
+
 /* Messages about the agent itself (start, reload, errors): one line each. */
 void agent_log(agent *a, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

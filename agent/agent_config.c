@@ -198,6 +198,10 @@ static const ward_cfg_key limits_keys[] = {
      NULL, 0, "PCRE2 JIT stack."},
     {"yara_timeout", WARD_CFG_DURATION, CFG(limits.yara_timeout_ms), 0, "1s", MS(1000), MS(60000),
      NULL, NULL, 0, "Time a YARA scan of one record may take."},
+    {"output_buffer", WARD_CFG_SIZE, CFG(limits.output_buffer), 0, "64M", SZ(1) << 20, SZ(4) << 30,
+     NULL, NULL, 0,
+     "Alerts kept in memory while the output cannot be written (a full disk); past it the "
+     "sources stop reading until it can, and nothing is dropped."},
 };
 static const ward_cfg_table limits_table = {
     "limits", limits_keys, sizeof(limits_keys) / sizeof(limits_keys[0]), sizeof(agent_cfg), NULL};

@@ -75,6 +75,7 @@ typedef struct agent_cfg {
         uint64_t pcre2_heap;
         uint64_t jit_stack;
         uint64_t yara_timeout_ms;
+        uint64_t output_buffer;
     } limits;
     struct {
         uint64_t interval_ms; /* how often counters are logged; 0: never */

@@ -6,15 +6,46 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+/* A crash (or a full disk, then a crash) can leave the last alert cut short. Appending
+ * after it would glue the next alert to it, so the cut part is removed: the alert is
+ * written again whole, since the bookmarks never passed it. */
+static void drop_torn_tail(output *o, FILE *log) {
+    struct stat st;
+    if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        return;
+    char b[4096];
+    off_t end = st.st_size, pos = end;
+    while (pos > 0) {
+        size_t n = pos > (off_t)sizeof(b) ? sizeof(b) : (size_t)pos;
+        if (pread(o->fd, b, n, pos - (off_t)n) != (ssize_t)n)
+            return;
+        for (size_t i = n; i > 0; i--)
+            if (b[i - 1] == '\n') {
+                off_t keep = pos - (off_t)n + (off_t)i;
+                if (keep < end && ftruncate(o->fd, keep) == 0)
+                    fprintf(log,
+                            "ward-agent: warning: %s: removed %lld bytes of an alert cut short "
+                            "(it is written again)\n",
+                            o->path, (long long)(end - keep));
+                return;
+            }
+        pos -= (off_t)n;
+    }
+    if (ftruncate(o->fd, 0) == 0) /* no newline at all: one torn alert */
+        fprintf(log, "ward-agent: warning: %s: removed an alert cut short\n", o->path);
+}
+
 static int open_file(output *o, FILE *log) {
-    o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    o->fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (o->fd < 0) {
         fprintf(log, "ward-agent: error: %s: cannot open for appending: %s\n", o->path,
                 strerror(errno));
         return -1;
     }
+    drop_torn_tail(o, log);
     return 0;
 }
 

@@ -156,9 +156,13 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         a->st.alerts++;
     }
     (void)s;
-    if (a->out.buf.len >= FLUSH_BYTES)
-        output_flush(&a->out, 0);
+    if (a->out.buf.len >= FLUSH_BYTES && !a->out.failing)
+        output_flush(&a->out, 0); /* a failing output is retried at the next commit */
     return rc;
+}
+
+int agent_backlogged(const agent *a) {
+    return a->out.buf.len >= a->cfg.limits.output_buffer;
 }
 
 int agent_commit(agent *a) {

@@ -625,6 +625,8 @@ static void release(fsrc *f, uint64_t now) {
 /* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. */
 static int read_all(fsrc *f, int flush_partial) {
     int more = 0;
+    if (agent_backlogged(f->s->a))
+        return 0; /* the output is failing: the lines wait in the file; a scan retries */
     uint64_t now = ward_loop_now_ms();
     const agent_source_cfg *c = f->s->cfg;
     for (size_t i = 0; i < f->nf; i++) {
@@ -635,7 +637,7 @@ static int read_all(fsrc *f, int flush_partial) {
         if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size != t->offset)
             check(f, t);
         long r = read_more(f, t, SLICE_BYTES);
-        if (r >= (long)SLICE_BYTES)
+        if (r >= (long)SLICE_BYTES && !agent_backlogged(f->s->a))
             more = 1;
         /* a partial line that stopped growing: as it is, when configured (or at a
          * rotated file's end, where nothing can follow) */

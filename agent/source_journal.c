@@ -309,6 +309,11 @@ static long read_entries(jsrc *js, long limit, int *more) {
     long n = 0;
     *more = 0;
     while (n < limit) {
+        if (agent_backlogged(s->a)) {
+            /* the output is failing: entries wait in the journal; try again later */
+            ward_loop_timer_after(s->a->loop, &js->work, RETRY_MS);
+            return n;
+        }
         if (!js->pending) {
             int r = sd_journal_next(js->j);
             if (r == 0)
