@@ -47,7 +47,8 @@ LIB_SRCS := \
 	lib/json.c \
 	lib/alert.c \
 	lib/config.c \
-	lib/correlate.c
+	lib/correlate.c \
+	lib/framing.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c
@@ -81,14 +82,18 @@ UNIT_TESTS := \
 	test_alert \
 	test_relit \
 	test_config \
-	test_correlate
+	test_correlate \
+	test_framing
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
 TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 
-.SECONDARY:
+# Test objects are intermediate files of the pattern rule below: keep them. (A bare
+# .SECONDARY: would make every target intermediate, and make would then not build the
+# object of a new source file when the library is newer than it.)
+.PRECIOUS: $(BUILD)/tests/unit/%.o
 
 .PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
 	install clean
@@ -147,7 +152,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
 
-FUZZ_HARNESSES := fuzz_decode fuzz_rules
+FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz

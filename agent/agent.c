@@ -104,6 +104,12 @@ static src *make_source(agent *a, const agent_source_cfg *c) {
     return s;
 }
 
+void agent_stop_sources(agent *a) {
+    for (size_t i = 0; i < a->nsrcs; i++)
+        if (a->srcs[i]->ops->stop)
+            a->srcs[i]->ops->stop(a->srcs[i]);
+}
+
 static void free_sources(agent *a) {
     for (size_t i = 0; i < a->nsrcs; i++)
         a->srcs[i]->ops->free(a->srcs[i]);
@@ -253,6 +259,8 @@ void agent_reload(agent *a) {
     a->engine = e;
     a->scratch = sc;
     if (restart) {
+        agent_stop_sources(a);
+        agent_commit(a);
         free_sources(a);
         output_close(&a->out);
         ward_cfg_free(&agent_cfg_table, &a->cfg);

@@ -63,6 +63,10 @@ typedef struct src_ops {
     void (*stats)(src *s, ward_jw *w);
     /* Unregisters, closes, frees. */
     void (*free)(src *s);
+    /* The agent is stopping (or restarting the source): hand over what is held that can
+     * never be read again (a syslog connection's last, unfinished message), before the
+     * final commit. */
+    void (*stop)(src *s);
 } src_ops;
 
 /* Counters common to every source. */
@@ -149,6 +153,8 @@ ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr);
 int agent_init(agent *a, const char *cfg_path, int once, FILE *log);
 /* Reads what every source has now, commits and writes bookmarks. Returns 0 or -1. */
 int agent_drain(agent *a);
+/* Calls every source's stop (before the last commit). */
+void agent_stop_sources(agent *a);
 /* SIGHUP: new configuration and rules, or the old ones when the new ones are broken. */
 void agent_reload(agent *a);
 /* After a record: the group commit and the next bookmark write are scheduled. */

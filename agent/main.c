@@ -140,8 +140,10 @@ int main(int argc, char **argv) {
     if (rc == 0) {
         /* --once reads everything there is now; SIGTERM only writes what is pending (a
          * backlog is read after the restart, from the bookmarks) */
-        if ((once ? agent_drain(&a) : agent_commit(&a)) < 0 ||
-            (!once && agent_save_bookmarks(&a) < 0))
+        if (once)
+            rc = agent_drain(&a);
+        agent_stop_sources(&a);
+        if (rc < 0 || agent_commit(&a) < 0 || (!once && agent_save_bookmarks(&a) < 0))
             rc = -1;
         agent_write_stats(&a);
     }

@@ -822,8 +822,9 @@ static void fs_free(src *s) {
     free(s);
 }
 
+/* stop is NULL: a held partial line stays in the file and is read after the restart */
 static const src_ops file_ops = {"file",  fs_start, fs_drain, fs_durable,
-                                 fs_save, fs_stats, fs_free};
+                                 fs_save, fs_stats, fs_free,  NULL};
 
 src *src_file_new(agent *a, const agent_source_cfg *cfg) {
     src *s = calloc(1, sizeof(*s));

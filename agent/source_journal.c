@@ -801,7 +801,7 @@ static void js_free(src *s) {
 }
 
 static const src_ops journal_ops = {"journal", js_start, js_drain, js_durable,
-                                    js_save,   js_stats, js_free};
+                                    js_save,   js_stats, js_free,  NULL};
 
 src *src_journal_new(agent *a, const agent_source_cfg *cfg) {
     src *s = calloc(1, sizeof(*s));

@@ -39,7 +39,9 @@ check_exactly "$T/alerts.json" 1 6300 "truncation refilled past the old offset: 
 # a file deleted while a writer still has it open is drained
 perl -e 'my ($f) = @ARGV; open(my $o, ">>", $f) or die; select((select($o), $| = 1)[0]);
          for my $i (6301 .. 6500) { print $o "Dec  1 10:00:00 host gen[1]: SEQ $i\n";
-             unlink $f if $i == 6400; }
+             # deleted after its first lines, while still being written (a file that
+             # lives a few microseconds cannot be opened by anyone: give it a moment)
+             if ($i == 6400) { sleep 1; unlink $f; } }
          sleep 1; close $o' "$T/logs/doomed.log"
 wait_for_count "$T/alerts.json" 6500 || bad "deleted file: lines missing"
 check_exactly "$T/alerts.json" 1 6500 "a deleted file is drained"
