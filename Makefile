@@ -127,9 +127,9 @@ integration: all
 	@WARD_BUILD=$(BUILD) sh tests/run.sh integration tests/integration/*.sh
 
 sanitize:
-	@WARD_SANITIZE=1 $(MAKE) --no-print-directory SANITIZE=1 unit
+	@WARD_SANITIZE=1 $(MAKE) --no-print-directory SANITIZE=1 unit integration
 
-# check: set-up, every test, then the unit tests again under ASan+UBSan.
+# check: set-up, every test, then every test again under ASan+UBSan.
 check: deps
 	@rm -f build/test-results
 	@$(MAKE) --no-print-directory all
