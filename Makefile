@@ -162,7 +162,8 @@ fuzz: deps
 			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
 	done
 
-FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c tools/*.c tests/unit/*.c fuzz/*.c bench/*.c)
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c fuzz/*.c \
+	bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 
