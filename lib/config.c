@@ -876,74 +876,12 @@ int ward_cfg_load_buffer(const ward_cfg_table *t, void *obj, const char *name, c
 
 /* Reads a whole regular file of at most WARD_YAML_MAX_FILE bytes. Caller frees *out. */
 static int read_file(loader *L, const char *path, uint8_t **out, size_t *len) {
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    /* O_NONBLOCK: a FIFO must not hang the loader before fstat refuses it. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        lerr(L, 0, 0, "cannot open: %s", strerror(errno));
+    char err[512];
+    if (ward_file_read(path, WARD_YAML_MAX_FILE, out, len, err, sizeof(err)) < 0) {
+        lerr(L, 0, 0, "%s", err);
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        lerr(L, 0, 0, "cannot stat: %s", strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        lerr(L, 0, 0, "not a regular file");
-        goto fail;
-    }
-    if ((uintmax_t)st.st_size > WARD_YAML_MAX_FILE) {
-        lerr(L, 0, 0, "file is %jd bytes, over the %u byte limit", (intmax_t)st.st_size,
-             WARD_YAML_MAX_FILE);
-        goto fail;
-    }
-    /* One byte more than the limit, in case the file grew since fstat. */
-    size_t cap = (size_t)st.st_size + 1;
-    buf = malloc(cap);
-    if (!buf) {
-        lerr(L, 0, 0, "out of memory");
-        goto fail;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > WARD_YAML_MAX_FILE) {
-                lerr(L, 0, 0, "file is over the %u byte limit", WARD_YAML_MAX_FILE);
-                goto fail;
-            }
-            size_t ncap =
-                cap * 2 > (size_t)WARD_YAML_MAX_FILE + 1 ? (size_t)WARD_YAML_MAX_FILE + 1 : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                lerr(L, 0, 0, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            lerr(L, 0, 0, "cannot read: %s", strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    if (n > WARD_YAML_MAX_FILE) {
-        lerr(L, 0, 0, "file is over the %u byte limit", WARD_YAML_MAX_FILE);
-        goto fail;
-    }
-    close(fd);
-    *out = buf;
-    *len = n;
     return 0;
-fail:
-    free(buf);
-    close(fd);
-    return -1;
 }
 
 int ward_cfg_load(const ward_cfg_table *t, void *obj, const char *path, ward_diags *d) {

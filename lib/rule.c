@@ -1338,74 +1338,12 @@ static void file_err(loadctx *lc, const char *path, const char *fmt, ...) {
 
 /* Reads a whole regular file of at most WARD_YAML_MAX_FILE bytes. Caller frees *out. */
 static int read_file(loadctx *lc, const char *path, uint8_t **out, size_t *len) {
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    /* O_NONBLOCK: a FIFO must not hang the loader before fstat refuses it. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        file_err(lc, path, "cannot open: %s", strerror(errno));
+    char err[512];
+    if (ward_file_read(path, WARD_YAML_MAX_FILE, out, len, err, sizeof(err)) < 0) {
+        file_err(lc, path, "%s", err);
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        file_err(lc, path, "cannot stat: %s", strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        file_err(lc, path, "not a regular file");
-        goto fail;
-    }
-    if ((uintmax_t)st.st_size > WARD_YAML_MAX_FILE) {
-        file_err(lc, path, "file is %jd bytes, over the %u byte limit", (intmax_t)st.st_size,
-                 WARD_YAML_MAX_FILE);
-        goto fail;
-    }
-    /* One byte more than the limit, in case the file grew since fstat. */
-    size_t cap = (size_t)st.st_size + 1;
-    buf = malloc(cap);
-    if (!buf) {
-        file_err(lc, path, "out of memory");
-        goto fail;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > WARD_YAML_MAX_FILE) {
-                file_err(lc, path, "file is over the %u byte limit", WARD_YAML_MAX_FILE);
-                goto fail;
-            }
-            size_t ncap =
-                cap * 2 > (size_t)WARD_YAML_MAX_FILE + 1 ? (size_t)WARD_YAML_MAX_FILE + 1 : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                file_err(lc, path, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            file_err(lc, path, "cannot read: %s", strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    if (n > WARD_YAML_MAX_FILE) {
-        file_err(lc, path, "file is over the %u byte limit", WARD_YAML_MAX_FILE);
-        goto fail;
-    }
-    close(fd);
-    *out = buf;
-    *len = n;
     return 0;
-fail:
-    free(buf);
-    close(fd);
-    return -1;
 }
 
 static int load_yaml(loadctx *lc, const char *name, const uint8_t *buf, size_t len,

@@ -2,6 +2,12 @@
  * input size stay bounded and anchors, aliases and unknown tags can be refused. */
 #include "ward/node.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,4 +498,76 @@ int ward_yaml_parse(const char *file, const uint8_t *buf, size_t len, ward_yaml_
     free(b.pend);
     yaml_parser_delete(&p);
     return fatal || b.failed ? -1 : 0;
+}
+
+int ward_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err,
+                   size_t errlen) {
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    *out = NULL;
+    *len = 0;
+    /* O_NONBLOCK: a FIFO must not hang the loader before fstat refuses it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot stat: %s", strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        goto fail;
+    }
+    if ((uintmax_t)st.st_size > max) {
+        snprintf(err, errlen, "file is %jd bytes, over the %zu byte limit", (intmax_t)st.st_size,
+                 max);
+        goto fail;
+    }
+    /* One byte more than the limit, in case the file grew since fstat. */
+    size_t cap = (size_t)st.st_size + 1;
+    buf = malloc(cap + 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max)
+                break;
+            size_t nc = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            uint8_t *q = realloc(buf, nc + 1);
+            if (!q) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            buf = q;
+            cap = nc;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (n > max) {
+        snprintf(err, errlen, "file is over the %zu byte limit", max);
+        goto fail;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    free(buf);
+    close(fd);
+    return -1;
 }

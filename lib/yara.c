@@ -108,48 +108,14 @@ static int comp_rebuild(struct ward_yara *y) {
 }
 
 static int read_file(const char *path, char **text, size_t *len, ward_diags *d) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ward_diags_add(d, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+    char err[512];
+    uint8_t *buf;
+    if (ward_file_read(path, WARD_YAML_MAX_FILE, &buf, len, err, sizeof(err)) < 0) {
+        ward_diags_add(d, path, 0, 0, NULL, "%s", err);
         return -1;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            if (cap > WARD_YAML_MAX_FILE) {
-                ward_diags_add(d, path, 0, 0, NULL, "file larger than %u bytes",
-                               (unsigned)WARD_YAML_MAX_FILE);
-                goto fail;
-            }
-            char *q = realloc(buf, cap * 2);
-            if (!q)
-                break;
-            buf = q;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (!buf) {
-        ward_diags_add(d, path, 0, 0, NULL, "out of memory");
-        goto fail;
-    }
-    if (ferror(f)) {
-        ward_diags_add(d, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *text = buf;
-    *len = n;
+    *text = (char *)buf; /* NUL-terminated by ward_file_read */
     return 0;
-fail:
-    free(buf);
-    fclose(f);
-    return -1;
 }
 
 int ward_yara_add_file(ward_rules *rs, const char *path, ward_diags *d) {

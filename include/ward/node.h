@@ -39,6 +39,13 @@ typedef int (*ward_yaml_doc_fn)(ward_node *root, void *ctx);
 int ward_yaml_parse(const char *file, const uint8_t *buf, size_t len, ward_yaml_doc_fn fn,
                     void *ctx, ward_diags *d);
 
+/* Reads the whole regular file at path, of at most max bytes, into a new buffer (caller
+ * frees; a NUL follows the len bytes). Returns 0, or -1 with the reason ("cannot open: No
+ * such file or directory", "not a regular file", "file is N bytes, over the M byte
+ * limit") in err; FIFOs and devices are refused without blocking. */
+int ward_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err,
+                   size_t errlen);
+
 /* Frees a node tree; NULL is a no-op. */
 void ward_node_free(ward_node *n);
 
