@@ -398,7 +398,7 @@ static void strv(ward_jw *w, const char *key, char **v, size_t n) {
 static void flat_key(ward_jw *w, const char *name) {
     char k[256];
     size_t n = 0;
-    for (; name[n] && n < sizeof(k) - 1; n++)
+    for (; n < sizeof(k) - 1 && name[n]; n++)
         k[n] = name[n] == '.' ? '_' : name[n];
     k[n] = 0;
     ward_jw_key(w, k);

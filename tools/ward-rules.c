@@ -856,6 +856,8 @@ static int bench_run(const ward_engine *e, const opts *o, const uint8_t *p, size
     memset(out, 0, sizeof(*out));
     if (runs > 16)
         runs = 16;
+    if (runs < 1)
+        runs = 1;
     for (int k = 0; k < runs; k++) {
         run_ctx c;
         if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_RAW) != 0) {
