@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_HITS 256           /* rules reported per record; more are counted */
@@ -64,6 +65,122 @@ static ward_corr_val field_val(const xfields *x, const ward_event *ev, const cha
             return (ward_corr_val){x->f[i].val, x->f[i].len};
     const ward_field *f = ward_event_get(ev, name);
     return f ? (ward_corr_val){f->val, f->val_len} : (ward_corr_val){NULL, 0};
+}
+
+/* ---- the time of a record, for thresholds ---- */
+
+static int digits(const char *s, size_t n, int *out) {
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int month_of(const char *s) {
+    static const char m[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (strncasecmp(s, m + 3 * i, 3) == 0)
+            return i;
+    return -1;
+}
+
+/* Seconds east of UTC of "+hh:mm", "+hhmm", "Z"; 0 when s is not one (local time then
+ * applies: *local is set). */
+static long zone_of(const char *s, size_t n, int *local) {
+    *local = 0;
+    if (n >= 1 && (s[0] == 'Z' || s[0] == 'z'))
+        return 0;
+    int h, m;
+    if (n >= 5 && (s[0] == '+' || s[0] == '-') && digits(s + 1, 2, &h) == 0) {
+        size_t mo = s[3] == ':' ? 4 : 3;
+        if (n >= mo + 2 && digits(s + mo, 2, &m) == 0)
+            return (s[0] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+    }
+    *local = 1;
+    return 0;
+}
+
+/* The decoded timestamp of an event in milliseconds since the epoch, or 0 when it has
+ * none that parses: ISO 8601 ("2026-12-01T10:00:00.123+01:00", with a space, without a
+ * zone: local time), syslog ("Dec  1 10:00:00": local time, this year or, if that is more
+ * than a day ahead, last year) and access-log ("01/Dec/2026:10:00:00 +0000") forms. */
+static uint64_t event_time_ms(const ward_event *ev, uint64_t now_ms) {
+    const ward_field *f = ward_event_get(ev, "timestamp");
+    if (!f || f->val_len < 15 || f->val_len > 64)
+        return 0;
+    char b[65];
+    memcpy(b, f->val, f->val_len);
+    b[f->val_len] = 0;
+    size_t n = f->val_len;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int ms = 0, local = 1, y, mo, d, H, M, S;
+    long zone = 0;
+    size_t rest = 0;
+    if (n >= 19 && digits(b, 4, &y) == 0 && b[4] == '-' && digits(b + 5, 2, &mo) == 0 &&
+        b[7] == '-' && digits(b + 8, 2, &d) == 0 && (b[10] == 'T' || b[10] == ' ') &&
+        digits(b + 11, 2, &H) == 0 && b[13] == ':' && digits(b + 14, 2, &M) == 0 && b[16] == ':' &&
+        digits(b + 17, 2, &S) == 0) {
+        rest = 19;
+        tm.tm_year = y - 1900;
+        tm.tm_mon = mo - 1;
+    } else if (month_of(b) >= 0 && b[3] == ' ' && (b[4] == ' ' || (b[4] >= '0' && b[4] <= '9')) &&
+               digits(b + 5, 1, &d) == 0 && b[6] == ' ' && digits(b + 7, 2, &H) == 0 &&
+               b[9] == ':' && digits(b + 10, 2, &M) == 0 && b[12] == ':' &&
+               digits(b + 13, 2, &S) == 0) {
+        d += b[4] == ' ' ? 0 : (b[4] - '0') * 10;
+        rest = 15;
+        time_t t = (time_t)(now_ms / 1000);
+        struct tm nt;
+        localtime_r(&t, &nt);
+        tm.tm_year = nt.tm_year;
+        tm.tm_mon = month_of(b);
+    } else if (n >= 20 && digits(b, 2, &d) == 0 && b[2] == '/' && month_of(b + 3) >= 0 &&
+               b[6] == '/' && digits(b + 7, 4, &y) == 0 && b[11] == ':' &&
+               digits(b + 12, 2, &H) == 0 && b[14] == ':' && digits(b + 15, 2, &M) == 0 &&
+               b[17] == ':' && digits(b + 18, 2, &S) == 0) {
+        rest = 20;
+        tm.tm_year = y - 1900;
+        tm.tm_mon = month_of(b + 3);
+        if (rest < n && b[rest] == ' ')
+            rest++;
+    } else {
+        return 0;
+    }
+    if (rest < n && (b[rest] == '.' || b[rest] == ',')) {
+        size_t k = rest + 1, got = 0;
+        while (k < n && b[k] >= '0' && b[k] <= '9') {
+            if (got < 3) {
+                ms = ms * 10 + (b[k] - '0');
+                got++;
+            }
+            k++;
+        }
+        while (got++ < 3)
+            ms *= 10;
+        rest = k;
+    }
+    zone = zone_of(b + rest, n - rest, &local);
+    tm.tm_mday = d;
+    tm.tm_hour = H;
+    tm.tm_min = M;
+    tm.tm_sec = S;
+    tm.tm_isdst = -1;
+    time_t t = local ? mktime(&tm) : timegm(&tm) - zone;
+    if (t == (time_t)-1)
+        return 0;
+    uint64_t r = (uint64_t)t * 1000u + (uint64_t)ms;
+    if (rest == 15 && r > now_ms + 86400000u) { /* a syslog date from last December */
+        tm.tm_year--;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+        r = t == (time_t)-1 ? 0 : (uint64_t)t * 1000u + (uint64_t)ms;
+    }
+    return r;
 }
 
 /* Decodes r into a->ev; fields from outside the line go into a scan buffer with it. */
@@ -125,8 +242,10 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
                 distinct = field_val(&x, &a->ev, t->distinct);
             ward_threshold tt = *t;
             tt.ngroup_by = ng;
-            if (ward_corr_feed(a->corr, rule->id, &tt, group, &distinct,
-                               r->time_ms ? r->time_ms : now, &thr) < 0)
+            /* the record's own time when it has one: a back-fill counts as it happened */
+            uint64_t when = r->time_ms ? r->time_ms : event_time_ms(&a->ev, now);
+            if (ward_corr_feed(a->corr, rule->id, &tt, group, &distinct, when ? when : now, &thr) <
+                0)
                 continue; /* counted by the correlation state */
             if (thr.suppressed)
                 a->st.suppressed++;

@@ -61,6 +61,26 @@ wait_for_count "$T/alerts.json" 41 10 || bad "partial line not read after partia
 check_exactly "$T/alerts.json" 1 41 "polling and partial_timeout: every line once"
 stop_agent
 
+# --- thresholds count by the time written in the line: a back-fill of attempts hours
+# apart does not fire a 3-within-1h rule; three within the hour do
+rm -rf "$T/state" "$T/logs"
+: >"$T/alerts.json"
+write_config "$T/t.yml" "start_at: beginning"
+mkdir -p "$T/logs"
+{
+    echo "2026-11-30T08:00:00+00:00 host gen[1]: BURST slow"
+    echo "2026-11-30T10:00:00+00:00 host gen[1]: BURST slow"
+    echo "Nov 30 12:00:00 host gen[1]: BURST slow"
+    echo "2026-11-30T13:00:00.250+01:00 host gen[1]: BURST fast"
+    echo "2026-11-30T12:10:00Z host gen[1]: BURST fast"
+    echo "2026-11-30T12:59:00+00:00 host gen[1]: BURST fast"
+} >"$L"
+"$WA" --once -c "$T/t.yml" 2>/dev/null
+perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "test-burst";
+    print "who=$o->{ward}{threshold}{group}{who} start=$o->{event}{start} end=$o->{event}{end}\n"' "$T/alerts.json" >"$T/thr"
+expect_grep '^who=fast start=2026-11-30T12:00:00.250Z end=2026-11-30T12:59:00.000Z$' "$T/thr" "three attempts within the hour fire, with their own times"
+grep -q 'who=slow' "$T/thr" && bad "attempts hours apart fired in a back-fill" || ok "attempts hours apart do not fire in a back-fill"
+
 # --- multiline: a line matching multiline_start begins an event, the others are added
 rm -rf "$T/state" "$T/logs"
 : >"$T/alerts.json"
