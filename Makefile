@@ -35,7 +35,9 @@ LIB_SRCS := \
 	lib/diag.c \
 	lib/event.c \
 	lib/re.c \
+	lib/f2bdate.c \
 	lib/decode.c \
+	lib/logsource.c \
 	lib/mpm.c \
 	lib/relit.c \
 	lib/yamltree.c \
@@ -51,7 +53,7 @@ LIB_SRCS := \
 	lib/framing.c
 
 TOOLS := ward-rules
-ward-rules_SRCS := tools/ward-rules.c
+ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
 
 AGENT_SRCS := \
 	agent/main.c \
@@ -70,6 +72,7 @@ UNIT_TESTS := \
 	test_diag \
 	test_event \
 	test_decode \
+	test_logsource \
 	test_re \
 	test_detect \
 	test_yamltree \
@@ -83,7 +86,8 @@ UNIT_TESTS := \
 	test_relit \
 	test_config \
 	test_correlate \
-	test_framing
+	test_framing \
+	test_f2bdate
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

@@ -16,13 +16,15 @@
 static const char *const source_types[] = {"file", "journal", "syslog", NULL};
 static const char *const start_names[] = {"default", "end", "beginning", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet-counting", NULL};
-const char *const agent_decoder_names[] = {"auto", "syslog", "combined_access", "json", "kv",
-                                           "raw",  NULL};
+const char *const agent_decoder_names[] = {"auto", "syslog", "combined_access", "json",
+                                           "kv",   "raw",    "fail2ban",        NULL};
 
 int agent_cfg_decoder(const agent_source_cfg *s) {
-    static const int map[] = {WARD_DECODER_AUTO, WARD_DECODER_SYSLOG, WARD_DECODER_COMBINED_ACCESS,
-                              WARD_DECODER_JSON, WARD_DECODER_KV,     WARD_DECODER_RAW};
-    return s->decoder >= 0 && s->decoder < 6 ? map[s->decoder] : WARD_DECODER_AUTO;
+    static const int map[] = {
+        WARD_DECODER_AUTO, WARD_DECODER_SYSLOG, WARD_DECODER_COMBINED_ACCESS, WARD_DECODER_JSON,
+        WARD_DECODER_KV,   WARD_DECODER_RAW,    WARD_DECODER_FAIL2BAN};
+    int n = (int)(sizeof(map) / sizeof(map[0]));
+    return s->decoder >= 0 && s->decoder < n ? map[s->decoder] : WARD_DECODER_AUTO;
 }
 
 #define SRC(f) offsetof(agent_source_cfg, f)
@@ -76,8 +78,9 @@ static const ward_cfg_key source_keys[] = {
      "A name for alerts, stats and bookmarks (default: the type and its place in the list, "
      "e.g. file-1). Keep it stable: bookmarks are kept by name."},
     {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, agent_decoder_names, NULL, 0,
-     "How records are decoded: auto, syslog, combined_access, json, kv or raw. Journal "
-     "entries are always syslog-shaped."},
+     "How records are decoded: auto, syslog, combined_access, json, kv, raw or fail2ban "
+     "(auto plus f2b.line, the line without its date, for rules imported from fail2ban). "
+     "Journal entries are always syslog-shaped."},
     {"paths", WARD_CFG_STRLIST, SRC(paths), SRC(npaths), NULL, 0, 0, NULL, NULL, 0,
      "file: paths or glob patterns (*, ?, [...]) of the files to follow."},
     {"exclude", WARD_CFG_STRLIST, SRC(exclude), SRC(nexclude), NULL, 0, 0, NULL, NULL, 0,

@@ -11,7 +11,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(const ward_event *ev, int r, const uint8_t *data, size_t size) {
-    if (r < 0 || r >= WARD_DECODER_AUTO || strcmp(ev->decoder, ward_decoder_name(r)) != 0)
+    if (r < 0 || r == WARD_DECODER_AUTO || r >= WARD_DECODER_COUNT ||
+        strcmp(ev->decoder, ward_decoder_name(r)) != 0)
         __builtin_trap();
     const ward_field *orig = ward_event_get(ev, "event.original");
     if (!orig || orig->val != (const char *)data || orig->val_len != size)

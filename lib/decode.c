@@ -1,5 +1,6 @@
 /* Decoders: syslog (RFC 3164, RFC 5424, rsyslog ISO), combined access log, JSON and
- * key=value lines into an event's fields.
+ * key=value lines into an event's fields; and fail2ban's view of a line (f2b.line, the
+ * line without its date, found by lib/f2bdate.c).
  *
  * Every decoder reads the line through a bounds-checked cursor and never relies on a NUL
  * terminator. Values that appear in the line as written are stored as pointers into it
@@ -12,7 +13,10 @@
 #include "ward/decode.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "ward/f2bdate.h"
 
 /* A tag longer than this is not a program name: the text is all message. */
 #define SYSLOG_TAG_MAX 64
@@ -35,6 +39,7 @@ static const char *const decoder_names[WARD_DECODER_COUNT] = {
     [WARD_DECODER_JSON] = "json",
     [WARD_DECODER_KV] = "kv",
     [WARD_DECODER_AUTO] = "auto",
+    [WARD_DECODER_FAIL2BAN] = "fail2ban",
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -1129,11 +1134,46 @@ static int first_is_brace(const ward_event *ev) {
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* fail2ban */
+
+/* f2b.line: the line without the date fail2ban finds in it. fail2ban joins what comes
+ * before and after the date, so the result is a suffix or prefix of the line when the
+ * date was at its start or end, and new text otherwise: that one is copied, and the
+ * event becomes transformed unless the text also occurs in the line. A line without a
+ * date, or whose search hit a limit, is kept whole. */
+static int decode_f2b_line(ward_event *ev) {
+    static const char name[] = "f2b.line";
+    const ward_f2bdate *det = ward_f2bdate_default();
+    if (!det)
+        return DEC_OOM;
+    const char *line = (const char *)ev->line;
+    size_t len = ev->line_len, s = 0, e = 0;
+    if (ward_f2bdate_find(det, ev->line, len, &s, &e, NULL) != 1 || s == e) {
+        ward_event_set(ev, name, line, len);
+        return DEC_YES;
+    }
+    if (s == 0 || e == len) {
+        ward_event_set(ev, name, s == 0 ? line + e : line, s == 0 ? len - e : s);
+        return DEC_YES;
+    }
+    size_t n = s + (len - e);
+    char *joined = malloc(n);
+    if (!joined)
+        return DEC_OOM;
+    memcpy(joined, line, s);
+    memcpy(joined + s, line + e, len - e);
+    int r = ward_event_set_copy(ev, name, sizeof(name) - 1, joined, n);
+    free(joined);
+    /* a full field table is counted in dropped_fields, not a memory failure */
+    return r != 0 && ev->nfields < WARD_EVENT_MAX_FIELDS ? DEC_OOM : DEC_YES;
+}
+
 int ward_decode(ward_decoder d, const uint8_t *line, size_t len, ward_event *ev) {
     ward_event_reset(ev, line, len);
     ward_decoder got = WARD_DECODER_RAW;
     int r = DEC_NO;
-    if (d == WARD_DECODER_AUTO) {
+    if (d == WARD_DECODER_AUTO || d == WARD_DECODER_FAIL2BAN) {
         static const ward_decoder order[] = {WARD_DECODER_JSON, WARD_DECODER_SYSLOG,
                                              WARD_DECODER_COMBINED_ACCESS};
         for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && r == DEC_NO; i++) {
@@ -1152,6 +1192,16 @@ int ward_decode(ward_decoder d, const uint8_t *line, size_t len, ward_event *ev)
         got = WARD_DECODER_RAW;
     if (!ward_event_get(ev, "message"))
         ward_event_set(ev, "message", (const char *)line, len);
+    /* an empty line is raw for every decoder: no failregex has anything to match */
+    if (d == WARD_DECODER_FAIL2BAN && r != DEC_OOM && len > 0) {
+        r = decode_f2b_line(ev);
+        got = WARD_DECODER_FAIL2BAN;
+        if (r == DEC_OOM) {
+            ward_event_reset(ev, line, len);
+            ward_event_set(ev, "message", (const char *)line, len);
+            got = WARD_DECODER_RAW;
+        }
+    }
     ev->decoder = decoder_names[got];
     return r == DEC_OOM ? -1 : (int)got;
 }

@@ -57,8 +57,18 @@ typedef struct dgroup { /* the variants of one written value: OR */
     size_t n;
 } dgroup;
 
+/* An event field an item reads in place of the field the rule wrote (a log source's
+ * renaming), with the derivation that takes the value out of it. */
+typedef struct dfield {
+    char *name;
+    char *key; /* KEY of a kv or JSON derivation; NULL otherwise */
+    uint8_t derive;
+} dfield;
+
 typedef struct ditem {
-    char *field; /* NULL: keyword search (message) */
+    char *field; /* NULL: keyword search (message); else as the rule wrote it */
+    dfield *f;   /* when renamed: the fields read instead, any of which may match (OR) */
+    size_t nf;
     uint8_t all, neq;
     dgroup *g;
     size_t ng;
@@ -87,6 +97,9 @@ typedef struct cnode {
 } cnode;
 
 struct ward_detection {
+    const ward_fieldmap *map; /* the log source's renamings (static), for filters too */
+    size_t nmap;
+    uint64_t map_off; /* bit per map entry whose 'unless' field the detection names */
     dsel *sel;
     size_t nsel, capsel;
     cnode *c;
@@ -130,6 +143,11 @@ static void dval_fini(dval *v) {
 
 static void item_fini(ditem *it) {
     free(it->field);
+    for (size_t i = 0; i < it->nf; i++) {
+        free(it->f[i].name);
+        free(it->f[i].key);
+    }
+    free(it->f);
     for (size_t i = 0; i < it->ng; i++) {
         for (size_t j = 0; j < it->g[i].n; j++)
             dval_fini(&it->g[i].v[j]);
@@ -1012,10 +1030,45 @@ static int item_add_group(cctx *c, const spec *sp, int keyword, const ward_node 
     return compile_value(c, sp, keyword, vn, &it->g[it->ng - 1]);
 }
 
+/* Points it at the event fields its log source reads in place of the name written: none
+ * when the name is not renamed. Returns 0 or -1 (no memory, reported). */
+static int map_field(cctx *c, const ward_node *key, ditem *it) {
+    const ward_fieldmap *e = ward_fieldmap_find(c->det->map, c->det->nmap, it->field);
+    if (!e || (c->det->map_off >> (size_t)(e - c->det->map) & 1))
+        return 0;
+    size_t n = 0;
+    while (n < WARD_FIELDMAP_MAX && e->to[n].name)
+        n++;
+    if (n == 0 ||
+        (n == 1 && e->to[0].derive == WARD_DERIVE_NONE &&
+         (strcmp(e->to[0].name, WARD_FIELD_SELF) == 0 || strcmp(e->to[0].name, it->field) == 0)))
+        return 0;
+    it->f = calloc(n, sizeof(*it->f));
+    if (!it->f)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const ward_fieldref *r = &e->to[i];
+        const char *name = strcmp(r->name, WARD_FIELD_SELF) == 0 ? it->field : r->name;
+        it->nf++;
+        if (!(it->f[i].name = strdup(name)))
+            goto oom;
+        it->f[i].derive = (uint8_t)r->derive;
+        if ((r->derive == WARD_DERIVE_KV || r->derive == WARD_DERIVE_JSON_KEY) &&
+            !(it->f[i].key = strdup(r->key ? r->key : it->field)))
+            goto oom;
+    }
+    return 0;
+oom:
+    err_at(c, key, "out of memory");
+    return -1;
+}
+
 /* Compiles "key: value" of a selection map into it. Returns 0 or -1 (reported). */
 static int compile_item(cctx *c, const ward_node *key, const ward_node *val, ditem *it) {
     spec sp;
     if (parse_key(c, key, &sp, &it->field) < 0)
+        return -1;
+    if (it->field && map_field(c, key, it) < 0)
         return -1;
     int keyword = it->field == NULL; /* '|all': [...] searches the message */
     const char *fname = keyword ? "keywords" : it->field;
@@ -1561,14 +1614,48 @@ static int compile_ns(ward_detection *det, const ward_node *n, int ns, const cha
     return 0;
 }
 
+/* Whether a selection map of the detection node n has a key naming field (before any
+ * '|'). */
+static int names_field(const ward_node *n, const char *field) {
+    size_t fl = strlen(field);
+    for (size_t i = 0; n && n->type == WARD_NODE_MAP && i < n->n; i++) {
+        const ward_node *sel = n->kids[i];
+        size_t nm = !sel                         ? 0
+                    : sel->type == WARD_NODE_MAP ? 1
+                    : sel->type == WARD_NODE_SEQ ? sel->n
+                                                 : 0;
+        for (size_t m = 0; m < nm; m++) {
+            const ward_node *map = sel->type == WARD_NODE_MAP ? sel : sel->kids[m];
+            for (size_t k = 0; map && map->type == WARD_NODE_MAP && k < map->n; k++) {
+                const ward_node *key = map->keys[k];
+                if (key->len >= fl && memcmp(key->str, field, fl) == 0 &&
+                    (key->len == fl || key->str[fl] == '|'))
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 ward_detection *ward_detect_compile(const ward_node *detection, const char *file,
                                     const char *rule_id, ward_diags *d) {
+    return ward_detect_compile_mapped(detection, NULL, 0, file, rule_id, d);
+}
+
+ward_detection *ward_detect_compile_mapped(const ward_node *detection, const ward_fieldmap *map,
+                                           size_t nmap, const char *file, const char *rule_id,
+                                           ward_diags *d) {
     ward_detection *det = calloc(1, sizeof(*det));
     if (!det) {
         ward_diags_add(d, file, detection ? detection->line : 0, detection ? detection->col : 0,
                        rule_id, "out of memory");
         return NULL;
     }
+    det->map = map;
+    det->nmap = map ? nmap : 0;
+    for (size_t i = 0; i < det->nmap && i < 64; i++)
+        if (map[i].unless && names_field(detection, map[i].unless))
+            det->map_off |= (uint64_t)1 << i;
     if (compile_ns(det, detection, 0, "", file, rule_id, d, &det->root) < 0) {
         ward_detect_free(det);
         return NULL;
@@ -1752,15 +1839,8 @@ static int group_eval(const dgroup *g, const ward_field *f, ward_match_ctx *mc) 
     return lim ? R_LIMIT : R_FALSE;
 }
 
-static int item_eval(const ditem *it, const ward_event *ev, ward_match_ctx *mc) {
-    const ward_field *f;
-    if (it->field) {
-        f = ward_event_get(ev, it->field);
-    } else {
-        f = ward_event_get(ev, KEYWORD_FIELD);
-        if (!f)
-            f = ward_event_get(ev, KEYWORD_FALLBACK);
-    }
+/* The item on one field value (f NULL: the event has none). */
+static int item_eval_on(const ditem *it, const ward_field *f, ward_match_ctx *mc) {
     if (it->neq && !f)
         return R_FALSE;
     int lim = 0;
@@ -1779,6 +1859,75 @@ static int item_eval(const ditem *it, const ward_event *ev, ward_match_ctx *mc) 
     if (it->neq)
         res = res == R_LIMIT ? R_LIMIT : !res;
     return res;
+}
+
+/* What a keyword search looks at: the message, with the blank that separates it from the
+ * rest of the line on either side (a decoder's message leaves out the blank after
+ * "prog[pid]:"), so that a keyword written with a leading or trailing blank, as Sigma
+ * rules do (' denied AXFR from '), also finds it at the message's start or end. The
+ * span is still a part of the line. */
+static const ward_field *keyword_span(const ward_event *ev, const ward_field *f, ward_field *view) {
+    if (!f)
+        return f;
+    /* the line, or the buffer a reader put the line and its own fields in */
+    const uint8_t *bufs[2] = {ev->line, ev->scan};
+    size_t lens[2] = {ev->line_len, ev->scan_len};
+    uintptr_t v = (uintptr_t)f->val;
+    for (int i = 0; i < 2; i++) {
+        uintptr_t b = (uintptr_t)bufs[i];
+        if (!bufs[i] || v < b || v - b > lens[i] || f->val_len > lens[i] - (v - b))
+            continue;
+        size_t off = v - b, n = f->val_len;
+        if (off > 0 && (bufs[i][off - 1] == ' ' || bufs[i][off - 1] == '\t')) {
+            off--;
+            n++;
+        }
+        if (off + n < lens[i] && (bufs[i][off + n] == ' ' || bufs[i][off + n] == '\t'))
+            n++;
+        *view = *f;
+        view->val = (const char *)bufs[i] + off;
+        view->val_len = n;
+        return view;
+    }
+    return f; /* not a part of the line (built by the decoder) */
+}
+
+/* The value of renamed field k of it in ev, in *view when derived; NULL when absent. */
+static const ward_field *mapped_field(const ditem *it, size_t k, const ward_event *ev,
+                                      ward_field *view) {
+    const ward_field *src = ward_event_get(ev, it->f[k].name);
+    if (!src || it->f[k].derive == WARD_DERIVE_NONE)
+        return src;
+    const char *v;
+    size_t vl;
+    if (!ward_derive_value((ward_derive)it->f[k].derive, it->f[k].key, src->val, src->val_len, &v,
+                           &vl))
+        return NULL;
+    view->name = src->name;
+    view->val = v;
+    view->val_len = vl;
+    return view;
+}
+
+static int item_eval(const ditem *it, const ward_event *ev, ward_match_ctx *mc) {
+    if (!it->field) {
+        const ward_field *f = ward_event_get(ev, KEYWORD_FIELD);
+        if (!f)
+            f = ward_event_get(ev, KEYWORD_FALLBACK);
+        ward_field view;
+        return item_eval_on(it, keyword_span(ev, f, &view), mc);
+    }
+    if (!it->f)
+        return item_eval_on(it, ward_event_get(ev, it->field), mc);
+    int lim = 0;
+    for (size_t k = 0; k < it->nf; k++) {
+        ward_field view;
+        int r = item_eval_on(it, mapped_field(it, k, ev, &view), mc);
+        if (r == R_TRUE)
+            return R_TRUE;
+        lim |= r == R_LIMIT;
+    }
+    return lim ? R_LIMIT : R_FALSE;
 }
 
 static int sel_eval(const dsel *s, const ward_event *ev, ward_match_ctx *mc) {
@@ -1856,6 +2005,21 @@ int ward_detect_match(const ward_detection *det, const ward_event *ev, ward_matc
     return r == R_LIMIT ? -1 : r;
 }
 
+/* Whether an item before (s, m, i) names the same field as written. */
+static int item_seen_before(const ward_detection *det, size_t s, size_t m, size_t i) {
+    const char *name = det->sel[s].m[m].it[i].field;
+    for (size_t s2 = 0; s2 <= s; s2++)
+        for (size_t m2 = 0; m2 < det->sel[s2].nm && (s2 < s || m2 <= m); m2++)
+            for (size_t i2 = 0; i2 < det->sel[s2].m[m2].n; i2++) {
+                if (s2 == s && m2 == m && i2 >= i)
+                    break;
+                const char *f = det->sel[s2].m[m2].it[i2].field;
+                if (f && strcmp(f, name) == 0)
+                    return 1;
+            }
+    return 0;
+}
+
 static const char *verdict(int r) {
     return r == R_TRUE ? "true" : r == R_FALSE ? "false" : "limit";
 }
@@ -1880,7 +2044,53 @@ void ward_detect_explain(const ward_detection *det, const ward_event *ev, ward_m
             return; /* truncated, still NUL-terminated */
         o += (size_t)w;
     }
-    snprintf(buf + o, len - o, "condition=%s", verdict(cond_eval(&st, det->root)));
+    int w = snprintf(buf + o, len - o, "condition=%s", verdict(cond_eval(&st, det->root)));
+    if (w < 0 || (size_t)w >= len - o)
+        return;
+    o += (size_t)w;
+    /* The renamed fields, once each: "c-uri=cs-uri cs-host=cs-host|host(cs-uri)". */
+    const char *sep = " fields:";
+    for (size_t s = 0; s < det->nsel; s++)
+        for (size_t m = 0; m < det->sel[s].nm; m++)
+            for (size_t i = 0; i < det->sel[s].m[m].n; i++) {
+                const ditem *it = &det->sel[s].m[m].it[i];
+                if (!it->f || item_seen_before(det, s, m, i))
+                    continue;
+                w = snprintf(buf + o, len - o, "%s %s=", sep, it->field);
+                sep = "";
+                for (size_t k = 0; w >= 0 && (size_t)w < len - o && k < it->nf; k++) {
+                    o += (size_t)w;
+                    const dfield *df = &it->f[k];
+                    if (df->derive == WARD_DERIVE_NONE)
+                        w = snprintf(buf + o, len - o, "%s%s", k ? "|" : "", df->name);
+                    else if (df->key)
+                        w = snprintf(buf + o, len - o, "%s%s(%s,%s)", k ? "|" : "",
+                                     ward_derive_name((ward_derive)df->derive), df->name, df->key);
+                    else
+                        w = snprintf(buf + o, len - o, "%s%s(%s)", k ? "|" : "",
+                                     ward_derive_name((ward_derive)df->derive), df->name);
+                }
+                if (w < 0 || (size_t)w >= len - o)
+                    return;
+                o += (size_t)w;
+            }
+}
+
+void ward_detect_fields(const ward_detection *det, ward_detect_field_fn fn, void *ctx) {
+    for (size_t s = 0; det && s < det->nsel; s++)
+        for (size_t m = 0; m < det->sel[s].nm; m++)
+            for (size_t i = 0; i < det->sel[s].m[m].n; i++) {
+                const ditem *it = &det->sel[s].m[m].it[i];
+                if (!it->field || item_seen_before(det, s, m, i))
+                    continue;
+                const char *names[WARD_FIELDMAP_MAX];
+                size_t n = 0;
+                if (!it->f)
+                    names[n++] = it->field;
+                for (size_t k = 0; k < it->nf && n < WARD_FIELDMAP_MAX; k++)
+                    names[n++] = it->f[k].name;
+                fn(it->field, names, n, ctx);
+            }
 }
 
 size_t ward_detect_regex_count(const ward_detection *det) {
@@ -1944,6 +2154,13 @@ uint64_t ward_detect_hash(const ward_detection *det) {
                     h_bytes(&x, it->field, strlen(it->field) + 1);
                 uint8_t fl[3] = {it->field != NULL, it->all, it->neq};
                 h_bytes(&x, fl, sizeof(fl));
+                h_u64(&x, it->nf);
+                for (size_t k = 0; k < it->nf; k++) {
+                    h_bytes(&x, it->f[k].name, strlen(it->f[k].name) + 1);
+                    h_bytes(&x, &it->f[k].derive, 1);
+                    if (it->f[k].key)
+                        h_bytes(&x, it->f[k].key, strlen(it->f[k].key) + 1);
+                }
                 h_u64(&x, it->ng);
                 for (size_t g = 0; g < it->ng; g++) {
                     h_u64(&x, it->g[g].n);
@@ -1975,10 +2192,18 @@ static int dval_equal(const dval *a, const dval *b) {
            memcmp(&a->num, &b->num, sizeof(a->num)) == 0;
 }
 
+static int str_equal(const char *a, const char *b) {
+    return (a == NULL) == (b == NULL) && (!a || strcmp(a, b) == 0);
+}
+
 static int item_equal(const ditem *a, const ditem *b) {
     if ((a->field == NULL) != (b->field == NULL) || (a->field && strcmp(a->field, b->field)) ||
-        a->all != b->all || a->neq != b->neq || a->ng != b->ng)
+        a->all != b->all || a->neq != b->neq || a->ng != b->ng || a->nf != b->nf)
         return 0;
+    for (size_t k = 0; k < a->nf; k++)
+        if (strcmp(a->f[k].name, b->f[k].name) != 0 || a->f[k].derive != b->f[k].derive ||
+            !str_equal(a->f[k].key, b->f[k].key))
+            return 0;
     for (size_t g = 0; g < a->ng; g++) {
         if (a->g[g].n != b->g[g].n)
             return 0;

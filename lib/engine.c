@@ -8,6 +8,7 @@
 
 #include "ward/decode.h"
 #include "ward/detect.h"
+#include "ward/logsource.h"
 #include "ward/mpm.h"
 #include "ward/relit.h"
 #include "ward/yara.h"
@@ -61,47 +62,17 @@ struct ward_scratch {
     int timing;
 };
 
-/* Syslog programs for Sigma logsource services. A rule for a service only sees syslog
- * events from these programs (events without a program, e.g. raw lines, still reach it). */
-static const char *const svc_sshd[] = {"sshd", NULL};
-static const char *const svc_sudo[] = {"sudo", NULL};
-static const char *const svc_su[] = {"su", NULL};
-static const char *const svc_cron[] = {"cron", "crond", "CRON", "anacron", NULL};
-static const char *const svc_vsftpd[] = {"vsftpd", NULL};
-static const char *const svc_clamav[] = {"clamd", "freshclam", "clamav", "clamscan", NULL};
-static const char *const svc_auditd[] = {"auditd", "audit", "kernel", NULL};
-static const char *const svc_auth[] = {
-    "sshd",    "sudo",    "su",           "login",       "passwd",   "useradd",
-    "userdel", "usermod", "groupadd",     "groupdel",    "chpasswd", "systemd-logind",
-    "polkitd", "pkexec",  "gdm-password", "unix_chkpwd", NULL};
-
-static const struct {
-    const char *service;
-    const char *const *programs;
-} service_map[] = {
-    {"sshd", svc_sshd},     {"sudo", svc_sudo},     {"su", svc_su},         {"cron", svc_cron},
-    {"vsftpd", svc_vsftpd}, {"clamav", svc_clamav}, {"auditd", svc_auditd}, {"auth", svc_auth},
-};
-
 #define ALL_DECODERS ((1u << WARD_DECODER_COUNT) - 1)
 #define DEC_BIT(d) (1u << (d))
 
+/* The decoders and syslog programs of the rule's logsource (logsource.c's table; a
+ * logsource not in it leaves every event in scope), narrowed by ward's 'decoder'. */
 static void scope_init(scope *sc, const ward_rule *r) {
-    sc->decoders = ALL_DECODERS;
-    sc->programs = NULL;
+    const ward_logsource *ls = ward_logsource_find(r->ls_product, r->ls_service, r->ls_category);
+    sc->decoders = ALL_DECODERS & ward_logsource_decoders(ls);
+    sc->programs = ward_logsource_programs(ls);
     if (r->decoder >= 0)
-        sc->decoders = DEC_BIT(r->decoder);
-    if (r->ls_category &&
-        (strcmp(r->ls_category, "webserver") == 0 || strcmp(r->ls_category, "proxy") == 0))
-        sc->decoders &= DEC_BIT(WARD_DECODER_COMBINED_ACCESS) | DEC_BIT(WARD_DECODER_JSON) |
-                        DEC_BIT(WARD_DECODER_RAW);
-    if (r->ls_service) {
-        for (size_t i = 0; i < sizeof(service_map) / sizeof(service_map[0]); i++)
-            if (strcmp(service_map[i].service, r->ls_service) == 0)
-                sc->programs = service_map[i].programs;
-        if (sc->programs)
-            sc->decoders &= ~DEC_BIT(WARD_DECODER_COMBINED_ACCESS);
-    }
+        sc->decoders &= DEC_BIT(r->decoder);
 }
 
 static int event_decoder(const ward_event *ev) {

@@ -17,6 +17,7 @@
 
 #include "ward/decode.h"
 #include "ward/detect.h"
+#include "ward/logsource.h"
 #include "ward/node.h"
 #include "ward/yara.h"
 
@@ -174,6 +175,8 @@ typedef struct rctx {
     loadctx *lc;
     const char *id;
     int bad;
+    const ward_node *logsource; /* the rule's logsource and detection maps, once seen */
+    const ward_node *detection;
 } rctx;
 
 static void rerr(rctx *c, const ward_node *at, const char *fmt, ...)
@@ -956,7 +959,9 @@ static void rule_key(rctx *c, ward_rule *r, const ward_node *k, const ward_node 
         memcpy(name, v->str, v->len);
         name[v->len] = 0;
         if (ward_decoder_lookup(name, &dec) < 0)
-            rerr(c, v, "unknown decoder '%s' (expected raw, syslog, combined_access, json, kv)",
+            rerr(c, v,
+                 "unknown decoder '%s' (expected raw, syslog, combined_access, json, kv, auto "
+                 "or fail2ban)",
                  name);
         else
             r->decoder = (int)dec;
@@ -978,6 +983,7 @@ static void rule_key(rctx *c, ward_rule *r, const ward_node *k, const ward_node 
         parse_related(c, v);
         break;
     case K_LOGSOURCE:
+        c->logsource = at;
         parse_logsource(c, r, v);
         break;
     case K_EXTRACT:
@@ -994,21 +1000,40 @@ static void rule_key(rctx *c, ward_rule *r, const ward_node *k, const ward_node 
             rerr(c, at, "'detection' must be a map of selections and a condition, not %s", kind(v));
             break;
         }
-        r->det = ward_detect_compile(v, c->lc->file, c->id, c->lc->d);
-        if (!r->det) {
-            c->bad = 1;
-            c->lc->failed = 1;
-        }
+        c->detection = v; /* compiled once the logsource is known: see compile_detection */
         break;
     case K_IGNORED:
         break;
     }
 }
 
+/* Compiles the detection with its log source's field renamings, or refuses a rule for a
+ * source ward cannot read. A rule with ward's 'decoder' key names that decoder's fields
+ * itself: it is not renamed. */
+static void compile_detection(rctx *c, ward_rule *r) {
+    const ward_logsource *ls = ward_logsource_find(r->ls_product, r->ls_service, r->ls_category);
+    const char *why = ward_logsource_refusal(ls);
+    if (why) {
+        char src[256];
+        ward_logsource_format(r->ls_product, r->ls_service, r->ls_category, src, sizeof(src));
+        rerr(c, c->logsource, "log source %s: %s", src, why);
+        return;
+    }
+    if (!c->detection)
+        return;
+    size_t nmap = 0;
+    const ward_fieldmap *map = r->decoder >= 0 ? NULL : ward_logsource_map(ls, &nmap);
+    r->det = ward_detect_compile_mapped(c->detection, map, nmap, c->lc->file, c->id, c->lc->d);
+    if (!r->det) {
+        c->bad = 1;
+        c->lc->failed = 1;
+    }
+}
+
 /* Checks one YAML document as a rule and adds it when it has no error. Takes root. */
 static int rule_doc(ward_node *root, void *ctx) {
     loadctx *lc = ctx;
-    rctx c = {lc, NULL, 0};
+    rctx c = {lc, NULL, 0, NULL, NULL};
     ward_rule *r = NULL;
     if (!root || root->type == WARD_NODE_NULL)
         goto done; /* an empty document, e.g. after a trailing '---' */
@@ -1043,6 +1068,7 @@ static int rule_doc(ward_node *root, void *ctx) {
     int seen[K_TESTS + 1] = {0};
     for (size_t i = 0; i < root->n; i++)
         rule_key(&c, r, root->keys[i], root->kids[i], seen);
+    compile_detection(&c, r);
     static const struct {
         enum rkey key;
         const char *name;
@@ -1283,7 +1309,7 @@ static void parse_sigma_filter(rctx *c, overlay *o, const ward_node *root) {
 
 static int overlay_doc(ward_node *root, void *ctx) {
     loadctx *lc = ctx;
-    rctx c = {lc, NULL, 0};
+    rctx c = {lc, NULL, 0, NULL, NULL};
     overlay o;
     memset(&o, 0, sizeof(o));
     o.level = o.mode = -1;

@@ -17,6 +17,10 @@
 #include "ward/engine.h"
 #include "ward/rule.h"
 
+#include "import_fail2ban.h"
+
+#include "sigma_report.h"
+
 #define EXIT_OK 0
 #define EXIT_FAIL 1  /* rule errors, failed tests */
 #define EXIT_USAGE 2 /* bad command line, unreadable input */
@@ -30,6 +34,13 @@ static const char usage_text[] =
     "      error as FILE:LINE:COL: rule ID: MESSAGE, then a summary and the rules that\n"
     "      have no usable literal (they run on every event) with their estimated cost,\n"
     "      and the rules whose detection repeats an earlier rule's.\n"
+    "  check --report PATH...\n"
+    "      For directories of Sigma rules: 'N of M rules loaded (P%)', then each rule\n"
+    "      that was refused (FILE:LINE, id, title, and the construct or log source\n"
+    "      ward does not support), the refusals grouped by reason with counts, and\n"
+    "      warnings for rules that loaded: log sources ward has no mapping for, and\n"
+    "      fields the decoders of a rule's log source do not produce. Exit 0 when\n"
+    "      every rule loaded, 1 otherwise.\n"
     "  test [-o OVERLAY]... PATH...\n"
     "      Run every rule's embedded tests (tests.match / tests.no_match, expected\n"
     "      fields too) through the whole engine; one PASS/FAIL line per sample, then\n"
@@ -45,11 +56,18 @@ static const char usage_text[] =
     "      Throughput of the core (prefilter + confirmation) and of a naive loop that\n"
     "      runs every rule on every line, in this process, their ratio, and whether\n"
     "      both found the same (line, rule) pairs. Default decoder: raw.\n"
+    "  import-fail2ban [--samples DIR] [--jail FILE] FILTER.conf... -o DIR\n"
+    "      Convert fail2ban filters into ward rules (decoder fail2ban), one file\n"
+    "      DIR/FILTER.yml each: a rule per mode; with --samples, tests from the\n"
+    "      annotated sample log FILTER in that directory; with --jail, a threshold\n"
+    "      from the jail's maxretry and findtime. Filters and regexes that cannot be\n"
+    "      converted are reported with the reason; exit 1 when a filter was not\n"
+    "      imported.\n"
     "\n"
     "Options:\n"
     "  -r, --rules PATH      rules file or directory (repeatable)\n"
     "  -o, --overlay FILE    site overlay applied after loading (repeatable)\n"
-    "  -d, --decoder NAME    raw, syslog, combined_access, json, kv or auto\n"
+    "  -d, --decoder NAME    raw, syslog, combined_access, json, kv, auto or fail2ban\n"
     "      --max-line N      bytes of a line looked at (default 65536); longer lines\n"
     "                        are cut, counted and reported\n"
     "  -h, --help            this text\n"
@@ -70,6 +88,7 @@ typedef struct opts {
     size_t naive_bytes;
     const char *baseline;
     int runs;
+    int report;
 } opts;
 
 /* ---- loading ---- */
@@ -1024,11 +1043,14 @@ int main(int argc, char **argv) {
         fputs(usage_text, stdout);
         return EXIT_OK;
     }
+    /* import-fail2ban has options of its own (its -o is the output directory) */
+    if (strcmp(cmd, "import-fail2ban") == 0)
+        return import_fail2ban_main(argc - 1, argv + 1);
     opts o;
     memset(&o, 0, sizeof(o));
     o.max_line = 65536;
     o.runs = 3;
-    enum { OPT_JSON = 256, OPT_EXPLAIN, OPT_MAXLINE, OPT_NAIVE, OPT_BASE, OPT_RUNS };
+    enum { OPT_JSON = 256, OPT_EXPLAIN, OPT_MAXLINE, OPT_NAIVE, OPT_BASE, OPT_RUNS, OPT_REPORT };
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},
         {"overlay", required_argument, NULL, 'o'},
@@ -1039,6 +1061,7 @@ int main(int argc, char **argv) {
         {"naive-bytes", required_argument, NULL, OPT_NAIVE},
         {"baseline-rules", required_argument, NULL, OPT_BASE},
         {"runs", required_argument, NULL, OPT_RUNS},
+        {"report", no_argument, NULL, OPT_REPORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1092,6 +1115,9 @@ int main(int argc, char **argv) {
             o.runs = (int)r;
             break;
         }
+        case OPT_REPORT:
+            o.report = 1;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             rc = EXIT_OK;
@@ -1103,7 +1129,12 @@ int main(int argc, char **argv) {
     }
     char **rest = argv + optind;
     int nrest = argc - optind;
-    if (strcmp(cmd, "check") == 0)
+    if (o.report && strcmp(cmd, "check") != 0) {
+        fprintf(stderr, "ward-rules: --report is an option of check\n");
+        rc = EXIT_USAGE;
+    } else if (strcmp(cmd, "check") == 0 && o.report)
+        rc = sigma_report_run(rest, nrest, stdout);
+    else if (strcmp(cmd, "check") == 0)
         rc = cmd_check(&o, rest, nrest);
     else if (strcmp(cmd, "test") == 0)
         rc = cmd_test(&o, rest, nrest);

@@ -7,6 +7,7 @@
 
 #include "ward/diag.h"
 #include "ward/event.h"
+#include "ward/logsource.h"
 #include "ward/node.h"
 #include "ward/re.h"
 #include "ward/relit.h"
@@ -18,6 +19,15 @@ typedef struct ward_detection ward_detection;
  * ward_detect_free) or NULL after reporting every error found. */
 ward_detection *ward_detect_compile(const ward_node *detection, const char *file,
                                     const char *rule_id, ward_diags *d);
+
+/* The same, with a log source's field renamings (logsource.h): a field the rule writes
+ * that has an entry in map matches when any of the entry's fields (or values derived
+ * from them) does; other fields are used as written. map (nmap entries; NULL for none)
+ * must outlive the detection (the log source table is static); filters added later are
+ * renamed the same way. */
+ward_detection *ward_detect_compile_mapped(const ward_node *detection, const ward_fieldmap *map,
+                                           size_t nmap, const char *file, const char *rule_id,
+                                           ward_diags *d);
 
 void ward_detect_free(ward_detection *det);
 
@@ -41,7 +51,8 @@ int ward_detect_match(const ward_detection *det, const ward_event *ev, ward_matc
 int ward_detect_literals(const ward_detection *det, ward_relit *out);
 
 /* Writes, for --explain, each selection's verdict on ev and the condition's, e.g.
- * "selection=true filter=false condition=true", into buf (NUL-terminated). */
+ * "selection=true filter=false condition=true", then the renamed fields, e.g.
+ * " fields: c-uri=cs-uri c-uri-extension=ext(cs-uri-stem)", into buf (NUL-terminated). */
 void ward_detect_explain(const ward_detection *det, const ward_event *ev, ward_match_ctx *mc,
                          char *buf, size_t len);
 
@@ -50,6 +61,13 @@ void ward_detect_explain(const ward_detection *det, const ward_event *ev, ward_m
  * is equal for equal detections. NULL is equal only to NULL. */
 uint64_t ward_detect_hash(const ward_detection *det);
 int ward_detect_equal(const ward_detection *a, const ward_detection *b);
+
+/* Calls fn once for each field name det's items are written with (keyword searches
+ * aside): written as in the rule, fields[0..n) the event fields read for it (written
+ * itself when not renamed). The strings are det's. */
+typedef void (*ward_detect_field_fn)(const char *written, const char *const *fields, size_t n,
+                                     void *ctx);
+void ward_detect_fields(const ward_detection *det, ward_detect_field_fn fn, void *ctx);
 
 /* Number of regular expressions det runs (for cost estimates). */
 size_t ward_detect_regex_count(const ward_detection *det);

@@ -177,7 +177,8 @@ static void check_syslog_corpus(const char *path, const char *want_host) {
 
 static void test_decode_lookup_and_name(void **state) {
     (void)state;
-    static const char *names[] = {"raw", "syslog", "combined_access", "json", "kv", "auto"};
+    static const char *names[] = {"raw", "syslog", "combined_access", "json",
+                                  "kv",  "auto",   "fail2ban"};
     for (int d = 0; d < WARD_DECODER_COUNT; d++) {
         ward_decoder got = WARD_DECODER_COUNT;
         assert_int_equal(ward_decoder_lookup(names[d], &got), 0);

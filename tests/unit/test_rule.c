@@ -347,7 +347,7 @@ static void test_rule_bad_decoder(void **state) {
     (void)state;
     expect_one_error(GOOD_HEAD GOOD_DET "decoder: xml\n",
                      "t.yml:8:10: rule t1: unknown decoder 'xml' (expected raw, syslog, "
-                     "combined_access, json, kv)");
+                     "combined_access, json, kv, auto or fail2ban)");
     expect_one_error(GOOD_HEAD GOOD_DET "decoder: {a: b}\n",
                      "t.yml:8:10: rule t1: 'decoder' must be a decoder name");
 }

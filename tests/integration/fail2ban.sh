@@ -1,0 +1,180 @@
+#!/bin/bash
+# ward-rules import-fail2ban against fail2ban itself: every filter of the installed
+# fail2ban that has an annotated sample log is imported with --samples, and the samples
+# (fail2ban's own test data: "# failJSON: {...}" before each line) are run with
+# ward-rules test. A sample agrees when ward's verdict and fields (src_ip/src_host,
+# user) are fail2ban's. Prints the agreement of every filter and the overall figure;
+# fails below BAR, or when a filter disagrees where tests/data/fail2ban-known.txt does
+# not say why. Nothing converted from fail2ban (GPL) is kept: it all goes to $T.
+. "$(dirname "$0")/lib.bash"
+
+FILTERS=/etc/fail2ban/filter.d
+LOGS=${FAIL2BAN_SAMPLES:-/usr/lib/python3/dist-packages/fail2ban/tests/files/logs}
+KNOWN=tests/data/fail2ban-known.txt
+BAR=92.0 # percent of all annotated samples, those of filters not imported included
+
+# sanitizer reports in a program's stderr (the ASan run of the tests)
+no_sanitizer_report() {
+    if grep -q 'Sanitizer' "$1"; then bad "$2: sanitizer report"; grep -A5 Sanitizer "$1" | head -20; fi
+}
+
+# ---- the importer on filters written here (no fail2ban needed) ----
+mkdir -p "$T/f/filter.d" "$T/f/samples" "$T/f/out"
+cat >"$T/f/filter.d/common.conf" <<'C'
+[DEFAULT]
+_daemon = \S*
+__prefix_line = \s*\S+ %(_daemon)s(?:\[\d+\])?:\s+
+C
+cat >"$T/f/filter.d/demo.conf" <<'C'
+# comment
+[INCLUDES]
+before = common.conf
+
+[DEFAULT]
+_daemon = demod
+
+[Definition]
+mode = normal
+prefregex = ^%(__prefix_line)s<F-CONTENT>.+</F-CONTENT>$
+failregex = ^auth failed for <F-USER>\S+</F-USER> from <HOST>$
+            <mdre-<mode>>
+            ^broken ( from <HOST>
+mdre-normal =
+mdre-aggressive = ^probe(?: x){,2} from <HOST>$
+ignoreregex = ^auth failed for ignored ; an inline comment
+C
+printf '[Definition]\nfailregex = ^x <HOST>\nmaxlines = 3\n' >"$T/f/filter.d/multi.conf"
+cat >"$T/f/samples/demo" <<'S'
+# failJSON: { "match": true, "host": "192.0.2.1", "user": "bob" }
+Jan  1 00:00:01 host demod[1]: auth failed for bob from 192.0.2.1
+# failJSON: { "match": false }
+Jan  1 00:00:02 host demod[1]: auth failed for ignored from 192.0.2.1
+Jan  1 00:00:03 host other[1]: probe from 192.0.2.3
+# filterOptions: [{"mode": "aggressive"}]
+# failJSON: { "match": true, "host": "192.0.2.9" }
+Jan  1 00:00:04 host demod[1]: probe x x from 192.0.2.9
+# failJSON: { "constraint": "opts.get('mode') != 'aggressive'", "match": true }
+Jan  1 00:00:05 host demod[1]: never tested
+S
+printf '[DEFAULT]\nmaxretry = 5\nfindtime = 10m\n[demo]\nfilter = demo[mode=normal]\nmaxretry = 3\nfindtime = 1h 30m\n' >"$T/f/jail.conf"
+"$WR" import-fail2ban --samples "$T/f/samples" --jail "$T/f/jail.conf" "$T/f/filter.d/demo.conf" \
+    "$T/f/filter.d/multi.conf" -o "$T/f/out" >"$T/f/import.out" 2>"$T/f/import.err"
+rc=$?
+[ $rc -eq 1 ] && ok "a filter not imported makes the import exit 1" || { bad "import exits $rc"; cat "$T/f/import.err"; }
+no_sanitizer_report "$T/f/import.err" import-fail2ban
+expect_grep '^imported demo: 2 rules \(f2b-demo, f2b-demo-aggressive\), 4 tests from 5 sample lines$' \
+    "$T/f/import.out" "a rule per mode, the samples as tests"
+expect_grep 'demo\.conf:11: failregex [0-9]+ not converted: missing \)' "$T/f/import.err" \
+    "a regex that does not convert is reported with file and line"
+expect_grep '^skipped multi: .*multi\.conf:3: maxlines = 3' "$T/f/import.out" "a multi-line filter is skipped, with why"
+expect_grep '^summary: 2 filters: 1 imported \(2 rules, 4 tests\), 1 skipped, 0 failed; 1 regexes not converted' \
+    "$T/f/import.out" "summary"
+expect_grep '^  count: 3$' "$T/f/out/demo.yml" "threshold count from the jail's maxretry"
+expect_grep '^  within: 5400$' "$T/f/out/demo.yml" "threshold window from the jail's findtime"
+expect_grep "f2b\.line\|re: .*auth failed for \(\?<user>" "$T/f/out/demo.yml" "F-USER becomes the group user"
+"$WR" test "$T/f/out" >"$T/f/test.out" 2>&1 && ok "the samples pass as ward tests" ||
+    { bad "ward-rules test on the demo rules"; cat "$T/f/test.out"; }
+no_sanitizer_report "$T/f/test.out" "ward-rules test"
+expect_grep '^4 passed, 0 failed$' "$T/f/test.out" "every sample ran"
+"$WR" import-fail2ban "$T/f/filter.d/demo.conf" >/dev/null 2>&1
+[ $? -eq 2 ] && ok "no -o is a usage error" || bad "no -o is not a usage error"
+"$WR" import-fail2ban "$T/f/filter.d/nope.conf" -o "$T/f/out" >"$T/f/nope.out" 2>&1
+[ $? -eq 1 ] && ok "a missing filter fails the import" || bad "a missing filter does not fail"
+expect_grep 'nope\.conf: cannot be read' "$T/f/nope.out" "a missing filter is reported"
+
+# ---- fail2ban's own filters and samples ----
+if [ ! -d "$FILTERS" ] || [ ! -d "$LOGS" ]; then
+    echo "not ok - fail2ban is not installed ($FILTERS or $LOGS is missing);" \
+        "packaging/deps.sh installs it (apt-get install fail2ban)"
+    exit 1
+fi
+
+filters=()
+for f in "$FILTERS"/*.conf; do
+    [ -f "$LOGS/$(basename "$f" .conf)" ] && filters+=("$f")
+done
+[ ${#filters[@]} -gt 0 ] || { bad "no fail2ban filter has a sample log in $LOGS"; finish; }
+
+mkdir -p "$T/rules"
+"$WR" import-fail2ban --samples "$LOGS" --jail /etc/fail2ban/jail.conf "${filters[@]}" \
+    -o "$T/rules" >"$T/import.out" 2>"$T/import.err"
+rc=$?
+# 1: some filter was not imported (reported in the summary); 2 or worse: a failure
+[ $rc -le 1 ] && ok "import-fail2ban runs (exit $rc)" || { bad "import-fail2ban exits $rc"; cat "$T/import.err"; }
+no_sanitizer_report "$T/import.err" import-fail2ban
+expect_grep '^summary: [0-9]+ filters: [0-9]+ imported' "$T/import.out" "import prints a summary"
+
+# the rules load
+"$WR" check "$T/rules" >"$T/check.out" 2>&1 && ok "the imported rules load" ||
+    { bad "ward-rules check fails on the imported rules"; head -20 "$T/check.out"; }
+
+# per filter: samples agreeing / samples, and the failing samples' origins
+: >"$T/table"
+: >"$T/failing"
+for f in "${filters[@]}"; do
+    name=$(basename "$f" .conf)
+    y="$T/rules/$name.yml"
+    pass=0
+    fail=0
+    if [ -f "$y" ]; then
+        "$WR" test "$y" >"$T/test.out" 2>&1
+        no_sanitizer_report "$T/test.out" "ward-rules test $name"
+        pass=$(grep -c '^PASS .* sample [0-9]' "$T/test.out")
+        fail=$(grep -c '^FAIL .* sample [0-9]' "$T/test.out")
+        # FAIL FILE:LINE:COL: rule ID: ...: the sample's origin is the comment above it
+        grep '^FAIL .* sample [0-9]' "$T/test.out" | sed -E 's/^FAIL [^:]+:([0-9]+):.*/\1/' |
+            while read -r ln; do
+                sed -n "$((ln - 1))p" "$y" | sed -E "s/^ *# /$name /"
+            done >>"$T/failing"
+    fi
+    lost=$(grep -E "^(imported|skipped) $name: " "$T/import.out" |
+        sed -nE 's/.*[ (]([0-9]+) tests not imported.*/\1/p')
+    lost=${lost:-0}
+    echo "$name $pass $((pass + fail + lost)) $fail $lost" >>"$T/table"
+done
+
+# known disagreements: "FILTER COUNT REASON" (that many samples) or "FILTER FILE:LINE REASON"
+known_ok() { # FILTER FAILING LOST -> 0 when the known file explains them all
+    awk -v f="$1" -v nfail="$2" -v lost="$3" -v failing="$T/failing" '
+        $1 == f && $2 ~ /^[0-9]+$/ { budget += $2; next }
+        $1 == f && $2 ~ /:[0-9]+$/ { listed[$2] = 1; next }
+        END {
+            while ((getline l < failing) > 0) {
+                split(l, a, " ")
+                if (a[1] != f) continue
+                if (!(a[2] in listed)) unlisted++
+            }
+            exit (unlisted + lost <= budget) ? 0 : 1
+        }' "$KNOWN"
+}
+
+[ -f "$KNOWN" ] || { bad "$KNOWN is missing"; finish; }
+printf '%-24s %9s %7s  %s\n' filter agree "%" status
+total=0
+agree=0
+while read -r name pass n fail lost; do
+    total=$((total + n))
+    agree=$((agree + pass))
+    pct=$(awk -v a="$pass" -v n="$n" 'BEGIN { printf "%.1f", n ? 100 * a / n : 100 }')
+    status=ok
+    if [ $((fail + lost)) -gt 0 ]; then
+        if known_ok "$name" "$fail" "$lost"; then
+            status="known ($((fail + lost)) in $KNOWN)"
+        else
+            status="DISAGREES"
+            bad "$name: $((fail + lost)) samples disagree and $KNOWN does not explain them"
+            grep "^$name " "$T/failing" | sed 's/^/    /'
+        fi
+    fi
+    printf '%-24s %4d/%-4d %6s%%  %s\n' "$name" "$pass" "$n" "$pct" "$status"
+done <"$T/table"
+overall=$(awk -v a="$agree" -v n="$total" 'BEGIN { printf "%.1f", n ? 100 * a / n : 0 }')
+echo "overall: $agree of $total annotated samples agree ($overall%); bar $BAR%"
+awk -v o="$overall" -v b="$BAR" 'BEGIN { exit !(o + 0 >= b + 0) }' &&
+    ok "overall agreement $overall% >= $BAR%" || bad "overall agreement $overall% < $BAR%"
+
+# entries of the known file that no longer disagree are worth removing
+awk '$2 ~ /:[0-9]+$/ { print $1, $2 }' "$KNOWN" | while read -r name origin; do
+    grep -q "^$name $origin\$" "$T/failing" || echo "note: $KNOWN: $name $origin now agrees"
+done
+finish
