@@ -22,7 +22,10 @@ typedef struct scope {
 struct ward_engine {
     ward_rules rules;
     ward_limits limits;
-    ward_mpm *mpm;       /* NULL when no rule has a literal */
+    /* One automaton per decoder, holding only the literals of the rules that can see
+     * that decoder's events (decoders whose rule sets coincide share one): a syslog line
+     * is never scanned for the web rules' literals. NULL when no rule has a literal. */
+    ward_mpm *mpm[WARD_DECODER_COUNT];
     size_t nlits;        /* distinct literals */
     uint32_t *lit_off;   /* nlits + 1 offsets into lit_rules */
     uint32_t *lit_rules; /* rule indexes per literal */
@@ -76,6 +79,10 @@ static void scope_init(scope *sc, const ward_rule *r) {
 }
 
 static int event_decoder(const ward_event *ev) {
+    /* the decoders set ev->decoder to their own name constant: compare pointers first */
+    for (int k = 0; k < WARD_DECODER_COUNT; k++)
+        if (ev->decoder == ward_decoder_name((ward_decoder)k))
+            return k;
     ward_decoder d;
     if (ev->decoder && ward_decoder_lookup(ev->decoder, &d) == 0)
         return (int)d;
@@ -126,7 +133,7 @@ static int litpair_cmp(const void *a, const void *b) {
 #define MAX_CHECK 4         /* required literals checked per rule */
 #define MAX_CHECK_CLAUSES 2 /* required multi-literal clauses checked per rule */
 #define MIN_CHECK_LEN 4     /* shorter literals hit too many lines to be worth scanning for */
-#define MAX_CLAUSE_LITS 16  /* larger clauses cost the scan more than they save */
+#define MAX_CLAUSE_LITS 128 /* members of a clause checked in the second stage, at most */
 
 static int lit_same(const ward_lit *a, const ward_lit *b) {
     return a->len == b->len && strncasecmp((const char *)a->s, (const char *)b->s, a->len) == 0;
@@ -134,8 +141,27 @@ static int lit_same(const ward_lit *a, const ward_lit *b) {
 
 /* Whether must literal m of rl is worth a second-stage check: long enough, and not the
  * rule's only trigger (a trigger that fired is there already). */
+/* How much a literal narrows the search, roughly, in log text: blanks, digits and
+ * common punctuation are everywhere, common letters nearly so. " for " and " user " are
+ * in most lines of an auth log; scanning for them as checks costs more than it saves. */
+static double lit_weight(const ward_lit *m) {
+    double w = 0;
+    for (size_t i = 0; i < m->len; i++) {
+        uint8_t c = m->s[i] | (m->s[i] >= 'A' && m->s[i] <= 'Z' ? 0x20 : 0);
+        w += c == ' ' || c == '\t'       ? 0.15
+             : c >= '0' && c <= '9'      ? 0.3
+             : strchr(".:/-_,=", c) && c ? 0.35
+             : c >= 'a' && c <= 'z'      ? (strchr("etaoinsrlcdu", c) ? 0.85 : 1.0)
+                                         : 0.6;
+    }
+    return w;
+}
+
+#define MIN_CHECK_WEIGHT 3.5
+
 static int check_worth(const ward_relit *rl, const ward_lit *m) {
-    return m->len >= MIN_CHECK_LEN && !(rl->nalts == 1 && lit_same(&rl->alts[0], m));
+    return m->len >= MIN_CHECK_LEN && lit_weight(m) >= MIN_CHECK_WEIGHT &&
+           !(rl->nalts == 1 && lit_same(&rl->alts[0], m));
 }
 
 /* The (up to MAX_CHECK) longest worthwhile must literals of rl, as indexes into must. */
@@ -165,7 +191,7 @@ static int clause_worth(const ward_relit *rl, const ward_clause *c) {
     if (c->n > MAX_CLAUSE_LITS)
         return 0;
     for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].len < MIN_CHECK_LEN)
+        if (c->v[i].len < MIN_CHECK_LEN || lit_weight(&c->v[i]) < MIN_CHECK_WEIGHT)
             return 0;
     if (c->n != rl->nalts)
         return 1;
@@ -238,6 +264,83 @@ static void measure_always(ward_engine *e) {
     }
     ward_event_fini(&ev);
     ward_scratch_free(s);
+}
+
+/* The decoders an event can report: AUTO picks one of the others. */
+static int event_decoder_possible(int d) {
+    return d != WARD_DECODER_AUTO;
+}
+
+/* Builds the per-decoder automata from the sorted pairs (their literal ids assigned). A
+ * literal goes into decoder d's automaton when one of its rules can see d's events;
+ * decoders that would get the same literals share one automaton. Returns 0 or -1. */
+static int build_automata(ward_engine *e, const litpair *pairs, size_t npairs, char *err,
+                          size_t errlen) {
+    uint8_t *want = calloc(npairs ? npairs : 1, WARD_DECODER_COUNT);
+    if (!want) {
+        snprintf(err, errlen, "out of memory building the literal automata");
+        return -1;
+    }
+    for (size_t i = 0; i < npairs; i++)
+        for (int d = 0; d < WARD_DECODER_COUNT; d++)
+            if (event_decoder_possible(d) && (e->scopes[pairs[i].rule].decoders & DEC_BIT(d)))
+                want[i * WARD_DECODER_COUNT + (size_t)d] = 1;
+    int rc = 0;
+    for (int d = 0; d < WARD_DECODER_COUNT && rc == 0; d++) {
+        if (!event_decoder_possible(d))
+            continue;
+        /* the same literals as an earlier decoder's automaton: share it */
+        int same = -1;
+        for (int o = 0; o < d && same < 0; o++) {
+            if (!e->mpm[o])
+                continue;
+            size_t i = 0;
+            while (i < npairs && want[i * WARD_DECODER_COUNT + (size_t)o] ==
+                                     want[i * WARD_DECODER_COUNT + (size_t)d])
+                i++;
+            if (i == npairs)
+                same = o;
+        }
+        if (same >= 0) {
+            e->mpm[d] = e->mpm[same];
+            continue;
+        }
+        ward_mpm *m = ward_mpm_new();
+        if (!m) {
+            snprintf(err, errlen, "out of memory building the literal automata");
+            rc = -1;
+            break;
+        }
+        size_t added = 0;
+        for (size_t i = 0; i < npairs && rc == 0; i++) {
+            if (!want[i * WARD_DECODER_COUNT + (size_t)d])
+                continue;
+            /* each literal once: the pairs of one literal are next to each other */
+            size_t first = i;
+            while (first > 0 && pairs[first - 1].lit == pairs[i].lit)
+                first--;
+            int done_before = 0;
+            for (size_t k = first; k < i && !done_before; k++)
+                done_before = want[k * WARD_DECODER_COUNT + (size_t)d];
+            if (done_before)
+                continue;
+            if (ward_mpm_add(m, pairs[i].s, pairs[i].len, pairs[i].lit) != 0) {
+                snprintf(err, errlen, "cannot add literal of rule %s to the automaton",
+                         e->rules.v[pairs[i].rule]->id);
+                rc = -1;
+            }
+            added++;
+        }
+        if (rc == 0 && added && ward_mpm_compile(m, err, errlen) != 0)
+            rc = -1;
+        if (rc != 0 || !added) {
+            ward_mpm_free(m);
+            m = NULL;
+        }
+        e->mpm[d] = m;
+    }
+    free(want);
+    return rc;
 }
 
 static int build_literals(ward_engine *e, char *err, size_t errlen) {
@@ -329,8 +432,7 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
     e->lit_rules = calloc(npairs, sizeof(uint32_t));
     e->grp_off = calloc(e->ngroups + 1, sizeof(uint32_t));
     e->grp_lits = calloc(npairs, sizeof(uint32_t));
-    e->mpm = ward_mpm_new();
-    if (!e->lit_off || !e->lit_rules || !e->grp_off || !e->grp_lits || !e->mpm)
+    if (!e->lit_off || !e->lit_rules || !e->grp_off || !e->grp_lits)
         goto oom;
     size_t nr = 0;
     for (size_t i = 0; i < npairs; i++) {
@@ -338,11 +440,6 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
                       memcmp(pairs[i].s, pairs[i - 1].s, pairs[i].len) != 0;
         if (new_lit) {
             e->lit_off[e->nlits] = (uint32_t)nr;
-            if (ward_mpm_add(e->mpm, pairs[i].s, pairs[i].len, (uint32_t)e->nlits) != 0) {
-                snprintf(err, errlen, "cannot add literal of rule %s to the automaton",
-                         e->rules.v[pairs[i].rule]->id);
-                goto done;
-            }
             e->nlits++;
         }
         pairs[i].lit = (uint32_t)e->nlits - 1;
@@ -369,7 +466,7 @@ static int build_literals(ward_engine *e, char *err, size_t errlen) {
             }
         free(fill);
     }
-    if (ward_mpm_compile(e->mpm, err, errlen) != 0)
+    if (build_automata(e, pairs, npairs, err, errlen) != 0)
         goto done;
     rc = 0;
     goto done;
@@ -486,7 +583,13 @@ void ward_engine_free(ward_engine *e) {
     free(e->chk_off);
     free(e->grp_off);
     free(e->grp_lits);
-    ward_mpm_free(e->mpm);
+    for (int d = 0; d < WARD_DECODER_COUNT; d++) {
+        int shared = 0;
+        for (int o = d + 1; o < WARD_DECODER_COUNT; o++)
+            shared |= e->mpm[o] == e->mpm[d];
+        if (!shared) /* the last holder frees it */
+            ward_mpm_free(e->mpm[d]);
+    }
     ward_rules_fini(&e->rules);
     free(e);
 }
@@ -525,8 +628,13 @@ size_t ward_engine_literal_count(const ward_engine *e) {
 
 size_t ward_engine_memory(const ward_engine *e) {
     size_t m = sizeof(*e) + e->nlits * sizeof(uint32_t) * 2;
-    if (e->mpm)
-        m += ward_mpm_memory(e->mpm);
+    for (int d = 0; d < WARD_DECODER_COUNT; d++) {
+        int seen = 0;
+        for (int o = 0; o < d; o++)
+            seen |= e->mpm[o] == e->mpm[d];
+        if (e->mpm[d] && !seen)
+            m += ward_mpm_memory(e->mpm[d]);
+    }
     return m;
 }
 
@@ -736,9 +844,10 @@ int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *e
         for (uint32_t i = 0; i < e->rules.n; i++)
             add_candidate(s, i);
     } else {
-        if (e->mpm)
-            ward_mpm_scan(e->mpm, ev->scan ? ev->scan : ev->line,
-                          ev->scan ? ev->scan_len : ev->line_len, on_literal, s);
+        const ward_mpm *m = e->mpm[event_decoder(ev)];
+        if (m)
+            ward_mpm_scan(m, ev->scan ? ev->scan : ev->line, ev->scan ? ev->scan_len : ev->line_len,
+                          on_literal, s);
         if (e->ngroups) {
             /* Second stage: a candidate with a required group none of whose literals is
              * in the line cannot match. */

@@ -1,22 +1,25 @@
 /* The multi-literal matcher.
  *
- * Design: a filter, then a trie walk. All literals go, ASCII-lowercased, into a trie
- * whose nodes keep their children in one sorted edge array (CSR) and whose root has a
- * dense 256-entry table. Scanning does not run an Aho-Corasick automaton byte by byte
- * (a dependent table load per byte, ~600 MB/s at best): for every position it looks up
- * the three bytes there in a hashed table (2^15 bytes, stays in L1). Each literal has an
- * anchor: the three consecutive bytes, at offset 0..7, that look rarest in log text (no
- * spaces if possible: " fa" is everywhere, "ail" much less so). The table byte of the
- * anchor's hash has bit k set for a literal anchored at offset k, so a hit at position p
- * with bit k means a literal may start at p - k: the trie is walked from there and the
- * literals anchored at k that end on the way are reported (each occurrence exactly once).
- * The three bytes are folded with `| 0x20`, a coarser map than ASCII case folding (it
- * also merges '@' with '`' and so on), so one entry covers every case variant and the
- * input needs no table look-up. Eight input bytes are loaded at once and six positions
- * tested without branches. Every occurrence has its anchor in the buffer and every
- * anchor's bit is set, so nothing is missed; false hits only cost a walk. Two-byte
- * literals are anchored at 0 under all 256 third bytes; one-byte literals switch the
- * filter off (every position is walked from the root table). */
+ * Design: a hashed filter, then a check of the few literals it names. Scanning does not
+ * run an Aho-Corasick automaton byte by byte (a dependent table load per byte): for
+ * every position it looks up the four bytes there in a hashed table (2^15 entries).
+ * Each literal of four bytes or more has an anchor: the four consecutive bytes, anywhere
+ * in it, that look rarest in log text (no blanks if possible: " fai" is everywhere,
+ * "cati" in "authentication" much less so). The table entry of the anchor's hash names
+ * a bucket: the literals whose anchors hash there, each with its anchor and offset. A
+ * hit at position p compares the four bytes there with each anchor of the bucket, and
+ * for the literals whose anchor it is, their first eight bytes (one masked 64-bit
+ * compare) and then all of them, starting at p minus the offset. Each literal has one
+ * anchor, so each occurrence is reported exactly once. Literals of two or three bytes
+ * are found on three bytes, in a second table, always anchored at their start, by a walk
+ * of a trie of all the literals (its nodes keep their children in one sorted edge array;
+ * the root has a dense 256-entry table). The bytes are folded with `| 0x20`, a coarser
+ * map than ASCII case folding (it also merges '@' with '`' and so on), so one entry
+ * covers every case variant and the input needs no table look-up; the final compare is
+ * the exact caseless one. Every occurrence has its anchor in the buffer and every anchor
+ * is in the table, so nothing is missed; false hits only cost a compare. Two-byte
+ * literals are entered under all 256 third bytes; one-byte literals switch the filter
+ * off (every position is walked from the root table). */
 #include "ward/mpm.h"
 
 #include <stdio.h>
@@ -24,7 +27,7 @@
 #include <string.h>
 
 #define FILTER_BITS 15
-#define MAX_ANCHOR 7
+#define SHORT_ANCHOR 255 /* the anchor of the literals of two or three bytes */
 #define HASH_MUL 0x9E3779B1u
 #define FOLD3 0x202020u
 
@@ -34,6 +37,17 @@ typedef struct mpm_lit {
     uint32_t id;
     uint32_t anchor;
 } mpm_lit;
+
+/* A literal of four bytes or more, as the scan checks it where its anchor was seen. */
+typedef struct mpm_long {
+    uint64_t pre;     /* its first bytes (up to eight), folded with | 0x20 */
+    uint64_t mask;    /* which bytes of pre count */
+    const uint8_t *s; /* the lowercased literal (owned by lits) */
+    uint32_t key;     /* its anchor, folded */
+    uint32_t len;
+    uint32_t id;
+    uint32_t off; /* where the anchor starts in it */
+} mpm_long;
 
 typedef struct mpm_node {
     uint32_t edge0; /* first edge in ec/echild */
@@ -47,8 +61,14 @@ struct ward_mpm {
     mpm_lit *lits;
     size_t nlits, caplits;
     /* Compiled form. */
-    int every_pos;      /* a one-byte literal exists: the filter would pass everything */
-    uint8_t *filter;    /* bit k: a literal anchored at offset k hashes here */
+    int every_pos;     /* a one-byte literal exists: the filter would pass everything */
+    int has_short;     /* a literal of two or three bytes exists: filter is in use */
+    uint8_t *filter;   /* 1: a literal of 2 or 3 bytes starts with these 3 bytes */
+    uint16_t *filter4; /* 0, or 1 + the bucket of the long literals whose anchor hashes
+                        * here */
+    uint32_t *bstart;  /* nbuckets + 1 offsets into longs */
+    mpm_long *longs;   /* the literals of four bytes or more, bucket by bucket */
+    size_t nlongs, nbuckets;
     uint32_t root[256]; /* child of the root for a lowercased byte; 0 = none */
     mpm_node *nodes;
     size_t nnodes;
@@ -85,6 +105,9 @@ void ward_mpm_free(ward_mpm *m) {
         free(m->lits[i].s);
     free(m->lits);
     free(m->filter);
+    free(m->filter4);
+    free(m->bstart);
+    free(m->longs);
     free(m->nodes);
     free(m->ec);
     free(m->echild);
@@ -125,8 +148,15 @@ static uint32_t filter_hash(uint32_t key3) {
     return ((key3 | FOLD3) * HASH_MUL) >> (32 - FILTER_BITS);
 }
 
-static void filter_set(uint8_t *f, uint8_t a, uint8_t b, uint8_t c, uint32_t anchor) {
-    f[filter_hash((uint32_t)a | (uint32_t)b << 8 | (uint32_t)c << 16)] |= (uint8_t)(1u << anchor);
+static void filter_set(uint8_t *f, uint8_t a, uint8_t b, uint8_t c) {
+    f[filter_hash((uint32_t)a | (uint32_t)b << 8 | (uint32_t)c << 16)] = 1;
+}
+
+#define FOLD4 0x20202020u
+#define HASH_MUL4 0x85EBCA77u
+
+static uint32_t filter4_hash(uint32_t key4) {
+    return ((key4 | FOLD4) * HASH_MUL4) >> (32 - FILTER_BITS);
 }
 
 /* How much three bytes narrow the search in log text (a guess, not a measurement of
@@ -143,17 +173,76 @@ static int rarity(uint8_t c) {
     return 6;
 }
 
+/* The rarest four bytes of a literal of four or more, anywhere in it. */
 static uint32_t choose_anchor(const mpm_lit *l) {
     uint32_t best = 0;
     int best_w = -1;
-    for (uint32_t k = 0; k + 3 <= l->len && k <= MAX_ANCHOR; k++) {
-        int w = rarity(l->s[k]) + rarity(l->s[k + 1]) + rarity(l->s[k + 2]);
+    for (uint32_t k = 0; k + 4 <= l->len && k < SHORT_ANCHOR; k++) {
+        int w = rarity(l->s[k]) + rarity(l->s[k + 1]) + rarity(l->s[k + 2]) + rarity(l->s[k + 3]);
         if (w > best_w) {
             best_w = w;
             best = k;
         }
     }
     return best;
+}
+
+static uint32_t long_slot(const mpm_long *l) {
+    return filter4_hash(l->key);
+}
+
+static int long_cmp(const void *a, const void *b) {
+    const mpm_long *x = a, *y = b;
+    uint32_t sx = long_slot(x), sy = long_slot(y);
+    if (sx != sy)
+        return sx < sy ? -1 : 1;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Fills filter4 and the buckets from the anchors of the long literals. Returns 0 or -1. */
+static int build_buckets(ward_mpm *m) {
+    m->longs = malloc((m->nlits ? m->nlits : 1) * sizeof(*m->longs));
+    if (!m->longs)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < m->nlits; i++) {
+        const mpm_lit *l = &m->lits[i];
+        if (l->len < 4)
+            continue;
+        mpm_long *d = &m->longs[n++];
+        const uint8_t *a = l->s + l->anchor;
+        d->key =
+            ((uint32_t)a[0] | (uint32_t)a[1] << 8 | (uint32_t)a[2] << 16 | (uint32_t)a[3] << 24) |
+            FOLD4;
+        d->pre = d->mask = 0;
+        for (uint32_t k = 0; k < l->len && k < 8; k++) {
+            d->pre |= (uint64_t)(l->s[k] | 0x20) << (8 * k);
+            d->mask |= (uint64_t)0xFF << (8 * k);
+        }
+        d->s = l->s;
+        d->len = l->len;
+        d->id = l->id;
+        d->off = l->anchor;
+    }
+    m->nlongs = n;
+    qsort(m->longs, n, sizeof(*m->longs), long_cmp);
+    m->bstart = malloc((n + 1) * sizeof(*m->bstart));
+    if (!m->bstart)
+        return -1;
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = long_slot(&m->longs[i]);
+        if (i == 0 || slot != long_slot(&m->longs[i - 1])) {
+            /* at most 2^FILTER_BITS slots, so bucket numbers fit 16 bits */
+            m->bstart[nb++] = (uint32_t)i;
+            m->filter4[slot] = (uint16_t)nb;
+        }
+    }
+    m->bstart[nb] = (uint32_t)n;
+    m->nbuckets = nb;
+    return 0;
 }
 
 /* Builds the trie with sibling lists first, then lays the edges out node by node. */
@@ -174,7 +263,8 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
     byte = malloc(total);
     endnode = malloc((m->nlits ? m->nlits : 1) * sizeof(*endnode));
     m->filter = calloc((size_t)1 << FILTER_BITS, 1);
-    if (!first || !next || !nout || !byte || !endnode || !m->filter)
+    m->filter4 = calloc((size_t)1 << FILTER_BITS, sizeof(*m->filter4));
+    if (!first || !next || !nout || !byte || !endnode || !m->filter || !m->filter4)
         goto oom;
     size_t nn = 1;
     first[0] = 0;
@@ -200,15 +290,21 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
         nout[n]++;
         if (l->len == 1)
             m->every_pos = 1;
-        else if (l->len == 2)
+        else if (l->len == 2) {
+            m->has_short = 1;
+            m->lits[i].anchor = SHORT_ANCHOR;
             for (unsigned x = 0; x < 256; x++)
-                filter_set(m->filter, l->s[0], l->s[1], (uint8_t)x, 0);
-        else {
+                filter_set(m->filter, l->s[0], l->s[1], (uint8_t)x);
+        } else if (l->len == 3) {
+            m->has_short = 1;
+            m->lits[i].anchor = SHORT_ANCHOR;
+            filter_set(m->filter, l->s[0], l->s[1], l->s[2]);
+        } else {
             m->lits[i].anchor = choose_anchor(l);
-            const uint8_t *a = l->s + m->lits[i].anchor;
-            filter_set(m->filter, a[0], a[1], a[2], m->lits[i].anchor);
         }
     }
+    if (build_buckets(m) < 0)
+        goto oom;
     m->nnodes = nn;
     m->nodes = calloc(nn, sizeof(*m->nodes));
     m->ec = malloc(nn);
@@ -254,14 +350,13 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
             if (lo[x] == b)
                 m->root[x] = m->echild[e];
     }
-    m->mem = sizeof(*m) + ((size_t)1 << FILTER_BITS) + nn * (sizeof(mpm_node) + 1 + 4) +
-             m->nlits * (sizeof(mpm_lit) + 5);
+    size_t bytes = 0;
+    for (size_t i = 0; i < m->nlits; i++)
+        bytes += m->lits[i].len;
+    m->mem = sizeof(*m) + ((size_t)3 << FILTER_BITS) + m->nbuckets * 4 +
+             nn * (sizeof(mpm_node) + 1 + 4) + m->nlits * (sizeof(mpm_lit) + 5) +
+             m->nlongs * sizeof(mpm_long) + bytes;
     m->compiled = 1;
-    /* The trie holds the bytes now. */
-    for (size_t i = 0; i < m->nlits; i++) {
-        free(m->lits[i].s);
-        m->lits[i].s = NULL;
-    }
     free(first);
     free(next);
     free(nout);
@@ -306,6 +401,7 @@ static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i, in
     uint32_t n = m->root[buf[i]];
     long reports = 0;
     size_t j = i + 1;
+
     while (n) {
         const mpm_node *d = &m->nodes[n];
         for (uint32_t k = 0; k < d->nout; k++) {
@@ -315,7 +411,7 @@ static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i, in
             if (fn && fn(m->outs[d->out0 + k], j, ctx))
                 return -reports - 1;
         }
-        if (j == len || d->nedge == 0)
+        if (j == len || d->nedge == 0 || (anchor == SHORT_ANCHOR && j - i == 3))
             break;
         n = child_of(m, d, lo[buf[j]]);
         j++;
@@ -332,22 +428,63 @@ static uint64_t load64(const uint8_t *p) {
     return w;
 }
 
+static uint32_t load32(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap32(w);
+#endif
+    return w;
+}
+
 static unsigned filter_get(const uint8_t *f, uint64_t w) {
     return f[filter_hash((uint32_t)w & 0xFFFFFFu)];
 }
 
-/* Walks from every start position a hit at p with anchor bits `bits` implies. */
-#define WALK_BITS(p, bits)                                                                         \
+static unsigned filter4_get(const uint16_t *f4, uint64_t w) {
+    return f4[filter4_hash((uint32_t)w)];
+}
+
+#define FOLD8 0x2020202020202020ull
+
+/* Whether long literal l starts at x, with n bytes left in the buffer (n >= l->len). */
+static int long_at(const mpm_long *l, const uint8_t *x, size_t n) {
+    if (n >= 8) {
+        if (((load64(x) | FOLD8) & l->mask) != l->pre)
+            return 0;
+    } else {
+        for (uint32_t k = 0; k < l->len; k++)
+            if ((x[k] | 0x20) != (uint8_t)(l->pre >> (8 * k)))
+                return 0;
+    }
+    const uint8_t *lo = lower_table();
+    for (uint32_t k = 0; k < l->len; k++)
+        if (lo[x[k]] != l->s[k])
+            return 0;
+    return 1;
+}
+
+/* Checks every start position a hit at p implies: the short literals at p (s), walking
+ * the trie; the long literals of bucket b whose anchor is the four bytes at p, at p
+ * minus the offset of their anchor. */
+#define WALK_AT(p, s, b)                                                                           \
     do {                                                                                           \
-        unsigned b_ = (bits);                                                                      \
-        while (b_) {                                                                               \
-            unsigned k_ = (unsigned)__builtin_ctz(b_);                                             \
-            b_ &= b_ - 1;                                                                          \
-            if (k_ > (p))                                                                          \
-                continue;                                                                          \
-            if ((r = walk(m, buf, len, (p)-k_, (int)k_, fn, ctx)) < 0)                             \
+        if (s) {                                                                                   \
+            if ((r = walk(m, buf, len, (p), SHORT_ANCHOR, fn, ctx)) < 0)                           \
                 return reports + (size_t)(-r - 1);                                                 \
             reports += (size_t)r;                                                                  \
+        }                                                                                          \
+        if (b) {                                                                                   \
+            uint32_t a_ = load32(buf + (p)) | FOLD4;                                               \
+            for (uint32_t q_ = m->bstart[(b)-1]; q_ < m->bstart[(b)]; q_++) {                      \
+                const mpm_long *l_ = &m->longs[q_];                                                \
+                if (l_->key != a_ || l_->off > (p) || (p)-l_->off + l_->len > len ||               \
+                    !long_at(l_, buf + (p)-l_->off, len - ((p)-l_->off)))                          \
+                    continue;                                                                      \
+                reports++;                                                                         \
+                if (fn && fn(l_->id, (p)-l_->off + l_->len, ctx))                                  \
+                    return reports;                                                                \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
 
@@ -369,29 +506,41 @@ size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm
         return reports;
     }
     const uint8_t *f = m->filter;
+    const uint16_t *f4 = m->filter4;
+    int sh = m->has_short;
+    /* Five positions per eight bytes loaded: each needs four of them. */
     while (i + 8 <= len) {
         uint64_t w = load64(buf + i);
-        unsigned h0 = filter_get(f, w), h1 = filter_get(f, w >> 8), h2 = filter_get(f, w >> 16),
-                 h3 = filter_get(f, w >> 24), h4 = filter_get(f, w >> 32),
-                 h5 = filter_get(f, w >> 40);
-        if (h0 | h1 | h2 | h3 | h4 | h5) {
-            WALK_BITS(i, h0);
-            WALK_BITS(i + 1, h1);
-            WALK_BITS(i + 2, h2);
-            WALK_BITS(i + 3, h3);
-            WALK_BITS(i + 4, h4);
-            WALK_BITS(i + 5, h5);
+        unsigned b0 = filter4_get(f4, w), b1 = filter4_get(f4, w >> 8),
+                 b2 = filter4_get(f4, w >> 16), b3 = filter4_get(f4, w >> 24),
+                 b4 = filter4_get(f4, w >> 32);
+        unsigned s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+        if (sh) {
+            s0 = filter_get(f, w);
+            s1 = filter_get(f, w >> 8);
+            s2 = filter_get(f, w >> 16);
+            s3 = filter_get(f, w >> 24);
+            s4 = filter_get(f, w >> 32);
         }
-        i += 6;
+        if (b0 | b1 | b2 | b3 | b4 | s0 | s1 | s2 | s3 | s4) {
+            WALK_AT(i, s0, b0);
+            WALK_AT(i + 1, s1, b1);
+            WALK_AT(i + 2, s2, b2);
+            WALK_AT(i + 3, s3, b3);
+            WALK_AT(i + 4, s4, b4);
+        }
+        i += 5;
     }
     for (; i < len; i++) {
         if (i + 3 <= len) {
             uint32_t key =
                 (uint32_t)buf[i] | (uint32_t)buf[i + 1] << 8 | (uint32_t)buf[i + 2] << 16;
-            WALK_BITS(i, f[filter_hash(key)]);
-        } else if (m->root[buf[i]]) {
-            /* Too near the end for three bytes: only two-byte literals (anchor 0). */
-            if ((r = walk(m, buf, len, i, 0, fn, ctx)) < 0)
+            unsigned sb = sh ? f[filter_hash(key)] : 0;
+            unsigned bb = i + 4 <= len ? f4[filter4_hash(key | (uint32_t)buf[i + 3] << 24)] : 0;
+            WALK_AT(i, sb, bb);
+        } else if (sh && m->root[buf[i]]) {
+            /* Too near the end for three bytes: only two-byte literals. */
+            if ((r = walk(m, buf, len, i, SHORT_ANCHOR, fn, ctx)) < 0)
                 return reports + (size_t)(-r - 1);
             reports += (size_t)r;
         }
