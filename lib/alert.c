@@ -18,13 +18,16 @@ static uint64_t mix64(uint64_t x) {
     return x;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+/* FNV-1a over the same bytes from two seeds at once (two independent chains). */
+static void fnv2(uint64_t h[2], const void *p, size_t n) {
     const uint8_t *b = p;
+    uint64_t x = h[0], y = h[1];
     for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
+        x = (x ^ b[i]) * 0x100000001b3ull;
+        y = (y ^ b[i]) * 0x100000001b3ull;
     }
-    return h;
+    h[0] = x;
+    h[1] = y;
 }
 
 void ward_alert_id(char out[33], const char *src_key, uint64_t pos, const char *rule_id) {
@@ -34,14 +37,13 @@ void ward_alert_id(char out[33], const char *src_key, uint64_t pos, const char *
     const char *k = src_key ? src_key : "";
     const char *r = rule_id ? rule_id : "";
     uint64_t kl = strlen(k), rl = strlen(r);
-    for (int i = 0; i < 2; i++) {
-        h[i] = fnv(h[i], &kl, sizeof(kl));
-        h[i] = fnv(h[i], k, kl);
-        h[i] = fnv(h[i], &pos, sizeof(pos));
-        h[i] = fnv(h[i], &rl, sizeof(rl));
-        h[i] = fnv(h[i], r, rl);
+    fnv2(h, &kl, sizeof(kl));
+    fnv2(h, k, kl);
+    fnv2(h, &pos, sizeof(pos));
+    fnv2(h, &rl, sizeof(rl));
+    fnv2(h, r, rl);
+    for (int i = 0; i < 2; i++)
         h[i] = mix64(h[i] ^ (uint64_t)i);
-    }
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++)
         out[i] = hex[(h[i / 16] >> (60 - 4 * (i % 16))) & 15];
@@ -174,6 +176,19 @@ static int ecs_cmp(const void *k, const void *e) {
 }
 
 static void slot_put(slots *sl, const char *name, const char *val, size_t len, int rank) {
+    /* the first letters of ecs_names: most field names are rejected without a search */
+    switch (name[0]) {
+    case 'c':
+    case 'd':
+    case 'h':
+    case 'p':
+    case 's':
+    case 't':
+    case 'u':
+        break;
+    default:
+        return;
+    }
     const void *hit = bsearch(name, ecs_names, sizeof(ecs_names) / sizeof(ecs_names[0]),
                               sizeof(ecs_names[0]), ecs_cmp);
     if (!hit || len == 0 || (len == 1 && val[0] == '-'))
@@ -404,6 +419,70 @@ static void flat_key(ward_jw *w, const char *name) {
     ward_jw_key(w, k);
 }
 
+static void rule_members(ward_jw *w, const ward_rule *r) {
+    ward_jw_key(w, "rule");
+    ward_jw_obj(w);
+    ward_jw_kcstr(w, "id", r->id);
+    ward_jw_kcstr(w, "name", r->title);
+    if (r->rev) {
+        char rev[16];
+        snprintf(rev, sizeof(rev), "%u", r->rev);
+        ward_jw_kcstr(w, "version", rev);
+    }
+    if (r->description)
+        ward_jw_kcstr(w, "description", r->description);
+    if (r->author)
+        ward_jw_kcstr(w, "author", r->author);
+    strv(w, "reference", r->references, r->nreferences);
+    ward_jw_kcstr(w, "ruleset", r->yara_index >= 0 ? "ward-yara" : "ward");
+    ward_jw_obj_end(w);
+    strv(w, "tags", r->tags, r->ntags);
+    threat_obj(w, r);
+}
+
+static void agent_members(ward_jw *w, const ward_alert *a) {
+    ward_jw_key(w, "agent");
+    ward_jw_obj(w);
+    if (a->agent_id)
+        ward_jw_kcstr(w, "id", a->agent_id);
+    if (a->agent_name)
+        ward_jw_kcstr(w, "name", a->agent_name);
+    ward_jw_kcstr(w, "type", "ward-agent");
+    if (a->agent_version)
+        ward_jw_kcstr(w, "version", a->agent_version);
+    ward_jw_obj_end(w);
+    if (a->host_name) {
+        ward_jw_key(w, "host");
+        ward_jw_obj(w);
+        ward_jw_kcstr(w, "name", a->host_name);
+        ward_jw_obj_end(w);
+    }
+}
+
+/* Members made earlier, written as they are. */
+static void raw_members(ward_jw *w, const char *s, size_t len) {
+    if (!len)
+        return;
+    if (w->need_comma[w->depth])
+        ward_buf_putc(w->b, ',');
+    ward_buf_put(w->b, s, len);
+    w->need_comma[w->depth] = 1;
+}
+
+int ward_alert_rule_json(ward_buf *out, const ward_rule *r) {
+    ward_jw w;
+    ward_jw_init(&w, out);
+    rule_members(&w, r);
+    return out->oom ? -1 : 0;
+}
+
+int ward_alert_agent_json(ward_buf *out, const ward_alert *a) {
+    ward_jw w;
+    ward_jw_init(&w, out);
+    agent_members(&w, a);
+    return out->oom ? -1 : 0;
+}
+
 int ward_alert_json(ward_buf *out, const ward_alert *a) {
     static const char *const level_sev[] = {"informational", "low", "medium", "high", "critical"};
     const ward_rule *r = a->rule;
@@ -444,41 +523,14 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
             ward_jw_kstr(&w, "message", m->val, m->val_len);
     }
 
-    ward_jw_key(&w, "rule");
-    ward_jw_obj(&w);
-    ward_jw_kcstr(&w, "id", r->id);
-    ward_jw_kcstr(&w, "name", r->title);
-    if (r->rev) {
-        char rev[16];
-        snprintf(rev, sizeof(rev), "%u", r->rev);
-        ward_jw_kcstr(&w, "version", rev);
-    }
-    if (r->description)
-        ward_jw_kcstr(&w, "description", r->description);
-    if (r->author)
-        ward_jw_kcstr(&w, "author", r->author);
-    strv(&w, "reference", r->references, r->nreferences);
-    ward_jw_kcstr(&w, "ruleset", r->yara_index >= 0 ? "ward-yara" : "ward");
-    ward_jw_obj_end(&w);
-    strv(&w, "tags", r->tags, r->ntags);
-    threat_obj(&w, r);
-
-    ward_jw_key(&w, "agent");
-    ward_jw_obj(&w);
-    if (a->agent_id)
-        ward_jw_kcstr(&w, "id", a->agent_id);
-    if (a->agent_name)
-        ward_jw_kcstr(&w, "name", a->agent_name);
-    ward_jw_kcstr(&w, "type", "ward-agent");
-    if (a->agent_version)
-        ward_jw_kcstr(&w, "version", a->agent_version);
-    ward_jw_obj_end(&w);
-    if (a->host_name) {
-        ward_jw_key(&w, "host");
-        ward_jw_obj(&w);
-        ward_jw_kcstr(&w, "name", a->host_name);
-        ward_jw_obj_end(&w);
-    }
+    if (a->rule_json)
+        raw_members(&w, a->rule_json, a->rule_json_len);
+    else
+        rule_members(&w, r);
+    if (a->agent_json)
+        raw_members(&w, a->agent_json, a->agent_json_len);
+    else
+        agent_members(&w, a);
 
     slots sl;
     fill_slots(&sl, a);
@@ -516,8 +568,8 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
         ward_jw_obj(&w);
         for (size_t i = 0; i < a->ev->nfields; i++) {
             const ward_field *f = &a->ev->fields[i];
-            if (strcmp(f->name, "event.original") == 0)
-                continue;
+            if (strcmp(f->name, "event.original") == 0 || strcmp(f->name, "message") == 0)
+                continue; /* both are there already: event.original and message */
             flat_key(&w, f->name);
             ward_jw_str(&w, f->val, f->val_len);
         }

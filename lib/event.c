@@ -50,8 +50,10 @@ void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len) {
 }
 
 int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val_len) {
+    /* a field is mostly new; when it is not, its name is mostly the same constant */
     for (size_t i = 0; i < ev->nfields; i++) {
-        if (strcmp(ev->fields[i].name, name) == 0) {
+        if (ev->fields[i].name == name ||
+            (ev->fields[i].name[0] == name[0] && strcmp(ev->fields[i].name, name) == 0)) {
             ev->fields[i].val = val;
             ev->fields[i].val_len = val_len;
             return 0;
@@ -118,8 +120,13 @@ int ward_event_set_copy(ward_event *ev, const char *name, size_t name_len, const
 }
 
 const ward_field *ward_event_get(const ward_event *ev, const char *name) {
+    /* Decoders name fields with string constants, and callers mostly ask with the same
+     * constants (the linker merges equal ones): look for the pointer first. */
     for (size_t i = 0; i < ev->nfields; i++)
-        if (strcmp(ev->fields[i].name, name) == 0)
+        if (ev->fields[i].name == name)
+            return &ev->fields[i];
+    for (size_t i = 0; i < ev->nfields; i++)
+        if (ev->fields[i].name[0] == name[0] && strcmp(ev->fields[i].name, name) == 0)
             return &ev->fields[i];
     return NULL;
 }

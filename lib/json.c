@@ -140,10 +140,30 @@ static const uint8_t plain[256] = {
 #undef P4
 };
 
+/* Whether none of the eight bytes of x needs escaping: none below 0x20, none of '"',
+ * '\\', 0x7f and none from 0x80 up. A 1 may be a false alarm (a borrow or carry from a
+ * byte that does need it), never a miss. */
+static int word_plain(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t ctl = (x - ones * 0x20) & ~x;
+    uint64_t q = x ^ (ones * 0x22), bs = x ^ (ones * 0x5c);
+    q = (q - ones) & ~q;
+    bs = (bs - ones) & ~bs;
+    return ((ctl | q | bs | (x + ones) | x) & high) == 0;
+}
+
 size_t ward_json_escape(ward_buf *b, const char *str, size_t len) {
     const uint8_t *s = (const uint8_t *)str;
     size_t bad = 0, i = 0, run = 0; /* run: start of bytes to copy as they are */
     while (i < len) {
+        if (i + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (word_plain(x)) {
+                i += 8;
+                continue;
+            }
+        }
         uint8_t c = s[i];
         if (plain[c] && c != '"' && c != '\\') {
             i++;
@@ -237,10 +257,28 @@ void ward_jw_arr_end(ward_jw *w) {
 
 void ward_jw_key(ward_jw *w, const char *key) {
     before_value(w);
-    ward_buf_putc(w->b, '"');
-    w->invalid += ward_json_escape(w->b, key, strlen(key));
-    ward_buf_put(w->b, "\":", 2);
+    size_t n = strlen(key);
+    ward_buf *b = w->b;
     w->after_key = 1;
+    /* keys are mostly short plain names: copied while checked, in one pass */
+    if (!b->oom && (b->cap - b->len > n + 3 || grow(b, n + 3) == 0)) {
+        char *o = b->p + b->len;
+        size_t i = 0;
+        while (i < n && plain[(uint8_t)key[i]] && key[i] != '"' && key[i] != '\\') {
+            o[i + 1] = key[i];
+            i++;
+        }
+        if (i == n) {
+            o[0] = '"';
+            o[n + 1] = '"';
+            o[n + 2] = ':';
+            b->len += n + 3;
+            return;
+        }
+    }
+    ward_buf_putc(b, '"');
+    w->invalid += ward_json_escape(b, key, n);
+    ward_buf_put(b, "\":", 2);
 }
 
 void ward_jw_str(ward_jw *w, const char *s, size_t len) {

@@ -45,7 +45,18 @@ typedef struct ward_alert {
     size_t nextracted;
     const ward_corr_result *threshold; /* NULL unless a threshold rule fired */
     const ward_alert_src *src;
+    /* Optional: the rule's part and the agent's part as ward_alert_rule_json and
+     * ward_alert_agent_json made them once (they do not change between alerts). */
+    const char *rule_json, *agent_json;
+    size_t rule_json_len, agent_json_len;
 } ward_alert;
+
+/* Appends the members of the alert that depend only on the rule ("rule", "tags",
+ * "threat"), comma-separated, without braces. Returns 0 or -1 (no memory). */
+int ward_alert_rule_json(ward_buf *out, const ward_rule *r);
+
+/* The same for the agent's members ("agent", "host") of a. */
+int ward_alert_agent_json(ward_buf *out, const ward_alert *a);
 
 /* The stable id of an alert: 32 hex digits from the source's identity (e.g.
  * "file:DEV:INODE:HEADHASH", "journal:CURSOR"), the position in it and the rule id.

@@ -212,6 +212,50 @@ static void test_alert_dotted_names_are_flattened(void **state) {
     ward_rules_fini(&rs);
 }
 
+/* The rule's and the agent's members made once give the very same alert. */
+static void test_alert_cached_parts_give_the_same_text(void **state) {
+    (void)state;
+    const ward_rule *r = load_rule(sshd_rule);
+    const char *line = "Dec 10 06:55:48 LabSZ sshd[24200]: Failed password for root from "
+                       "112.95.230.3 port 41090 ssh2";
+    ward_event ev;
+    ward_event_init(&ev);
+    ward_decode(WARD_DECODER_SYSLOG, (const uint8_t *)line, strlen(line), &ev);
+    ward_alert a = {.time_ms = 1,
+                    .agent_id = "a\"1",
+                    .agent_name = "n",
+                    .host_name = "h",
+                    .agent_version = "0",
+                    .rule = r,
+                    .ev = &ev};
+    ward_alert_id(a.id, "k", 1, r->id);
+    ward_buf plain, rule, agent, cached;
+    ward_buf_init(&plain);
+    ward_buf_init(&rule);
+    ward_buf_init(&agent);
+    ward_buf_init(&cached);
+    assert_int_equal(ward_alert_json(&plain, &a), 0);
+    assert_int_equal(ward_alert_rule_json(&rule, r), 0);
+    assert_int_equal(ward_alert_agent_json(&agent, &a), 0);
+    a.rule_json = rule.p;
+    a.rule_json_len = rule.len;
+    a.agent_json = agent.p;
+    a.agent_json_len = agent.len;
+    assert_int_equal(ward_alert_json(&cached, &a), 0);
+    assert_int_equal(cached.len, plain.len);
+    assert_memory_equal(cached.p, plain.p, plain.len);
+    /* message is not repeated under ward.fields */
+    ward_buf_cstr(&plain);
+    assert_null(strstr(plain.p, "\"fields\":{\"message\""));
+    assert_non_null(strstr(plain.p, "\"message\":\"Failed password"));
+    ward_buf_fini(&plain);
+    ward_buf_fini(&rule);
+    ward_buf_fini(&agent);
+    ward_buf_fini(&cached);
+    ward_event_fini(&ev);
+    ward_rules_fini(&rs);
+}
+
 static void test_alert_id_is_stable_and_distinct(void **state) {
     (void)state;
     char a[33], b[33];
@@ -250,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_alert_schema_of_a_syslog_alert),
         cmocka_unit_test(test_alert_web_fields_and_odd_bytes),
         cmocka_unit_test(test_alert_dotted_names_are_flattened),
+        cmocka_unit_test(test_alert_cached_parts_give_the_same_text),
         cmocka_unit_test(test_alert_id_is_stable_and_distinct),
         cmocka_unit_test(test_alert_time_format),
     };

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ward/json.h"
@@ -40,6 +41,32 @@ static void test_json_escape_utf8(void **state) {
     expect_escape("\xff", 1, "\\ufffd", 1);
     /* latin-1 text, as old syslog daemons write it */
     expect_escape("Jos\xe9", 4, "Jos\\ufffd", 1);
+}
+
+/* The escaper skips eight plain bytes at a time: every byte value at every position of
+ * a longer string must come out as it does alone. */
+static void test_json_escape_every_byte_at_every_offset(void **state) {
+    (void)state;
+    const char *text = "abcdefghijklmnopqrstuvw"; /* 23 plain bytes */
+    for (unsigned c = 0; c < 256; c++) {
+        ward_buf one;
+        ward_buf_init(&one);
+        char cb = (char)c;
+        size_t bad1 = ward_json_escape(&one, &cb, 1);
+        for (size_t at = 0; at < 23; at++) {
+            char in[23];
+            memcpy(in, text, 23);
+            in[at] = cb;
+            ward_buf want;
+            ward_buf_init(&want);
+            ward_buf_put(&want, text, at);
+            ward_buf_put(&want, one.p, one.len);
+            ward_buf_put(&want, text + at + 1, 22 - at);
+            expect_escape(in, 23, ward_buf_cstr(&want), bad1);
+            ward_buf_fini(&want);
+        }
+        ward_buf_fini(&one);
+    }
 }
 
 static void test_json_writer_commas_and_nesting(void **state) {
@@ -80,6 +107,18 @@ static void test_json_writer_commas_and_nesting(void **state) {
     ward_jw_arr(&w);
     ward_jw_arr_end(&w);
     assert_string_equal(ward_buf_cstr(&b), "[]");
+    /* a key longer than the buffer's first allocation, into an empty buffer */
+    ward_buf_fini(&b);
+    ward_buf_init(&b);
+    ward_jw_init(&w, &b);
+    char key[301], want[310];
+    memset(key, 'k', 300);
+    key[300] = 0;
+    snprintf(want, sizeof(want), "{\"%s\":1}", key);
+    ward_jw_obj(&w);
+    ward_jw_ku64(&w, key, 1);
+    ward_jw_obj_end(&w);
+    assert_string_equal(ward_buf_cstr(&b), want);
     ward_buf_fini(&b);
 }
 
@@ -139,6 +178,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_escape_controls_and_quotes),
         cmocka_unit_test(test_json_escape_utf8),
+        cmocka_unit_test(test_json_escape_every_byte_at_every_offset),
         cmocka_unit_test(test_json_writer_commas_and_nesting),
         cmocka_unit_test(test_json_writer_depth_limit),
         cmocka_unit_test(test_json_base64_vectors),
