@@ -258,6 +258,7 @@ void agent_reload(agent *a) {
     ward_engine_free(a->engine);
     a->engine = e;
     a->scratch = sc;
+    agent_forget_alert_parts(a); /* new rules, maybe a new agent name */
     if (restart) {
         agent_stop_sources(a);
         agent_commit(a);
@@ -406,6 +407,7 @@ int agent_drain(agent *a) {
 
 void agent_fini(agent *a) {
     free_sources(a);
+    agent_forget_alert_parts(a);
     output_close(&a->out);
     ward_scratch_free(a->scratch);
     ward_engine_free(a->engine);

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #include "ward/alert.h"
@@ -96,6 +97,7 @@ typedef struct output {
     size_t file_done;   /* bytes of buf already in the file */
     size_t stdout_done; /* bytes of buf already on stdout */
     int unsynced;       /* written to the file since the last fsync */
+    off_t hinted;       /* the file up to here is being written back (or was synced) */
     uint64_t written, bytes, fsyncs, errors;
     int failing; /* a write or fsync failed: kept in memory, retried */
     int failing_logged;
@@ -129,6 +131,19 @@ struct agent {
     ward_event ev;
     ward_buf tmp;     /* per-alert scratch */
     ward_buf scanbuf; /* line + extra fields, for the prefilter */
+    /* event times: the last local minute converted (its UTC offset) and the last year
+     * "now" was in, so that a burst of lines does not call mktime for each */
+    struct {
+        int valid, year, mon, mday, hour, min;
+        long offset;
+        long long now_s;
+        int now_year;
+    } tcache;
+    /* the alerts' parts that depend only on the rule (per rule of the engine, made on
+     * first use) or only on the agent */
+    ward_buf *rule_json;
+    size_t nrule_json;
+    ward_buf agent_json;
     size_t extra_off[AGENT_MAX_EXTRA];
     agent_stats st;
     char host[256];
@@ -186,6 +201,9 @@ int agent_save_bookmarks(agent *a);
  * failing, e.g. a full disk): sources stop reading until they are written. Nothing is
  * dropped: the records wait in their files and journals. */
 int agent_backlogged(const agent *a);
+
+/* Drops the alert parts made for the rules (after a reload: new rules). */
+void agent_forget_alert_parts(agent *a);
 
 /* Messages about the agent itself (start, reload, errors): one line each. */
 void agent_log(agent *a, const char *level, const char *fmt, ...)

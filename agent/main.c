@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -124,6 +125,10 @@ int main(int argc, char **argv) {
     }
     if (do_check)
         return check(cfg);
+    /* Without TZ, glibc stats /etc/localtime on every localtime/mktime call (one per
+     * threshold match): name it once. A change of zone needs a restart. */
+    setenv("TZ", ":/etc/localtime", 0);
+    tzset();
     if (geteuid() == 0)
         fprintf(stderr, "ward-agent: warning: running as root; the agent needs only to read "
                         "logs (groups adm and systemd-journal) and to write its state_dir\n");

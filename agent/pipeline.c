@@ -108,7 +108,31 @@ static long zone_of(const char *s, size_t n, int *local) {
  * none that parses: ISO 8601 ("2026-12-01T10:00:00.123+01:00", with a space, without a
  * zone: local time), syslog ("Dec  1 10:00:00": local time, this year or, if that is more
  * than a day ahead, last year) and access-log ("01/Dec/2026:10:00:00 +0000") forms. */
-static uint64_t event_time_ms(const ward_event *ev, uint64_t now_ms) {
+/* mktime for a local time, remembering the UTC offset of the last minute it converted:
+ * zones change offset only at minute boundaries, so within a minute timegm minus that
+ * offset is what mktime would say. */
+static time_t local_time(agent *a, struct tm *tm) {
+    if (a->tcache.valid && a->tcache.year == tm->tm_year && a->tcache.mon == tm->tm_mon &&
+        a->tcache.mday == tm->tm_mday && a->tcache.hour == tm->tm_hour &&
+        a->tcache.min == tm->tm_min) {
+        struct tm u = *tm;
+        return timegm(&u) - a->tcache.offset;
+    }
+    struct tm in = *tm, u = *tm;
+    time_t t = mktime(tm);
+    if (t == (time_t)-1)
+        return t;
+    a->tcache.valid = 1;
+    a->tcache.year = in.tm_year;
+    a->tcache.mon = in.tm_mon;
+    a->tcache.mday = in.tm_mday;
+    a->tcache.hour = in.tm_hour;
+    a->tcache.min = in.tm_min;
+    a->tcache.offset = (long)(timegm(&u) - t);
+    return t;
+}
+
+static uint64_t event_time_ms(agent *a, const ward_event *ev, uint64_t now_ms) {
     const ward_field *f = ward_event_get(ev, "timestamp");
     if (!f || f->val_len < 15 || f->val_len > 64)
         return 0;
@@ -135,9 +159,13 @@ static uint64_t event_time_ms(const ward_event *ev, uint64_t now_ms) {
         d += b[4] == ' ' ? 0 : (b[4] - '0') * 10;
         rest = 15;
         time_t t = (time_t)(now_ms / 1000);
-        struct tm nt;
-        localtime_r(&t, &nt);
-        tm.tm_year = nt.tm_year;
+        if (a->tcache.now_s != (long long)t || !a->tcache.now_year) {
+            struct tm nt;
+            localtime_r(&t, &nt);
+            a->tcache.now_s = (long long)t;
+            a->tcache.now_year = nt.tm_year + 1; /* + 1: 0 means unset */
+        }
+        tm.tm_year = a->tcache.now_year - 1;
         tm.tm_mon = month_of(b);
     } else if (n >= 20 && digits(b, 2, &d) == 0 && b[2] == '/' && month_of(b + 3) >= 0 &&
                b[6] == '/' && digits(b + 7, 4, &y) == 0 && b[11] == ':' &&
@@ -170,14 +198,14 @@ static uint64_t event_time_ms(const ward_event *ev, uint64_t now_ms) {
     tm.tm_min = M;
     tm.tm_sec = S;
     tm.tm_isdst = -1;
-    time_t t = local ? mktime(&tm) : timegm(&tm) - zone;
+    time_t t = local ? local_time(a, &tm) : timegm(&tm) - zone;
     if (t == (time_t)-1)
         return 0;
     uint64_t r = (uint64_t)t * 1000u + (uint64_t)ms;
     if (rest == 15 && r > now_ms + 86400000u) { /* a syslog date from last December */
         tm.tm_year--;
         tm.tm_isdst = -1;
-        t = mktime(&tm);
+        t = local_time(a, &tm);
         r = t == (time_t)-1 ? 0 : (uint64_t)t * 1000u + (uint64_t)ms;
     }
     return r;
@@ -207,6 +235,41 @@ static void decode(agent *a, const agent_rec *r) {
         ward_event_set(&a->ev, r->extra[i].name, b->p + offs[i], r->extra[i].val_len);
     a->ev.scan = (const uint8_t *)b->p;
     a->ev.scan_len = b->len;
+}
+
+/* Fills al's rule and agent parts from what was made for earlier alerts (or makes
+ * them now). Without memory they are simply written in full. */
+static void cached_parts(agent *a, size_t idx, ward_alert *al) {
+    size_t n = ward_engine_rule_count(a->engine);
+    if (a->nrule_json != n) {
+        agent_forget_alert_parts(a);
+        a->rule_json = calloc(n ? n : 1, sizeof(*a->rule_json));
+        if (!a->rule_json)
+            return;
+        a->nrule_json = n;
+    }
+    ward_buf *b = &a->rule_json[idx];
+    if (!b->len && ward_alert_rule_json(b, al->rule) < 0)
+        ward_buf_reset(b);
+    if (b->len && !b->oom) {
+        al->rule_json = b->p;
+        al->rule_json_len = b->len;
+    }
+    if (!a->agent_json.len && ward_alert_agent_json(&a->agent_json, al) < 0)
+        ward_buf_reset(&a->agent_json);
+    if (a->agent_json.len && !a->agent_json.oom) {
+        al->agent_json = a->agent_json.p;
+        al->agent_json_len = a->agent_json.len;
+    }
+}
+
+void agent_forget_alert_parts(agent *a) {
+    for (size_t i = 0; i < a->nrule_json; i++)
+        ward_buf_fini(&a->rule_json[i]);
+    free(a->rule_json);
+    a->rule_json = NULL;
+    a->nrule_json = 0;
+    ward_buf_fini(&a->agent_json);
 }
 
 int agent_process(agent *a, src *s, const agent_rec *r) {
@@ -243,7 +306,7 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
             ward_threshold tt = *t;
             tt.ngroup_by = ng;
             /* the record's own time when it has one: a back-fill counts as it happened */
-            uint64_t when = r->time_ms ? r->time_ms : event_time_ms(&a->ev, now);
+            uint64_t when = r->time_ms ? r->time_ms : event_time_ms(a, &a->ev, now);
             if (ward_corr_feed(a->corr, rule->id, &tt, group, &distinct, when ? when : now, &thr) <
                 0)
                 continue; /* counted by the correlation state */
@@ -266,6 +329,7 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         al.nextracted = x.n;
         al.threshold = is_thr ? &thr : NULL;
         al.src = &r->where;
+        cached_parts(a, h.idx[k], &al);
         ward_buf_reset(&a->tmp);
         if (ward_alert_json(&a->tmp, &al) < 0 || output_put(&a->out, a->tmp.p, a->tmp.len) < 0) {
             agent_log(a, "error", "out of memory writing an alert of rule %s", rule->id);
