@@ -134,7 +134,8 @@ struct agent {
     /* event times: the last local minute converted (its UTC offset) and the last year
      * "now" was in, so that a burst of lines does not call mktime for each */
     struct {
-        int valid, year, mon, mday, hour, min;
+        int valid;
+        long long minute; /* the local wall-clock minute, counted as if it were UTC */
         long offset;
         long long now_s;
         int now_year;

@@ -104,34 +104,28 @@ static long zone_of(const char *s, size_t n, int *local) {
     return 0;
 }
 
-/* The decoded timestamp of an event in milliseconds since the epoch, or 0 when it has
- * none that parses: ISO 8601 ("2026-12-01T10:00:00.123+01:00", with a space, without a
- * zone: local time), syslog ("Dec  1 10:00:00": local time, this year or, if that is more
- * than a day ahead, last year) and access-log ("01/Dec/2026:10:00:00 +0000") forms. */
 /* mktime for a local time, remembering the UTC offset of the last minute it converted:
  * zones change offset only at minute boundaries, so within a minute timegm minus that
  * offset is what mktime would say. */
 static time_t local_time(agent *a, struct tm *tm) {
-    if (a->tcache.valid && a->tcache.year == tm->tm_year && a->tcache.mon == tm->tm_mon &&
-        a->tcache.mday == tm->tm_mday && a->tcache.hour == tm->tm_hour &&
-        a->tcache.min == tm->tm_min) {
-        struct tm u = *tm;
-        return timegm(&u) - a->tcache.offset;
-    }
-    struct tm in = *tm, u = *tm;
+    struct tm u = *tm;
+    time_t utc = timegm(&u); /* the same wall clock read as UTC: names the minute */
+    long long minute = (long long)(utc >= 0 ? utc / 60 : (utc - 59) / 60);
+    if (a->tcache.valid && a->tcache.minute == minute)
+        return utc - a->tcache.offset;
     time_t t = mktime(tm);
     if (t == (time_t)-1)
         return t;
     a->tcache.valid = 1;
-    a->tcache.year = in.tm_year;
-    a->tcache.mon = in.tm_mon;
-    a->tcache.mday = in.tm_mday;
-    a->tcache.hour = in.tm_hour;
-    a->tcache.min = in.tm_min;
-    a->tcache.offset = (long)(timegm(&u) - t);
+    a->tcache.minute = minute;
+    a->tcache.offset = (long)(utc - t);
     return t;
 }
 
+/* The decoded timestamp of an event in milliseconds since the epoch, or 0 when it has
+ * none that parses: ISO 8601 ("2026-12-01T10:00:00.123+01:00", with a space, without a
+ * zone: local time), syslog ("Dec  1 10:00:00": local time, this year or, if that is more
+ * than a day ahead, last year) and access-log ("01/Dec/2026:10:00:00 +0000") forms. */
 static uint64_t event_time_ms(agent *a, const ward_event *ev, uint64_t now_ms) {
     const ward_field *f = ward_event_get(ev, "timestamp");
     if (!f || f->val_len < 15 || f->val_len > 64)
@@ -159,13 +153,13 @@ static uint64_t event_time_ms(agent *a, const ward_event *ev, uint64_t now_ms) {
         d += b[4] == ' ' ? 0 : (b[4] - '0') * 10;
         rest = 15;
         time_t t = (time_t)(now_ms / 1000);
-        if (a->tcache.now_s != (long long)t || !a->tcache.now_year) {
+        if (a->tcache.now_s != (long long)t) { /* now_ms is never 0: set on first use */
             struct tm nt;
             localtime_r(&t, &nt);
             a->tcache.now_s = (long long)t;
-            a->tcache.now_year = nt.tm_year + 1; /* + 1: 0 means unset */
+            a->tcache.now_year = nt.tm_year;
         }
-        tm.tm_year = a->tcache.now_year - 1;
+        tm.tm_year = a->tcache.now_year;
         tm.tm_mon = month_of(b);
     } else if (n >= 20 && digits(b, 2, &d) == 0 && b[2] == '/' && month_of(b + 3) >= 0 &&
                b[6] == '/' && digits(b + 7, 4, &y) == 0 && b[11] == ':' &&

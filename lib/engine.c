@@ -89,11 +89,11 @@ static int event_decoder(const ward_event *ev) {
     return WARD_DECODER_RAW;
 }
 
-static int scope_allows(const scope *sc, const ward_event *ev, int dec) {
+/* Whether an event of decoder dec whose program field is p (NULL: none) is in scope. */
+static int scope_allows(const scope *sc, int dec, const ward_field *p) {
     if (!(sc->decoders & DEC_BIT(dec)))
         return 0;
     if (sc->programs) {
-        const ward_field *p = ward_event_get(ev, "program");
         if (!p)
             return 1;
         for (const char *const *q = sc->programs; *q; q++)
@@ -105,7 +105,7 @@ static int scope_allows(const scope *sc, const ward_event *ev, int dec) {
 }
 
 int ward_engine_in_scope(const ward_engine *e, size_t i, const ward_event *ev) {
-    return scope_allows(&e->scopes[i], ev, event_decoder(ev));
+    return scope_allows(&e->scopes[i], event_decoder(ev), ward_event_get(ev, "program"));
 }
 
 /* A (literal, rule) pair, to find the distinct literals by sorting. */
@@ -772,9 +772,6 @@ static void sort_candidates(uint32_t *v, size_t n) {
  * position c (they have higher indexes than i, so they go after it). */
 static void add_twins(const ward_engine *e, ward_scratch *s, uint32_t i, size_t c) {
     for (uint32_t j = e->twin_next[i]; j != NO_TWIN; j = e->twin_next[j]) {
-        if (s->mark[j] == s->gen)
-            continue; /* already there (every rule is a candidate of a transformed event) */
-        s->mark[j] = s->gen;
         size_t at = s->ncand++;
         while (at > c + 1 && s->cand[at - 1] > j) {
             s->cand[at] = s->cand[at - 1];
@@ -787,15 +784,15 @@ static void add_twins(const ward_engine *e, ward_scratch *s, uint32_t i, size_t 
 /* Confirms the candidates in s->cand (sorted) and reports the matches. With twins, a
  * rule whose twin was confirmed on this event takes its verdict (the naive baseline
  * runs every rule). */
-static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_event *ev,
+static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_event *ev, int dec,
                               ward_hit_fn fn, void *ctx, int twins) {
-    int dec = event_decoder(ev);
+    const ward_field *prog = ward_event_get(ev, "program");
     int matches = 0;
     size_t kept = 0;
     for (size_t c = 0; c < s->ncand; c++) {
         uint32_t i = s->cand[c];
         const ward_rule *r = e->rules.v[i];
-        if (r->mode == WARD_MODE_OFF || !scope_allows(&e->scopes[i], ev, dec))
+        if (r->mode == WARD_MODE_OFF || !scope_allows(&e->scopes[i], dec, prog))
             continue;
         s->cand[kept++] = i;
         ward_rule_stats *st = &s->stats[i];
@@ -839,12 +836,15 @@ static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_
 int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *ev, ward_hit_fn fn,
                       void *ctx) {
     next_generation(s);
+    int dec = event_decoder(ev);
     if (ev->transformed) {
-        /* Some field value is not in the raw line, so the literal scan proves nothing. */
+        /* Some field value is not in the raw line, so the literal scan proves nothing:
+         * every rule is a candidate (its twins follow it, as on a scan). */
         for (uint32_t i = 0; i < e->rules.n; i++)
-            add_candidate(s, i);
+            if (e->twin[i] == i)
+                add_candidate(s, i);
     } else {
-        const ward_mpm *m = e->mpm[event_decoder(ev)];
+        const ward_mpm *m = e->mpm[dec];
         if (m)
             ward_mpm_scan(m, ev->scan ? ev->scan : ev->line, ev->scan ? ev->scan_len : ev->line_len,
                           on_literal, s);
@@ -864,7 +864,7 @@ int ward_engine_match(const ward_engine *e, ward_scratch *s, const ward_event *e
             add_candidate(s, e->always[a]);
         sort_candidates(s->cand, s->ncand);
     }
-    return confirm_candidates(e, s, ev, fn, ctx, 1);
+    return confirm_candidates(e, s, ev, dec, fn, ctx, 1);
 }
 
 int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_event *ev,
@@ -872,5 +872,5 @@ int ward_engine_match_naive(const ward_engine *e, ward_scratch *s, const ward_ev
     next_generation(s);
     for (uint32_t i = 0; i < e->rules.n; i++)
         add_candidate(s, i);
-    return confirm_candidates(e, s, ev, fn, ctx, 0);
+    return confirm_candidates(e, s, ev, event_decoder(ev), fn, ctx, 0);
 }

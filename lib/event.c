@@ -49,15 +49,24 @@ void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len) {
     ward_event_set(ev, "event.original", (const char *)line, len);
 }
 
-int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val_len) {
-    /* a field is mostly new; when it is not, its name is mostly the same constant */
+/* The index of the field called name, or -1. Decoders name fields with string constants, and
+ * callers mostly ask with the same constants (the linker merges equal ones): the pointer
+ * is compared before the text. Names are unique in an event (ward_event_set). */
+static long find(const ward_event *ev, const char *name) {
     for (size_t i = 0; i < ev->nfields; i++) {
-        if (ev->fields[i].name == name ||
-            (ev->fields[i].name[0] == name[0] && strcmp(ev->fields[i].name, name) == 0)) {
-            ev->fields[i].val = val;
-            ev->fields[i].val_len = val_len;
-            return 0;
-        }
+        const char *f = ev->fields[i].name;
+        if (f == name || (f[0] == name[0] && strcmp(f, name) == 0))
+            return (long)i;
+    }
+    return -1;
+}
+
+int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val_len) {
+    long i = find(ev, name);
+    if (i >= 0) {
+        ev->fields[i].val = val;
+        ev->fields[i].val_len = val_len;
+        return 0;
     }
     if (ev->nfields == WARD_EVENT_MAX_FIELDS) {
         ev->dropped_fields++;
@@ -120,13 +129,6 @@ int ward_event_set_copy(ward_event *ev, const char *name, size_t name_len, const
 }
 
 const ward_field *ward_event_get(const ward_event *ev, const char *name) {
-    /* Decoders name fields with string constants, and callers mostly ask with the same
-     * constants (the linker merges equal ones): look for the pointer first. */
-    for (size_t i = 0; i < ev->nfields; i++)
-        if (ev->fields[i].name == name)
-            return &ev->fields[i];
-    for (size_t i = 0; i < ev->nfields; i++)
-        if (ev->fields[i].name[0] == name[0] && strcmp(ev->fields[i].name, name) == 0)
-            return &ev->fields[i];
-    return NULL;
+    long i = find(ev, name);
+    return i < 0 ? NULL : &ev->fields[i];
 }

@@ -81,6 +81,22 @@ perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "tes
 expect_grep '^who=fast start=2026-11-30T12:00:00.250Z end=2026-11-30T12:59:00.000Z$' "$T/thr" "three attempts within the hour fire, with their own times"
 grep -q 'who=slow' "$T/thr" && bad "attempts hours apart fired in a back-fill" || ok "attempts hours apart do not fire in a back-fill"
 
+# --- local times without a zone across a change of offset (Paris, 29 March 2026: 02:00
+# CET becomes 03:00 CEST at 01:00 UTC); the third line is in the same minute as the
+# second, so it takes the offset remembered from it
+rm -rf "$T/state" "$T/logs"
+: >"$T/alerts.json"
+mkdir -p "$T/logs"
+{
+    echo "2026-03-29T01:59:10 host gen[1]: BURST dst"
+    echo "2026-03-29T03:00:20 host gen[1]: BURST dst"
+    echo "2026-03-29T03:00:50 host gen[1]: BURST dst"
+} >"$L"
+TZ=Europe/Paris "$WA" --once -c "$T/t.yml" 2>/dev/null
+perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "test-burst";
+    print "who=$o->{ward}{threshold}{group}{who} start=$o->{event}{start} end=$o->{event}{end}\n"' "$T/alerts.json" >"$T/thr"
+expect_grep '^who=dst start=2026-03-29T00:59:10.000Z end=2026-03-29T01:00:50.000Z$' "$T/thr" "local times on both sides of a change to summer time"
+
 # --- multiline: a line matching multiline_start begins an event, the others are added
 rm -rf "$T/state" "$T/logs"
 : >"$T/alerts.json"

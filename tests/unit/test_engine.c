@@ -314,6 +314,17 @@ static void test_engine_identical_rules_share_one_verdict(void **state) {
     assert_int_equal(st[6].candidates, 4);
     assert_int_equal(st[7].candidates, 4);
     assert_int_equal(st[7].matches, 1);
+    /* a transformed event makes every rule a candidate once: a copy is still visited
+     * through the rule it shares with, not as a candidate of its own as well */
+    ward_decode(WARD_DECODER_RAW, (const uint8_t *)"nothing", 7, &ev);
+    assert_int_equal(ward_event_set_copy(&ev, "k", 1, "unescaped", 9), 0);
+    assert_int_equal(ev.transformed, 1);
+    hits t = {0};
+    assert_int_equal(ward_engine_match(e, s, &ev, on_hit, &t), 0);
+    st = ward_scratch_stats(s);
+    assert_int_equal(st[0].candidates, 4);
+    assert_int_equal(st[2].candidates, 4);
+    assert_int_equal(st[5].candidates, 4);
     /* the naive loop runs every rule itself and agrees */
     hits n = {0};
     ward_decode(WARD_DECODER_RAW, (const uint8_t *)"x needle and thread", 19, &ev);
