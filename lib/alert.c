@@ -64,26 +64,12 @@ void ward_alert_time(char buf[32], uint64_t ms) {
              (unsigned)(ms % 1000));
 }
 
-/* ---- field lookup: what the rule extracted wins over what the decoder found ---- */
+/* ---- field values ---- */
 
 typedef struct view {
     const char *s;
     size_t len;
 } view;
-
-static int get(const ward_alert *a, const char *name, view *out) {
-    for (size_t i = 0; i < a->nextracted; i++)
-        if (strcmp(a->extracted[i].name, name) == 0) {
-            *out = (view){a->extracted[i].val, a->extracted[i].len};
-            return out->len > 0 && !(out->len == 1 && out->s[0] == '-');
-        }
-    const ward_field *f = a->ev ? ward_event_get(a->ev, name) : NULL;
-    if (!f)
-        return 0;
-    *out = (view){f->val, f->val_len};
-    /* "-" is how access logs say "none" */
-    return out->len > 0 && !(out->len == 1 && out->s[0] == '-');
-}
 
 static int as_u64(view v, uint64_t *out) {
     if (v.len == 0 || v.len > 19)
@@ -459,16 +445,6 @@ static void agent_members(ward_jw *w, const ward_alert *a) {
     }
 }
 
-/* Members made earlier, written as they are. */
-static void raw_members(ward_jw *w, const char *s, size_t len) {
-    if (!len)
-        return;
-    if (w->need_comma[w->depth])
-        ward_buf_putc(w->b, ',');
-    ward_buf_put(w->b, s, len);
-    w->need_comma[w->depth] = 1;
-}
-
 int ward_alert_rule_json(ward_buf *out, const ward_rule *r) {
     ward_jw w;
     ward_jw_init(&w, out);
@@ -524,11 +500,11 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
     }
 
     if (a->rule_json)
-        raw_members(&w, a->rule_json, a->rule_json_len);
+        ward_jw_raw_members(&w, a->rule_json, a->rule_json_len);
     else
         rule_members(&w, r);
     if (a->agent_json)
-        raw_members(&w, a->agent_json, a->agent_json_len);
+        ward_jw_raw_members(&w, a->agent_json, a->agent_json_len);
     else
         agent_members(&w, a);
 
@@ -544,7 +520,7 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
     ward_jw_key(&w, "ward");
     ward_jw_obj(&w);
     ward_jw_kcstr(&w, "level", level_sev[r->level <= WARD_LEVEL_CRITICAL ? r->level : 0]);
-    ward_jw_kcstr(&w, "mode", a->shadow ? "shadow" : "alert");
+    ward_jw_kcstr(&w, "mode", "alert"); /* shadow rules raise no alert */
     if (a->src) {
         ward_jw_key(&w, "source");
         ward_jw_obj(&w);
@@ -577,9 +553,7 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
         if (original_invalid) {
             /* the line is not UTF-8: keep its exact bytes */
             ward_jw_key(&w, "original_base64");
-            ward_buf_putc(out, '"');
-            ward_buf_base64(out, a->ev->line, a->ev->line_len);
-            ward_buf_putc(out, '"');
+            ward_jw_base64(&w, a->ev->line, a->ev->line_len);
         }
     }
     if (a->nextracted) {
@@ -602,11 +576,9 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
         if (t->ngroup_by) {
             ward_jw_key(&w, "group");
             ward_jw_obj(&w);
-            for (size_t i = 0; i < t->ngroup_by; i++) {
-                view v = {NULL, 0};
-                get(a, t->group_by[i], &v); /* as counted, "-" and "" included */
+            for (size_t i = 0; i < t->ngroup_by && a->group; i++) {
                 flat_key(&w, t->group_by[i]);
-                ward_jw_str(&w, v.s ? v.s : "", v.s ? v.len : 0);
+                ward_jw_str(&w, a->group[i].s ? a->group[i].s : "", a->group[i].len);
             }
             ward_jw_obj_end(&w);
         }

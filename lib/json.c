@@ -288,6 +288,20 @@ void ward_jw_str(ward_jw *w, const char *s, size_t len) {
     ward_buf_putc(w->b, '"');
 }
 
+void ward_jw_base64(ward_jw *w, const uint8_t *s, size_t len) {
+    before_value(w);
+    ward_buf_putc(w->b, '"');
+    ward_buf_base64(w->b, s, len);
+    ward_buf_putc(w->b, '"');
+}
+
+void ward_jw_raw_members(ward_jw *w, const char *s, size_t len) {
+    if (!len)
+        return;
+    before_value(w);
+    ward_buf_put(w->b, s, len);
+}
+
 void ward_jw_cstr(ward_jw *w, const char *s) {
     if (s)
         ward_jw_str(w, s, strlen(s));

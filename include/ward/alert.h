@@ -39,11 +39,11 @@ typedef struct ward_alert {
     const char *agent_version;
     const char *host_name; /* this host */
     const ward_rule *rule;
-    int shadow;           /* the rule is in shadow mode */
     const ward_event *ev; /* decoded event (event.original is ev->line) */
     const ward_alert_field *extracted;
     size_t nextracted;
     const ward_corr_result *threshold; /* NULL unless a threshold rule fired */
+    const ward_corr_val *group;        /* with threshold: the group_by values as counted */
     const ward_alert_src *src;
     /* Optional: the rule's part and the agent's part as ward_alert_rule_json and
      * ward_alert_agent_json made them once (they do not change between alerts). */

@@ -58,6 +58,11 @@ void ward_jw_u64(ward_jw *w, uint64_t v);
 void ward_jw_i64(ward_jw *w, int64_t v);
 void ward_jw_bool(ward_jw *w, int v);
 void ward_jw_null(ward_jw *w);
+void ward_jw_base64(ward_jw *w, const uint8_t *s, size_t len); /* a string: s in base64 */
+
+/* Object members (or array elements) written earlier by another writer, as they are:
+ * "k":v,"k2":v2 without braces; nothing when len is 0. */
+void ward_jw_raw_members(ward_jw *w, const char *s, size_t len);
 
 /* key + value in one call. */
 void ward_jw_kstr(ward_jw *w, const char *key, const char *s, size_t len);

@@ -87,6 +87,7 @@ static void test_alert_schema_of_a_syslog_alert(void **state) {
                     .extracted = x,
                     .nextracted = 3,
                     .threshold = &thr,
+                    .group = (ward_corr_val[]){{"112.95.230.3", 12}, {"root", 4}},
                     .src = &src};
     ward_alert_id(a.id, "file:2049:1234:abcd", 4096, r->id);
     ward_buf b;
@@ -146,7 +147,7 @@ static void test_alert_schema_of_a_syslog_alert(void **state) {
 
 static void test_alert_web_fields_and_odd_bytes(void **state) {
     (void)state;
-    const ward_rule *r = load_rule("title: t\nid: w1\nlevel: low\nmode: shadow\n"
+    const ward_rule *r = load_rule("title: t\nid: w1\nlevel: low\n"
                                    "detection: {sel: {cs-uri|contains: '../'}, condition: sel}\n");
     /* a host name in c-ip and an invalid UTF-8 byte in the request */
     const char *line = "gw.example.org - - [25/Nov/2026:10:01:02 +0000] \"GET /a/../b?x=\xff "
@@ -155,13 +156,16 @@ static void test_alert_web_fields_and_odd_bytes(void **state) {
     ward_event_init(&ev);
     ward_event_init(&back);
     ward_decode(WARD_DECODER_COMBINED_ACCESS, (const uint8_t *)line, strlen(line), &ev);
-    ward_alert a = {.time_ms = 0, .rule = r, .shadow = 1, .ev = &ev};
+    /* an extracted field follows the base64 of the line: the members must stay apart */
+    ward_alert_field x = {"path", "/a/../b", 7};
+    ward_alert a = {.time_ms = 0, .rule = r, .ev = &ev, .extracted = &x, .nextracted = 1};
     ward_alert_id(a.id, "stdin", 0, r->id);
     ward_buf b;
     ward_buf_init(&b);
     roundtrip(&a, &b, &back);
     want(&back, "@timestamp", "1970-01-01T00:00:00.000Z");
-    want(&back, "ward.mode", "shadow");
+    want(&back, "ward.mode", "alert");
+    want(&back, "ward.extracted.path", "/a/../b");
     want(&back, "event.severity", "21");
     assert_string_equal(ev.decoder, "combined_access");
     {
