@@ -98,8 +98,9 @@ typedef struct output {
     size_t stdout_done; /* bytes of buf already on stdout */
     int unsynced;       /* written to the file since the last fsync */
     off_t hinted;       /* the file up to here is being written back (or was synced) */
-    uint64_t written, bytes, fsyncs, errors;
-    int failing; /* a write or fsync failed: kept in memory, retried */
+    uint64_t bytes, fsyncs, errors;
+    int failing;   /* a write failed: kept in memory, retried */
+    int sync_lost; /* errno of a failed fsync: nothing since can be made durable */
     int failing_logged;
 } output;
 
@@ -216,8 +217,6 @@ uint64_t agent_now_ms(void);
 /* ---- output.c ---- */
 
 int output_open(output *o, const agent_cfg *cfg, FILE *log);
-/* Buffers one alert line. */
-int output_put(output *o, const char *line, size_t len);
 /* Writes what is buffered; with sync, also fsyncs the file. Returns 0 or -1. */
 int output_flush(output *o, int sync);
 /* Reopens the file (after external rotation). Returns 0 or -1. */

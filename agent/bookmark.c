@@ -167,24 +167,26 @@ int bm_save(const bm_store *b, const char *path, char *err, size_t errlen) {
                 what = "close";
                 int c = close(fd);
                 fd = -1;
-                what = "rename";
-                if (c == 0 && rename(tmp, path) == 0) {
-                    /* the rename itself is durable only once the directory is */
-                    char *d = strdup(path);
-                    int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-                    what = "fsync of the directory";
-                    if (dfd >= 0 && fsync(dfd) == 0)
-                        rc = 0;
-                    if (dfd >= 0)
-                        close(dfd);
-                    free(d);
+                if (c == 0) {
+                    what = "rename it to the bookmarks";
+                    if (rename(tmp, path) == 0) {
+                        /* the rename itself is durable only once the directory is */
+                        char *d = strdup(path);
+                        int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                        what = "fsync the directory after renaming it";
+                        if (dfd >= 0 && fsync(dfd) == 0)
+                            rc = 0;
+                        if (dfd >= 0)
+                            close(dfd);
+                        free(d);
+                    }
                 }
             }
         }
     }
     if (rc < 0) {
-        snprintf(err, errlen, "%s: cannot %s: %s", rc < 0 && fd >= 0 ? tmp : path, what,
-                 strerror(errno ? errno : EIO));
+        /* every step is on the temporary file, the last two on its new name */
+        snprintf(err, errlen, "%s: cannot %s: %s", tmp, what, strerror(errno ? errno : EIO));
         if (fd >= 0)
             close(fd);
         unlink(tmp);

@@ -78,10 +78,6 @@ int output_open(output *o, const agent_cfg *cfg, FILE *log) {
     return 0;
 }
 
-int output_put(output *o, const char *line, size_t len) {
-    return ward_buf_put(&o->buf, line, len);
-}
-
 /* Writes p[*done..len) to fd, advancing *done. Returns 0 when all is written, else -1. */
 static int write_rest(int fd, const char *p, size_t len, size_t *done) {
     while (*done < len) {
@@ -96,6 +92,10 @@ static int write_rest(int fd, const char *p, size_t len, size_t *done) {
 }
 
 int output_flush(output *o, int sync) {
+    if (o->sync_lost) {
+        errno = o->sync_lost;
+        return -1;
+    }
     if (o->buf.len) {
         if (o->to_stdout && write_rest(STDOUT_FILENO, o->buf.p, o->buf.len, &o->stdout_done) < 0) {
             /* a reader that went away must not stop the agent: count it, carry on */
@@ -121,13 +121,19 @@ int output_flush(output *o, int sync) {
         o->file_done = o->stdout_done = 0;
     }
     if (sync && o->fd >= 0 && o->unsynced) {
-        if (fsync(o->fd) < 0) {
+        /* EINVAL: a FIFO or the like, which holds nothing to sync */
+        if (fsync(o->fd) < 0 && errno != EINVAL) {
+            /* Linux may have dropped the pages it could not write and marked them
+             * clean: a later fsync would succeed without them. Nothing written since
+             * the last good fsync can be called durable again. */
             o->errors++;
             o->failing = 1;
+            o->sync_lost = errno ? errno : EIO;
             return -1;
         }
         o->fsyncs++;
         o->unsynced = 0;
+        o->hinted = lseek(o->fd, 0, SEEK_CUR) & ~(off_t)4095; /* synced: no hint needed */
     }
     o->failing = 0;
     return 0;

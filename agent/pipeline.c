@@ -268,29 +268,33 @@ void agent_forget_alert_parts(agent *a) {
 
 int agent_process(agent *a, src *s, const agent_rec *r) {
     decode(a, r);
-    hits h = {.n = 0};
+    hits h; /* not zeroed whole: it is large, and only n and over are read unset */
+    h.n = 0;
+    h.over = 0;
     ward_engine_match(a->engine, a->scratch, &a->ev, on_hit, &h);
     a->dirty = 1;
     agent_touch(a);
     if (h.over)
         a->st.hits_over += h.over;
     int rc = 0;
-    uint64_t now = 0;
+    uint64_t now = 0, when = 0; /* when: the record's time, once a threshold needs it */
+    int when_known = 0;
     for (size_t k = 0; k < h.n; k++) {
         const ward_rule *rule = ward_engine_rule(a->engine, h.idx[k]);
         if (rule->mode == WARD_MODE_SHADOW) {
             a->st.shadow_hits++;
             continue;
         }
-        xfields x = {.n = 0};
+        xfields x;
+        x.n = 0;
         ward_extract_run(rule, &a->ev, ward_scratch_ctx(a->scratch), on_field, &x);
         if (!now)
             now = agent_now_ms();
         ward_corr_result thr;
+        ward_corr_val group[16];
         int is_thr = rule->threshold.set;
         if (is_thr) {
             const ward_threshold *t = &rule->threshold;
-            ward_corr_val group[16];
             size_t ng = t->ngroup_by < 16 ? t->ngroup_by : 16;
             for (size_t i = 0; i < ng; i++)
                 group[i] = field_val(&x, &a->ev, t->group_by[i]);
@@ -300,7 +304,10 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
             ward_threshold tt = *t;
             tt.ngroup_by = ng;
             /* the record's own time when it has one: a back-fill counts as it happened */
-            uint64_t when = r->time_ms ? r->time_ms : event_time_ms(a, &a->ev, now);
+            if (!when_known) {
+                when = r->time_ms ? r->time_ms : event_time_ms(a, &a->ev, now);
+                when_known = 1;
+            }
             if (ward_corr_feed(a->corr, rule->id, &tt, group, &distinct, when ? when : now, &thr) <
                 0)
                 continue; /* counted by the correlation state */
@@ -322,10 +329,13 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         al.extracted = x.f;
         al.nextracted = x.n;
         al.threshold = is_thr ? &thr : NULL;
+        al.group = is_thr ? group : NULL;
         al.src = &r->where;
         cached_parts(a, h.idx[k], &al);
-        ward_buf_reset(&a->tmp);
-        if (ward_alert_json(&a->tmp, &al) < 0 || output_put(&a->out, a->tmp.p, a->tmp.len) < 0) {
+        size_t mark = a->out.buf.len;
+        if (ward_alert_json(&a->out.buf, &al) < 0) {
+            a->out.buf.len = mark; /* no half alert; the buffer stays usable */
+            a->out.buf.oom = 0;
             agent_log(a, "error", "out of memory writing an alert of rule %s", rule->id);
             rc = -1;
             continue;
@@ -344,6 +354,17 @@ int agent_backlogged(const agent *a) {
 
 int agent_commit(agent *a) {
     if (output_flush(&a->out, 1) < 0) {
+        if (a->out.sync_lost) {
+            if (!a->out.failing_logged)
+                agent_log(a, "error",
+                          "fsync of %s failed: %s; the alerts since the last fsync may not be "
+                          "on disk, so no bookmark moves and the agent stops (at the next start "
+                          "they are read and written again, with the same ids)",
+                          a->out.path, strerror(a->out.sync_lost));
+            a->out.failing_logged = 1;
+            ward_loop_stop(a->loop);
+            return -1;
+        }
         if (!a->out.failing_logged)
             agent_log(a, "error", "alerts cannot be written to %s: %s; bookmarks wait",
                       a->out.path ? a->out.path : "stdout", strerror(errno));
