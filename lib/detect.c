@@ -1651,9 +1651,16 @@ ward_detection *ward_detect_compile_mapped(const ward_node *detection, const war
                        rule_id, "out of memory");
         return NULL;
     }
+    if (map && nmap > 64) {
+        /* map_off has one bit per entry */
+        ward_diags_add(d, file, detection ? detection->line : 0, detection ? detection->col : 0,
+                       rule_id, "field map of %zu entries (at most 64)", nmap);
+        free(det);
+        return NULL;
+    }
     det->map = map;
     det->nmap = map ? nmap : 0;
-    for (size_t i = 0; i < det->nmap && i < 64; i++)
+    for (size_t i = 0; i < det->nmap; i++)
         if (map[i].unless && names_field(detection, map[i].unless))
             det->map_off |= (uint64_t)1 << i;
     if (compile_ns(det, detection, 0, "", file, rule_id, d, &det->root) < 0) {
@@ -2257,12 +2264,8 @@ typedef struct lset {
     size_t ncl;
 } lset;
 
-#define MAX_CLAUSES 8
-
 static void lits_clear(ward_lit **v, size_t *n) {
-    for (size_t i = 0; i < *n; i++)
-        free((*v)[i].s);
-    free(*v);
+    ward_lits_free(*v, *n);
     *v = NULL;
     *n = 0;
 }
@@ -2280,7 +2283,7 @@ static void ls_free(lset *l) {
 }
 
 static int ls_add_clause(lset *l, const ward_lit *v, size_t n) {
-    if (n < 2 || l->ncl >= MAX_CLAUSES)
+    if (n < 2 || l->ncl >= WARD_RELIT_MAX_CLAUSES)
         return 0;
     return ward_clause_push(&l->cl, &l->ncl, v, n);
 }

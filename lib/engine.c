@@ -139,26 +139,20 @@ static int lit_same(const ward_lit *a, const ward_lit *b) {
     return a->len == b->len && strncasecmp((const char *)a->s, (const char *)b->s, a->len) == 0;
 }
 
-/* Whether must literal m of rl is worth a second-stage check: long enough, and not the
- * rule's only trigger (a trigger that fired is there already). */
-/* How much a literal narrows the search, roughly, in log text: blanks, digits and
- * common punctuation are everywhere, common letters nearly so. " for " and " user " are
- * in most lines of an auth log; scanning for them as checks costs more than it saves. */
+/* How much a literal narrows the search, roughly, in log text, in rare letters (see
+ * ward_mpm_rarity). " for " and " user " are in most lines of an auth log; scanning for
+ * them as checks costs more than it saves. */
 static double lit_weight(const ward_lit *m) {
-    double w = 0;
-    for (size_t i = 0; i < m->len; i++) {
-        uint8_t c = m->s[i] | (m->s[i] >= 'A' && m->s[i] <= 'Z' ? 0x20 : 0);
-        w += c == ' ' || c == '\t'       ? 0.15
-             : c >= '0' && c <= '9'      ? 0.3
-             : strchr(".:/-_,=", c) && c ? 0.35
-             : c >= 'a' && c <= 'z'      ? (strchr("etaoinsrlcdu", c) ? 0.85 : 1.0)
-                                         : 0.6;
-    }
-    return w;
+    int w = 0;
+    for (size_t i = 0; i < m->len; i++)
+        w += ward_mpm_rarity(m->s[i]);
+    return (double)w / WARD_MPM_RARITY_MAX;
 }
 
 #define MIN_CHECK_WEIGHT 3.5
 
+/* Whether must literal m of rl is worth a second-stage check: long enough, rare enough,
+ * and not the rule's only trigger (a trigger that fired is there already). */
 static int check_worth(const ward_relit *rl, const ward_lit *m) {
     return m->len >= MIN_CHECK_LEN && lit_weight(m) >= MIN_CHECK_WEIGHT &&
            !(rl->nalts == 1 && lit_same(&rl->alts[0], m));
@@ -312,18 +306,14 @@ static int build_automata(ward_engine *e, const litpair *pairs, size_t npairs, c
             break;
         }
         size_t added = 0;
+        uint32_t last = 0;
         for (size_t i = 0; i < npairs && rc == 0; i++) {
             if (!want[i * WARD_DECODER_COUNT + (size_t)d])
                 continue;
             /* each literal once: the pairs of one literal are next to each other */
-            size_t first = i;
-            while (first > 0 && pairs[first - 1].lit == pairs[i].lit)
-                first--;
-            int done_before = 0;
-            for (size_t k = first; k < i && !done_before; k++)
-                done_before = want[k * WARD_DECODER_COUNT + (size_t)d];
-            if (done_before)
+            if (added && pairs[i].lit == last)
                 continue;
+            last = pairs[i].lit;
             if (ward_mpm_add(m, pairs[i].s, pairs[i].len, pairs[i].lit) != 0) {
                 snprintf(err, errlen, "cannot add literal of rule %s to the automaton",
                          e->rules.v[pairs[i].rule]->id);

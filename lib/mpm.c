@@ -27,7 +27,8 @@
 #include <string.h>
 
 #define FILTER_BITS 15
-#define SHORT_ANCHOR 255 /* the anchor of the literals of two or three bytes */
+#define SHORT_DEPTH 3 /* walks for the literals of two or three bytes go no deeper */
+#define ANY_DEPTH 0   /* a walk to the end of the trie (one-byte literals: every position) */
 #define HASH_MUL 0x9E3779B1u
 #define FOLD3 0x202020u
 
@@ -75,7 +76,6 @@ struct ward_mpm {
     uint8_t *ec; /* edge bytes, sorted within a node */
     uint32_t *echild;
     uint32_t *outs;
-    uint8_t *oanchor; /* anchor offset of each entry of outs */
     size_t mem;
 };
 
@@ -112,7 +112,6 @@ void ward_mpm_free(ward_mpm *m) {
     free(m->ec);
     free(m->echild);
     free(m->outs);
-    free(m->oanchor);
     free(m);
 }
 
@@ -159,17 +158,16 @@ static uint32_t filter4_hash(uint32_t key4) {
     return ((key4 | FOLD4) * HASH_MUL4) >> (32 - FILTER_BITS);
 }
 
-/* How much three bytes narrow the search in log text (a guess, not a measurement of
- * the data): spaces are everywhere, digits and common punctuation nearly so. */
-static int rarity(uint8_t c) {
-    if (c == ' ')
+int ward_mpm_rarity(uint8_t c) {
+    c = lower_table()[c];
+    if (c == ' ' || c == '\t')
         return 0;
     if (c >= '0' && c <= '9')
         return 2;
-    if (strchr(".:/-_,=", c))
+    if (c && strchr(".:/-_,=", c))
         return 3;
     if (c >= 'a' && c <= 'z')
-        return strchr("etaoinsrlcdu", c) ? 5 : 7;
+        return strchr("etaoinsrlcdu", c) ? 5 : WARD_MPM_RARITY_MAX;
     return 6;
 }
 
@@ -177,8 +175,9 @@ static int rarity(uint8_t c) {
 static uint32_t choose_anchor(const mpm_lit *l) {
     uint32_t best = 0;
     int best_w = -1;
-    for (uint32_t k = 0; k + 4 <= l->len && k < SHORT_ANCHOR; k++) {
-        int w = rarity(l->s[k]) + rarity(l->s[k + 1]) + rarity(l->s[k + 2]) + rarity(l->s[k + 3]);
+    for (uint32_t k = 0; k + 4 <= l->len; k++) {
+        int w = ward_mpm_rarity(l->s[k]) + ward_mpm_rarity(l->s[k + 1]) +
+                ward_mpm_rarity(l->s[k + 2]) + ward_mpm_rarity(l->s[k + 3]);
         if (w > best_w) {
             best_w = w;
             best = k;
@@ -292,12 +291,10 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
             m->every_pos = 1;
         else if (l->len == 2) {
             m->has_short = 1;
-            m->lits[i].anchor = SHORT_ANCHOR;
             for (unsigned x = 0; x < 256; x++)
                 filter_set(m->filter, l->s[0], l->s[1], (uint8_t)x);
         } else if (l->len == 3) {
             m->has_short = 1;
-            m->lits[i].anchor = SHORT_ANCHOR;
             filter_set(m->filter, l->s[0], l->s[1], l->s[2]);
         } else {
             m->lits[i].anchor = choose_anchor(l);
@@ -310,8 +307,7 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
     m->ec = malloc(nn);
     m->echild = malloc(nn * sizeof(*m->echild));
     m->outs = malloc((m->nlits ? m->nlits : 1) * sizeof(*m->outs));
-    m->oanchor = malloc(m->nlits ? m->nlits : 1);
-    if (!m->nodes || !m->ec || !m->echild || !m->outs || !m->oanchor)
+    if (!m->nodes || !m->ec || !m->echild || !m->outs)
         goto oom;
     /* Edges: node by node, each node's children sorted by byte (insertion sort; lists
      * are short except at the root, which also gets the dense table). */
@@ -335,7 +331,6 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
         nout[n] = d->out0; /* reused as the fill cursor below */
     }
     for (size_t i = 0; i < m->nlits; i++) {
-        m->oanchor[nout[endnode[i]]] = (uint8_t)m->lits[i].anchor;
         m->outs[nout[endnode[i]]++] = m->lits[i].id;
     }
     for (size_t n = 0; n < nn; n++)
@@ -353,8 +348,10 @@ int ward_mpm_compile(ward_mpm *m, char *err, size_t errlen) {
     size_t bytes = 0;
     for (size_t i = 0; i < m->nlits; i++)
         bytes += m->lits[i].len;
-    m->mem = sizeof(*m) + ((size_t)3 << FILTER_BITS) + m->nbuckets * 4 +
-             nn * (sizeof(mpm_node) + 1 + 4) + m->nlits * (sizeof(mpm_lit) + 5) +
+    /* filter (1 byte) and filter4 (2) per slot; bstart as allocated; a node's edge byte
+     * and child; each literal, its copy and its entry in outs; the long ones' entries */
+    m->mem = sizeof(*m) + ((size_t)3 << FILTER_BITS) + (m->nlongs + 1) * sizeof(uint32_t) +
+             nn * (sizeof(mpm_node) + 1 + 4) + m->nlits * (sizeof(mpm_lit) + 4) +
              m->nlongs * sizeof(mpm_long) + bytes;
     m->compiled = 1;
     free(first);
@@ -392,26 +389,23 @@ static uint32_t child_of(const ward_mpm *m, const mpm_node *d, uint8_t b) {
     return lo < d->nedge && ec[lo] == b ? m->echild[d->edge0 + lo] : 0;
 }
 
-/* Walks the trie from position i; reports every literal anchored at offset anchor (all
- * of them when anchor is -1) that starts there. Returns -reports - 1 when the callback
- * asked to stop, else the number of reports. */
-static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i, int anchor,
+/* Walks the trie from position i, at most depth bytes deep (ANY_DEPTH: to its end);
+ * reports every literal that starts there and ends on the way. Returns -reports - 1 when
+ * the callback asked to stop, else the number of reports. */
+static long walk(const ward_mpm *m, const uint8_t *buf, size_t len, size_t i, size_t depth,
                  ward_mpm_match_fn fn, void *ctx) {
     const uint8_t *lo = lower_table();
     uint32_t n = m->root[buf[i]];
     long reports = 0;
     size_t j = i + 1;
-
     while (n) {
         const mpm_node *d = &m->nodes[n];
         for (uint32_t k = 0; k < d->nout; k++) {
-            if (anchor >= 0 && m->oanchor[d->out0 + k] != anchor)
-                continue;
             reports++;
             if (fn && fn(m->outs[d->out0 + k], j, ctx))
                 return -reports - 1;
         }
-        if (j == len || d->nedge == 0 || (anchor == SHORT_ANCHOR && j - i == 3))
+        if (j == len || d->nedge == 0 || j - i == depth)
             break;
         n = child_of(m, d, lo[buf[j]]);
         j++;
@@ -449,14 +443,10 @@ static unsigned filter4_get(const uint16_t *f4, uint64_t w) {
 
 /* Whether long literal l starts at x, with n bytes left in the buffer (n >= l->len). */
 static int long_at(const mpm_long *l, const uint8_t *x, size_t n) {
-    if (n >= 8) {
-        if (((load64(x) | FOLD8) & l->mask) != l->pre)
-            return 0;
-    } else {
-        for (uint32_t k = 0; k < l->len; k++)
-            if ((x[k] | 0x20) != (uint8_t)(l->pre >> (8 * k)))
-                return 0;
-    }
+    /* the masked compare rejects most at once; near the end of the buffer, where eight
+     * bytes cannot be loaded, the exact compare alone decides */
+    if (n >= 8 && ((load64(x) | FOLD8) & l->mask) != l->pre)
+        return 0;
     const uint8_t *lo = lower_table();
     for (uint32_t k = 0; k < l->len; k++)
         if (lo[x[k]] != l->s[k])
@@ -470,7 +460,7 @@ static int long_at(const mpm_long *l, const uint8_t *x, size_t n) {
 #define WALK_AT(p, s, b)                                                                           \
     do {                                                                                           \
         if (s) {                                                                                   \
-            if ((r = walk(m, buf, len, (p), SHORT_ANCHOR, fn, ctx)) < 0)                           \
+            if ((r = walk(m, buf, len, (p), SHORT_DEPTH, fn, ctx)) < 0)                            \
                 return reports + (size_t)(-r - 1);                                                 \
             reports += (size_t)r;                                                                  \
         }                                                                                          \
@@ -499,7 +489,7 @@ size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm
         for (; i < len; i++) {
             if (!m->root[buf[i]])
                 continue;
-            if ((r = walk(m, buf, len, i, -1, fn, ctx)) < 0)
+            if ((r = walk(m, buf, len, i, ANY_DEPTH, fn, ctx)) < 0)
                 return reports + (size_t)(-r - 1);
             reports += (size_t)r;
         }
@@ -540,7 +530,7 @@ size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm
             WALK_AT(i, sb, bb);
         } else if (sh && m->root[buf[i]]) {
             /* Too near the end for three bytes: only two-byte literals. */
-            if ((r = walk(m, buf, len, i, SHORT_ANCHOR, fn, ctx)) < 0)
+            if ((r = walk(m, buf, len, i, SHORT_DEPTH, fn, ctx)) < 0)
                 return reports + (size_t)(-r - 1);
             reports += (size_t)r;
         }

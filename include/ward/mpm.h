@@ -34,6 +34,12 @@ typedef int (*ward_mpm_match_fn)(uint32_t id, size_t end, void *ctx);
 size_t ward_mpm_scan(const ward_mpm *m, const uint8_t *buf, size_t len, ward_mpm_match_fn fn,
                      void *ctx);
 
+/* How much byte c (either case) narrows a search in log text, from 0 (a blank: it is
+ * everywhere) to WARD_MPM_RARITY_MAX (a rare letter); a guess, not a measurement of the
+ * data: digits and common punctuation are nearly everywhere, common letters often. */
+#define WARD_MPM_RARITY_MAX 7
+int ward_mpm_rarity(uint8_t c);
+
 /* Number of literals added, and bytes of memory the compiled automaton uses. */
 size_t ward_mpm_count(const ward_mpm *m);
 size_t ward_mpm_memory(const ward_mpm *m);

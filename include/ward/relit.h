@@ -32,9 +32,10 @@ typedef struct ward_relit {
      * when alts is not (e.g. for an alternation). */
     ward_lit *must;
     size_t nmust;
-    /* Further required OR-sets of two or more literals (alts aside), best first, at most
+    /* Further required OR-sets of two or more literals (alts aside), at most
      * WARD_RELIT_MAX_CLAUSES: a second stage can check them after alts made a rule a
-     * candidate. */
+     * candidate. The extractor gives them best first; a Sigma detection in the order
+     * its condition names them. */
     ward_clause *clauses;
     size_t nclauses;
 } ward_relit;

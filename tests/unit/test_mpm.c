@@ -134,6 +134,45 @@ static void test_mpm_random_matches_naive(void **state) {
     }
 }
 
+/* Long literals (anchors at any offset, the masked 8-byte compare, the exact one) and
+ * short ones, never one byte (so the filter is in use), with copies planted in the
+ * buffer, at its very end too, where fewer than eight bytes can be loaded. */
+static void test_mpm_random_long_literals_match_naive(void **state) {
+    (void)state;
+    static const uint8_t alpha[] = {'a', 'b', 'A', 'B', 'c', 0, 0xff, ' ', '@', '`'};
+    uint64_t seed = 0xfeedbeef;
+    static litset ls;
+    static uint8_t buf[2048];
+    for (int round = 0; round < 600; round++) {
+        ls.n = 1 + rnd(&seed, 20);
+        for (size_t k = 0; k < ls.n; k++) {
+            unsigned kind = rnd(&seed, 4);
+            ls.len[k] = kind == 0   ? 2 + rnd(&seed, 2)                     /* 2 or 3 */
+                        : kind == 1 ? 4 + rnd(&seed, 8)                     /* 4..11 */
+                                    : 4 + rnd(&seed, WARD_MPM_MAX_LIT - 3); /* 4..256 */
+            for (size_t j = 0; j < ls.len[k]; j++)
+                ls.lit[k][j] = alpha[rnd(&seed, sizeof(alpha))];
+            ls.id[k] = (uint32_t)k;
+        }
+        size_t len = rnd(&seed, sizeof(buf));
+        for (size_t i = 0; i < len; i++)
+            buf[i] = alpha[rnd(&seed, sizeof(alpha))];
+        for (unsigned p = rnd(&seed, 6); p > 0; p--) {
+            size_t k = rnd(&seed, (unsigned)ls.n);
+            if (ls.len[k] > len)
+                continue;
+            /* at the end, or anywhere; each byte's case flipped at random */
+            size_t at =
+                rnd(&seed, 3) == 0 ? len - ls.len[k] : rnd(&seed, (unsigned)(len - ls.len[k] + 1));
+            for (size_t j = 0; j < ls.len[k]; j++) {
+                uint8_t c = ls.lit[k][j];
+                buf[at + j] = (c >= 'a' && c <= 'z' && rnd(&seed, 2)) ? (uint8_t)(c - 32) : c;
+            }
+        }
+        check_same(&ls, buf, len);
+    }
+}
+
 static void test_mpm_long_and_binary_literals(void **state) {
     (void)state;
     static litset ls;
@@ -300,6 +339,7 @@ static void test_mpm_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mpm_random_matches_naive),
+        cmocka_unit_test(test_mpm_random_long_literals_match_naive),
         cmocka_unit_test(test_mpm_long_and_binary_literals),
         cmocka_unit_test(test_mpm_case_folding_and_overlaps),
         cmocka_unit_test(test_mpm_real_logs_match_naive),
