@@ -139,6 +139,11 @@ static int excluded(const fsrc *f, const char *path) {
     return 0;
 }
 
+/* Milliseconds from then to now; 0 when then is later (a stamp taken after now was read). */
+static uint64_t since(uint64_t now, uint64_t then) {
+    return now > then ? now - then : 0;
+}
+
 static tfile *find_ino(fsrc *f, dev_t dev, ino_t ino) {
     for (size_t i = 0; i < f->nf; i++)
         if (f->f[i]->dev == dev && f->f[i]->ino == ino)
@@ -604,13 +609,14 @@ static void scan(fsrc *f, const bm_store *bm) {
 
 /* Releases rotated files that are finished: read to their end, idle for rotate_wait,
  * and everything from them durable. */
-static void release(fsrc *f, uint64_t now) {
+static void release(fsrc *f) {
+    uint64_t now = ward_loop_now_ms();
     size_t k = 0;
     for (size_t i = 0; i < f->nf; i++) {
         tfile *t = f->f[i];
         struct stat st;
         int done = t->rotated && fstat(t->fd, &st) == 0 && (uint64_t)st.st_size <= t->offset &&
-                   now - t->last_growth_ms >= f->s->cfg->rotate_wait_ms &&
+                   since(now, t->last_growth_ms) >= f->s->cfg->rotate_wait_ms &&
                    t->durable == t->offset && t->carry.len == 0 && t->ml_lines == 0;
         if (done) {
             f->released++;
@@ -627,7 +633,6 @@ static int read_all(fsrc *f, int flush_partial) {
     int more = 0;
     if (agent_backlogged(f->s->a))
         return 0; /* the output is failing: the lines wait in the file; a scan retries */
-    uint64_t now = ward_loop_now_ms();
     const agent_source_cfg *c = f->s->cfg;
     for (size_t i = 0; i < f->nf; i++) {
         tfile *t = f->f[i];
@@ -639,16 +644,18 @@ static int read_all(fsrc *f, int flush_partial) {
         long r = read_more(f, t, SLICE_BYTES);
         if (r >= (long)SLICE_BYTES && !agent_backlogged(f->s->a))
             more = 1;
+        /* the clock is read after the read: its lines and bytes were stamped during it */
+        uint64_t now = ward_loop_now_ms();
         /* a partial line that stopped growing: as it is, when configured (or at a
          * rotated file's end, where nothing can follow) */
         if (t->carry.len && !t->skipping &&
-            ((c->partial_timeout_ms && now - t->partial_since_ms >= c->partial_timeout_ms) ||
+            ((c->partial_timeout_ms && since(now, t->partial_since_ms) >= c->partial_timeout_ms) ||
              (flush_partial && t->rotated))) {
             on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
                     t->offset, 0);
             t->carry.len = 0;
         }
-        if (t->ml_lines && (now - t->ml_last_ms >= c->multiline_timeout_ms || flush_partial))
+        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || flush_partial))
             ml_flush(f, t);
     }
     return more;
@@ -664,11 +671,10 @@ static void on_work(void *ctx) {
 
 static void on_scan(void *ctx) {
     fsrc *f = ctx;
-    uint64_t now = ward_loop_now_ms();
     scan(f, NULL);
     if (read_all(f, 0))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
-    release(f, now);
+    release(f);
     uint64_t next = f->s->cfg->scan_interval_ms;
     /* timeouts of partial lines and multiline events need their own moments */
     if (f->s->cfg->multiline_start && f->s->cfg->multiline_timeout_ms < next)
