@@ -7,8 +7,8 @@
  * fstat'ed, and every path is stat'ed to see whether it still names the same file.
  *   - A path that names another file now (rename rotation, or delete and create): the
  *     old file stays open and is read to its end; it is released once it has not grown
- *     for rotate_wait and everything read from it is durable. The new file is read from
- *     the start.
+ *     for rotate_wait (its last line, when it has no newline, is then read as it is) and
+ *     everything read from it is durable. The new file is read from the start.
  *   - A file whose size fell below the offset, or whose first bytes changed
  *     (copytruncate, then new lines): read again from the start.
  *   - A file deleted while open is drained the same way as a rotated one.
@@ -629,7 +629,7 @@ static void release(fsrc *f) {
 }
 
 /* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. */
-static int read_all(fsrc *f, int flush_partial) {
+static int read_all(fsrc *f) {
     int more = 0;
     if (agent_backlogged(f->s->a))
         return 0; /* the output is failing: the lines wait in the file; a scan retries */
@@ -646,16 +646,27 @@ static int read_all(fsrc *f, int flush_partial) {
             more = 1;
         /* the clock is read after the read: its lines and bytes were stamped during it */
         uint64_t now = ward_loop_now_ms();
-        /* a partial line that stopped growing: as it is, when configured (or at a
-         * rotated file's end, where nothing can follow) */
+        /* a rotated file that has not grown for rotate_wait has its last byte: nothing
+         * can complete its last line now (and it can be released only without one) */
+        int ended = t->rotated && since(now, t->last_growth_ms) >= c->rotate_wait_ms;
+        if (ended && t->skipping) {
+            /* an overlong last line: its record went already, its rest is skipped */
+            t->skipping = 0;
+            if (f->ml_re && t->ml_lines)
+                t->ml_end = t->offset;
+            else
+                t->processed = t->offset;
+        }
+        /* a partial line that stopped growing: as it is, when configured, or at a
+         * rotated file's end */
         if (t->carry.len && !t->skipping &&
             ((c->partial_timeout_ms && since(now, t->partial_since_ms) >= c->partial_timeout_ms) ||
-             (flush_partial && t->rotated))) {
+             ended)) {
             on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
                     t->offset, 0);
             t->carry.len = 0;
         }
-        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || flush_partial))
+        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || ended))
             ml_flush(f, t);
     }
     return more;
@@ -665,14 +676,14 @@ static int read_all(fsrc *f, int flush_partial) {
 
 static void on_work(void *ctx) {
     fsrc *f = ctx;
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
 }
 
 static void on_scan(void *ctx) {
     fsrc *f = ctx;
     scan(f, NULL);
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
     release(f);
     uint64_t next = f->s->cfg->scan_interval_ms;
@@ -707,7 +718,7 @@ static void on_inotify(void *ctx, int fd, uint32_t events) {
     }
     if (rescan)
         scan(f, NULL);
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
 }
 
@@ -752,7 +763,7 @@ static long fs_drain(src *s) {
     fsrc *f = s->impl;
     uint64_t before = s->n.records;
     scan(f, NULL);
-    while (read_all(f, 0))
+    while (read_all(f))
         ;
     /* at the end of --once or of the agent, nothing more will come to complete a
      * multiline event; a partial line stays held (its newline may still come) */
