@@ -415,16 +415,18 @@ static tfile *track(fsrc *f, const char *path, int fd, const struct stat *st) {
     return t;
 }
 
-/* Where a file seen now for the first time starts. */
+/* Where a file seen now for the first time (without a bookmark) starts. Only the files
+ * found when the source starts are read from their end: anything that appears later (the
+ * new file of a rotation, too) is read whole. */
 static uint64_t first_offset(fsrc *f, uint64_t size) {
     int start_at = f->s->cfg->start_at;
+    if (start_at == START_BEGINNING || f->started)
+        return 0;
     if (start_at == START_END)
         return size;
-    if (start_at == START_BEGINNING)
-        return 0;
-    /* the very first run of the agent starts at the end of what exists; anything that
-     * appears later (or while the agent was stopped) is read whole */
-    return (f->s->a->first_run && !f->started) ? size : 0;
+    /* by default, only the very first run of the agent starts at the end of what exists;
+     * files that appeared while the agent was stopped are read whole */
+    return f->s->a->first_run ? size : 0;
 }
 
 enum { C_NONE = 0, C_NEW, C_RESUMED };
