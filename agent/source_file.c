@@ -35,6 +35,7 @@
 #define HEAD_MAX 1024          /* bytes hashed to tell files apart */
 #define READ_CHUNK (256 << 10) /* bytes read at once */
 #define SLICE_BYTES (4u << 20) /* bytes read per file before other work gets a turn */
+#define RETRY_MS 1000          /* after a record could not be processed (no memory) */
 
 typedef struct tfile {
     char *path; /* the path it was found at */
@@ -48,6 +49,7 @@ typedef struct tfile {
     char key[96]; /* "file:DEV:INO:HASH" for alert ids */
     int rotated;  /* the path names another file now, or none */
     int skipping; /* inside an overlong line: dropping bytes until its newline */
+    int stalled;  /* a record could not be processed: carry is split again from its start */
     uint64_t last_growth_ms;
     uint64_t partial_since_ms; /* when the held partial line last grew */
     ward_buf carry;            /* bytes from processed (or the skip point) to offset */
@@ -78,6 +80,7 @@ typedef struct fsrc {
     ward_match_ctx mc;
     size_t max_line;
     int started;
+    int stall_logged; /* the source is stalled (no memory), and said so */
     uint64_t rotations, truncations, reopened, released, overflows;
     uint8_t *rbuf;
 } fsrc;
@@ -155,6 +158,8 @@ static tfile *find_ino(fsrc *f, dev_t dev, ino_t ino) {
 
 static void set_id(tfile *t);
 
+/* Hands one record to the pipeline. Returns 0, or -1 when it could not take it (no
+ * memory): t is then stalled, and the caller keeps its position at the record. */
 static int emit(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t pos, int truncated) {
     src *s = f->s;
     if (!t->id_ready)
@@ -175,35 +180,48 @@ static int emit(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t pos, i
     r.where.path = t->path;
     r.where.offset = pos;
     r.where.has_offset = 1;
+    if (agent_process(s->a, s, &r) < 0) {
+        t->stalled = 1;
+        return -1;
+    }
     s->n.records++;
     s->n.bytes += len;
     if (truncated)
         s->n.truncated++;
-    return agent_process(s->a, s, &r);
+    return 0;
 }
 
-static void ml_flush(fsrc *f, tfile *t) {
-    if (t->ml_lines == 0)
-        return;
-    emit(f, t, (const uint8_t *)t->ml.p, t->ml.len, t->ml_start, t->ml_truncated);
-    t->processed = t->ml_end;
+static void ml_drop(tfile *t) {
     ward_buf_reset(&t->ml);
     t->ml_lines = 0;
     t->ml_truncated = 0;
 }
 
-/* One complete line [start, start + len) ending (newline included) at end. */
-static void on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t start, uint64_t end,
-                    int truncated) {
+/* Emits the multiline event being assembled. Returns 0, or -1 (emit's): it is kept. */
+static int ml_flush(fsrc *f, tfile *t) {
+    if (t->ml_lines == 0)
+        return 0;
+    if (emit(f, t, (const uint8_t *)t->ml.p, t->ml.len, t->ml_start, t->ml_truncated) < 0)
+        return -1;
+    t->processed = t->ml_end;
+    ml_drop(t);
+    return 0;
+}
+
+/* One complete line [start, start + len) ending (newline included) at end. Returns 0, or
+ * -1 when a record could not be processed: the line is not taken, and is offered again. */
+static int on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t start, uint64_t end,
+                   int truncated) {
     if (!f->ml_re) {
-        emit(f, t, p, len, start, truncated);
+        if (emit(f, t, p, len, start, truncated) < 0)
+            return -1;
         t->processed = end;
-        return;
+        return 0;
     }
     size_t l = len && p[len - 1] == '\r' ? len - 1 : len;
     int starts = ward_re_match(f->ml_re, p, l, &f->mc) == 1;
-    if (starts || t->ml_lines >= f->s->cfg->multiline_max_lines)
-        ml_flush(f, t);
+    if ((starts || t->ml_lines >= f->s->cfg->multiline_max_lines) && ml_flush(f, t) < 0)
+        return -1;
     if (t->ml_lines == 0) {
         t->ml_start = start;
         ward_buf_reset(&t->ml);
@@ -220,12 +238,15 @@ static void on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t st
     t->ml_lines++;
     t->ml_end = end;
     t->ml_last_ms = ward_loop_now_ms();
+    return 0;
 }
 
-/* Splits the carry buffer into lines; keeps the partial rest. */
-static void split(fsrc *f, tfile *t) {
+/* Splits the carry buffer into lines; keeps the partial rest. Returns 0, or -1 when a
+ * record could not be processed: the carry then starts at its line. */
+static int split(fsrc *f, tfile *t) {
     const uint8_t *b = (const uint8_t *)t->carry.p;
     size_t n = t->carry.len, i = 0;
+    int rc = 0;
     /* carry starts at offset - n */
     uint64_t base = t->offset - n;
     while (i < n) {
@@ -251,21 +272,26 @@ static void split(fsrc *f, tfile *t) {
         if (end - i > f->max_line) {
             /* overlong: the first max_line bytes are the record, the rest is skipped */
             if (nl) {
-                on_line(f, t, b + i, f->max_line, base + i, base + end + 1, 1);
+                if ((rc = on_line(f, t, b + i, f->max_line, base + i, base + end + 1, 1)) < 0)
+                    break;
                 i = end + 1;
                 continue;
             }
             /* no newline yet: the record goes now, but the position stays at the line's
              * start until its end is found (a crash repeats the record, same id) */
             if (f->ml_re)
-                on_line(f, t, b + i, f->max_line, base + i, t->ml_lines ? t->ml_end : base + i, 1);
+                rc = on_line(f, t, b + i, f->max_line, base + i, t->ml_lines ? t->ml_end : base + i,
+                             1);
             else
-                emit(f, t, b + i, f->max_line, base + i, 1);
+                rc = emit(f, t, b + i, f->max_line, base + i, 1);
+            if (rc < 0)
+                break;
             t->skipping = 1;
             i = n;
             break;
         }
-        on_line(f, t, b + i, end - i, base + i, base + end + 1, 0);
+        if ((rc = on_line(f, t, b + i, end - i, base + i, base + end + 1, 0)) < 0)
+            break;
         i = end + 1;
     }
     /* keep the rest */
@@ -275,11 +301,20 @@ static void split(fsrc *f, tfile *t) {
     }
     if (t->skipping)
         t->carry.len = 0; /* nothing of an overlong line is kept beyond its record */
+    return rc;
 }
 
-/* Reads what the file has past offset, at most limit bytes. Returns bytes read, -1. */
+/* Reads what the file has past offset, at most limit bytes. Returns bytes read, or -1 on
+ * an error (a stalled record included: t->stalled says so). */
 static long read_more(fsrc *f, tfile *t, size_t limit) {
+    if (t->stalled) {
+        /* the lines from the one that could not be processed are still in carry */
+        t->stalled = 0;
+        if (split(f, t) < 0)
+            return -1;
+    }
     size_t total = 0;
+    long rc = 0;
     while (total < limit) {
         ssize_t r = pread(t->fd, f->rbuf, READ_CHUNK, (off_t)t->offset);
         if (r < 0 && errno == EINTR)
@@ -297,12 +332,15 @@ static long read_more(fsrc *f, tfile *t, size_t limit) {
         }
         t->offset += (uint64_t)r;
         total += (size_t)r;
-        split(f, t);
         t->partial_since_ms = ward_loop_now_ms();
+        if (split(f, t) < 0) {
+            rc = -1; /* what was read stays in carry: nothing is read past it until then */
+            break;
+        }
     }
     if (total)
         t->last_growth_ms = ward_loop_now_ms();
-    return (long)total;
+    return rc < 0 ? rc : (long)total;
 }
 
 /* ---- tracking ---- */
@@ -342,10 +380,12 @@ static void set_id(tfile *t) {
 static void restart(fsrc *f, tfile *t, const char *why) {
     agent_log(f->s->a, "info", "%s: %s: reading it from the start", t->path, why);
     f->truncations++;
-    ml_flush(f, t);
+    if (ml_flush(f, t) < 0)
+        ml_drop(t); /* its lines are gone from the file: it cannot be read again */
     t->offset = t->processed = 0;
     t->durable = 0;
     t->skipping = 0;
+    t->stalled = 0;
     t->id_ready = 0; /* a new id from the new first line and the old id */
     ward_buf_reset(&t->carry);
     struct stat st;
@@ -630,7 +670,8 @@ static void release(fsrc *f) {
     f->nf = k;
 }
 
-/* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. */
+/* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. When a
+ * record cannot be processed (no memory), stops at it and tries again in RETRY_MS. */
 static int read_all(fsrc *f) {
     int more = 0;
     if (agent_backlogged(f->s->a))
@@ -644,6 +685,8 @@ static int read_all(fsrc *f) {
         if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size != t->offset)
             check(f, t);
         long r = read_more(f, t, SLICE_BYTES);
+        if (t->stalled)
+            goto stalled;
         if (r >= (long)SLICE_BYTES && !agent_backlogged(f->s->a))
             more = 1;
         /* the clock is read after the read: its lines and bytes were stamped during it */
@@ -664,14 +707,25 @@ static int read_all(fsrc *f) {
         if (t->carry.len && !t->skipping &&
             ((c->partial_timeout_ms && since(now, t->partial_since_ms) >= c->partial_timeout_ms) ||
              ended)) {
-            on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
-                    t->offset, 0);
+            if (on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
+                        t->offset, 0) < 0)
+                goto stalled;
             t->carry.len = 0;
         }
-        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || ended))
-            ml_flush(f, t);
+        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || ended) &&
+            ml_flush(f, t) < 0)
+            goto stalled;
     }
+    f->stall_logged = 0;
     return more;
+stalled:
+    /* the other files wait too: memory is short for all of them */
+    if (!f->stall_logged)
+        agent_log(f->s->a, "error", "source %s: out of memory: reading on in %d ms", f->s->name,
+                  RETRY_MS);
+    f->stall_logged = 1;
+    ward_loop_timer_after(f->s->a->loop, &f->work_timer, RETRY_MS);
+    return 0;
 }
 
 /* ---- loop callbacks ---- */
