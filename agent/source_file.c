@@ -68,6 +68,13 @@ typedef struct watch {
     char *dir;
 } watch;
 
+/* A path that could not be opened, and why: said once, until the reason changes. */
+typedef struct openerr {
+    char *path;
+    int err;
+    int seen; /* marked by a scan; an entry no scan found is forgotten */
+} openerr;
+
 typedef struct fsrc {
     src *s;
     tfile **f;
@@ -75,6 +82,8 @@ typedef struct fsrc {
     int ino_fd; /* inotify, or -1 */
     watch *w;
     size_t nw;
+    openerr *oe;
+    size_t noe;
     ward_loop_timer scan_timer, work_timer;
     pcre2_code *ml_re;
     ward_match_ctx mc;
@@ -152,6 +161,47 @@ static tfile *find_ino(fsrc *f, dev_t dev, ino_t ino) {
         if (f->f[i]->dev == dev && f->f[i]->ino == ino)
             return f->f[i];
     return NULL;
+}
+
+/* Counts a failed open of path; logs it unless it failed so before for the same reason. */
+static void open_failed(fsrc *f, const char *path, int err) {
+    f->s->n.errors++;
+    for (size_t i = 0; i < f->noe; i++) {
+        if (strcmp(f->oe[i].path, path) != 0)
+            continue;
+        f->oe[i].seen = 1;
+        if (f->oe[i].err == err)
+            return;
+        f->oe[i].err = err;
+        agent_log(f->s->a, "warning", "%s: cannot open: %s", path, strerror(err));
+        return;
+    }
+    agent_log(f->s->a, "warning", "%s: cannot open: %s (said once, counted every scan)", path,
+              strerror(err));
+    openerr *v = realloc(f->oe, (f->noe + 1) * sizeof(*v));
+    char *p = strdup(path);
+    if (!v || !p) {
+        if (v)
+            f->oe = v;
+        free(p); /* not remembered: said again at the next scan */
+        return;
+    }
+    f->oe = v;
+    f->oe[f->noe++] = (openerr){p, err, 1};
+}
+
+/* Forgets path's failed open (it opened, or is gone), or, with path NULL, every one that
+ * the last scan did not mark. */
+static void open_forget(fsrc *f, const char *path) {
+    size_t k = 0;
+    for (size_t i = 0; i < f->noe; i++) {
+        openerr *e = &f->oe[i];
+        if (path ? strcmp(e->path, path) == 0 : !e->seen)
+            free(e->path);
+        else
+            f->oe[k++] = *e;
+    }
+    f->noe = k;
 }
 
 /* ---- emitting records ---- */
@@ -486,12 +536,14 @@ static int consider(fsrc *f, const char *path, const bm_store *bm) {
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        if (errno != ENOENT) {
-            f->s->n.errors++;
-            agent_log(f->s->a, "warning", "%s: cannot open: %s", path, strerror(errno));
-        }
+        if (errno != ENOENT)
+            open_failed(f, path, errno);
+        else if (f->noe)
+            open_forget(f, path);
         return C_NONE;
     }
+    if (f->noe)
+        open_forget(f, path);
     struct stat fs;
     if (fstat(fd, &fs) < 0 || fs.st_dev != st.st_dev || fs.st_ino != st.st_ino) {
         close(fd); /* replaced between stat and open: the next scan sees the new one */
@@ -624,6 +676,8 @@ static void scan(fsrc *f, const bm_store *bm) {
     const agent_source_cfg *c = f->s->cfg;
     for (size_t i = 0; i < f->nf; i++)
         f->f[i]->seen = 0;
+    for (size_t i = 0; i < f->noe; i++)
+        f->oe[i].seen = 0;
     for (size_t p = 0; p < c->npaths; p++) {
         char *tmp = strdup(c->paths[p]);
         if (tmp) {
@@ -645,6 +699,8 @@ static void scan(fsrc *f, const bm_store *bm) {
         }
         globfree(&g);
     }
+    if (f->noe)
+        open_forget(f, NULL);
     for (size_t i = 0; i < f->nf; i++)
         check(f, f->f[i]);
 }
@@ -886,6 +942,9 @@ static void fs_free(src *s) {
         for (size_t i = 0; i < f->nw; i++)
             free(f->w[i].dir);
         free(f->w);
+        for (size_t i = 0; i < f->noe; i++)
+            free(f->oe[i].path);
+        free(f->oe);
         pcre2_code_free(f->ml_re);
         ward_match_ctx_fini(&f->mc);
         free(f->rbuf);
