@@ -426,8 +426,9 @@ static void set_id(tfile *t) {
     set_key(t);
 }
 
-/* Starts reading t from the beginning again (truncated or replaced). */
-static void restart(fsrc *f, tfile *t, const char *why) {
+/* Starts reading t, now size bytes long, from the beginning again (truncated or
+ * replaced). */
+static void restart(fsrc *f, tfile *t, uint64_t size, const char *why) {
     agent_log(f->s->a, "info", "%s: %s: reading it from the start", t->path, why);
     f->truncations++;
     if (ml_flush(f, t) < 0)
@@ -438,25 +439,22 @@ static void restart(fsrc *f, tfile *t, const char *why) {
     t->stalled = 0;
     t->id_ready = 0; /* a new id from the new first line and the old id */
     ward_buf_reset(&t->carry);
-    struct stat st;
-    if (fstat(t->fd, &st) == 0)
-        set_head(t, (uint64_t)st.st_size);
+    set_head(t, size);
 }
 
-/* Checks the file's identity and size; restarts it when it was truncated or replaced. */
-static void check(fsrc *f, tfile *t) {
-    struct stat st;
-    if (fstat(t->fd, &st) < 0)
-        return;
-    uint64_t size = (uint64_t)st.st_size;
+/* Checks the file's content against st (its fstat) and restarts it when it was truncated
+ * or replaced; with by_path, also whether its path still names it (a scan's check: every
+ * rename, creation and deletion makes one). */
+static void check(fsrc *f, tfile *t, const struct stat *st, int by_path) {
+    uint64_t size = (uint64_t)st->st_size;
     if (size < t->offset) {
-        restart(f, t, "truncated");
+        restart(f, t, size, "truncated");
         return;
     }
     if (t->head_len) {
         uint64_t h;
         if (head_hash(t->fd, t->head_len, &h) < 0 || h != t->head_hash) {
-            restart(f, t, "its first bytes changed (copytruncate?)");
+            restart(f, t, size, "its first bytes changed (copytruncate?)");
             return;
         }
     }
@@ -468,7 +466,7 @@ static void check(fsrc *f, tfile *t) {
             t->head_hash = h;
         }
     }
-    if (!t->rotated) {
+    if (by_path && !t->rotated) {
         struct stat ps;
         if (stat(t->path, &ps) < 0 || ps.st_dev != t->dev || ps.st_ino != t->ino) {
             t->rotated = 1;
@@ -701,8 +699,11 @@ static void scan(fsrc *f, const bm_store *bm) {
     }
     if (f->noe)
         open_forget(f, NULL);
-    for (size_t i = 0; i < f->nf; i++)
-        check(f, f->f[i]);
+    for (size_t i = 0; i < f->nf; i++) {
+        struct stat st;
+        if (fstat(f->f[i]->fd, &st) == 0)
+            check(f, f->f[i], &st, 1);
+    }
 }
 
 /* Releases rotated files that are finished: read to their end, idle for rotate_wait,
@@ -738,9 +739,18 @@ static int read_all(fsrc *f) {
         /* before reading on from offset: was the file truncated, or replaced by other
          * bytes (a truncation refilled past offset before we looked)? */
         struct stat st;
-        if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size != t->offset)
-            check(f, t);
-        long r = read_more(f, t, SLICE_BYTES);
+        size_t limit = SLICE_BYTES;
+        if (fstat(t->fd, &st) == 0) {
+            if ((uint64_t)st.st_size != t->offset)
+                check(f, t, &st, 0);
+            /* up to the size seen: a write after the fstat makes another inotify event
+             * (or is found by the next scan) */
+            uint64_t size = (uint64_t)st.st_size;
+            uint64_t ahead = size > t->offset ? size - t->offset : 0;
+            if (ahead < limit)
+                limit = (size_t)ahead;
+        }
+        long r = limit || t->stalled ? read_more(f, t, limit) : 0;
         if (t->stalled)
             goto stalled;
         if (r >= (long)SLICE_BYTES && !agent_backlogged(f->s->a))
