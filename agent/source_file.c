@@ -7,8 +7,8 @@
  * fstat'ed, and every path is stat'ed to see whether it still names the same file.
  *   - A path that names another file now (rename rotation, or delete and create): the
  *     old file stays open and is read to its end; it is released once it has not grown
- *     for rotate_wait and everything read from it is durable. The new file is read from
- *     the start.
+ *     for rotate_wait (its last line, when it has no newline, is then read as it is) and
+ *     everything read from it is durable. The new file is read from the start.
  *   - A file whose size fell below the offset, or whose first bytes changed
  *     (copytruncate, then new lines): read again from the start.
  *   - A file deleted while open is drained the same way as a rotated one.
@@ -35,6 +35,7 @@
 #define HEAD_MAX 1024          /* bytes hashed to tell files apart */
 #define READ_CHUNK (256 << 10) /* bytes read at once */
 #define SLICE_BYTES (4u << 20) /* bytes read per file before other work gets a turn */
+#define RETRY_MS 1000          /* after a record could not be processed (no memory) */
 
 typedef struct tfile {
     char *path; /* the path it was found at */
@@ -48,6 +49,7 @@ typedef struct tfile {
     char key[96]; /* "file:DEV:INO:HASH" for alert ids */
     int rotated;  /* the path names another file now, or none */
     int skipping; /* inside an overlong line: dropping bytes until its newline */
+    int stalled;  /* a record could not be processed: carry is split again from its start */
     uint64_t last_growth_ms;
     uint64_t partial_since_ms; /* when the held partial line last grew */
     ward_buf carry;            /* bytes from processed (or the skip point) to offset */
@@ -66,6 +68,13 @@ typedef struct watch {
     char *dir;
 } watch;
 
+/* A path that could not be opened, and why: said once, until the reason changes. */
+typedef struct openerr {
+    char *path;
+    int err;
+    int seen; /* marked by a scan; an entry no scan found is forgotten */
+} openerr;
+
 typedef struct fsrc {
     src *s;
     tfile **f;
@@ -73,11 +82,14 @@ typedef struct fsrc {
     int ino_fd; /* inotify, or -1 */
     watch *w;
     size_t nw;
+    openerr *oe;
+    size_t noe;
     ward_loop_timer scan_timer, work_timer;
     pcre2_code *ml_re;
     ward_match_ctx mc;
     size_t max_line;
     int started;
+    int stall_logged; /* the source is stalled (no memory), and said so */
     uint64_t rotations, truncations, reopened, released, overflows;
     uint8_t *rbuf;
 } fsrc;
@@ -139,6 +151,11 @@ static int excluded(const fsrc *f, const char *path) {
     return 0;
 }
 
+/* Milliseconds from then to now; 0 when then is later (a stamp taken after now was read). */
+static uint64_t since(uint64_t now, uint64_t then) {
+    return now > then ? now - then : 0;
+}
+
 static tfile *find_ino(fsrc *f, dev_t dev, ino_t ino) {
     for (size_t i = 0; i < f->nf; i++)
         if (f->f[i]->dev == dev && f->f[i]->ino == ino)
@@ -146,10 +163,53 @@ static tfile *find_ino(fsrc *f, dev_t dev, ino_t ino) {
     return NULL;
 }
 
+/* Counts a failed open of path; logs it unless it failed so before for the same reason. */
+static void open_failed(fsrc *f, const char *path, int err) {
+    f->s->n.errors++;
+    for (size_t i = 0; i < f->noe; i++) {
+        if (strcmp(f->oe[i].path, path) != 0)
+            continue;
+        f->oe[i].seen = 1;
+        if (f->oe[i].err == err)
+            return;
+        f->oe[i].err = err;
+        agent_log(f->s->a, "warning", "%s: cannot open: %s", path, strerror(err));
+        return;
+    }
+    agent_log(f->s->a, "warning", "%s: cannot open: %s (said once, counted every scan)", path,
+              strerror(err));
+    openerr *v = realloc(f->oe, (f->noe + 1) * sizeof(*v));
+    char *p = strdup(path);
+    if (!v || !p) {
+        if (v)
+            f->oe = v;
+        free(p); /* not remembered: said again at the next scan */
+        return;
+    }
+    f->oe = v;
+    f->oe[f->noe++] = (openerr){p, err, 1};
+}
+
+/* Forgets path's failed open (it opened, or is gone), or, with path NULL, every one that
+ * the last scan did not mark. */
+static void open_forget(fsrc *f, const char *path) {
+    size_t k = 0;
+    for (size_t i = 0; i < f->noe; i++) {
+        openerr *e = &f->oe[i];
+        if (path ? strcmp(e->path, path) == 0 : !e->seen)
+            free(e->path);
+        else
+            f->oe[k++] = *e;
+    }
+    f->noe = k;
+}
+
 /* ---- emitting records ---- */
 
 static void set_id(tfile *t);
 
+/* Hands one record to the pipeline. Returns 0, or -1 when it could not take it (no
+ * memory): t is then stalled, and the caller keeps its position at the record. */
 static int emit(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t pos, int truncated) {
     src *s = f->s;
     if (!t->id_ready)
@@ -170,35 +230,48 @@ static int emit(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t pos, i
     r.where.path = t->path;
     r.where.offset = pos;
     r.where.has_offset = 1;
+    if (agent_process(s->a, s, &r) < 0) {
+        t->stalled = 1;
+        return -1;
+    }
     s->n.records++;
     s->n.bytes += len;
     if (truncated)
         s->n.truncated++;
-    return agent_process(s->a, s, &r);
+    return 0;
 }
 
-static void ml_flush(fsrc *f, tfile *t) {
-    if (t->ml_lines == 0)
-        return;
-    emit(f, t, (const uint8_t *)t->ml.p, t->ml.len, t->ml_start, t->ml_truncated);
-    t->processed = t->ml_end;
+static void ml_drop(tfile *t) {
     ward_buf_reset(&t->ml);
     t->ml_lines = 0;
     t->ml_truncated = 0;
 }
 
-/* One complete line [start, start + len) ending (newline included) at end. */
-static void on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t start, uint64_t end,
-                    int truncated) {
+/* Emits the multiline event being assembled. Returns 0, or -1 (emit's): it is kept. */
+static int ml_flush(fsrc *f, tfile *t) {
+    if (t->ml_lines == 0)
+        return 0;
+    if (emit(f, t, (const uint8_t *)t->ml.p, t->ml.len, t->ml_start, t->ml_truncated) < 0)
+        return -1;
+    t->processed = t->ml_end;
+    ml_drop(t);
+    return 0;
+}
+
+/* One complete line [start, start + len) ending (newline included) at end. Returns 0, or
+ * -1 when a record could not be processed: the line is not taken, and is offered again. */
+static int on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t start, uint64_t end,
+                   int truncated) {
     if (!f->ml_re) {
-        emit(f, t, p, len, start, truncated);
+        if (emit(f, t, p, len, start, truncated) < 0)
+            return -1;
         t->processed = end;
-        return;
+        return 0;
     }
     size_t l = len && p[len - 1] == '\r' ? len - 1 : len;
     int starts = ward_re_match(f->ml_re, p, l, &f->mc) == 1;
-    if (starts || t->ml_lines >= f->s->cfg->multiline_max_lines)
-        ml_flush(f, t);
+    if ((starts || t->ml_lines >= f->s->cfg->multiline_max_lines) && ml_flush(f, t) < 0)
+        return -1;
     if (t->ml_lines == 0) {
         t->ml_start = start;
         ward_buf_reset(&t->ml);
@@ -215,12 +288,15 @@ static void on_line(fsrc *f, tfile *t, const uint8_t *p, size_t len, uint64_t st
     t->ml_lines++;
     t->ml_end = end;
     t->ml_last_ms = ward_loop_now_ms();
+    return 0;
 }
 
-/* Splits the carry buffer into lines; keeps the partial rest. */
-static void split(fsrc *f, tfile *t) {
+/* Splits the carry buffer into lines; keeps the partial rest. Returns 0, or -1 when a
+ * record could not be processed: the carry then starts at its line. */
+static int split(fsrc *f, tfile *t) {
     const uint8_t *b = (const uint8_t *)t->carry.p;
     size_t n = t->carry.len, i = 0;
+    int rc = 0;
     /* carry starts at offset - n */
     uint64_t base = t->offset - n;
     while (i < n) {
@@ -246,21 +322,26 @@ static void split(fsrc *f, tfile *t) {
         if (end - i > f->max_line) {
             /* overlong: the first max_line bytes are the record, the rest is skipped */
             if (nl) {
-                on_line(f, t, b + i, f->max_line, base + i, base + end + 1, 1);
+                if ((rc = on_line(f, t, b + i, f->max_line, base + i, base + end + 1, 1)) < 0)
+                    break;
                 i = end + 1;
                 continue;
             }
             /* no newline yet: the record goes now, but the position stays at the line's
              * start until its end is found (a crash repeats the record, same id) */
             if (f->ml_re)
-                on_line(f, t, b + i, f->max_line, base + i, t->ml_lines ? t->ml_end : base + i, 1);
+                rc = on_line(f, t, b + i, f->max_line, base + i, t->ml_lines ? t->ml_end : base + i,
+                             1);
             else
-                emit(f, t, b + i, f->max_line, base + i, 1);
+                rc = emit(f, t, b + i, f->max_line, base + i, 1);
+            if (rc < 0)
+                break;
             t->skipping = 1;
             i = n;
             break;
         }
-        on_line(f, t, b + i, end - i, base + i, base + end + 1, 0);
+        if ((rc = on_line(f, t, b + i, end - i, base + i, base + end + 1, 0)) < 0)
+            break;
         i = end + 1;
     }
     /* keep the rest */
@@ -270,11 +351,20 @@ static void split(fsrc *f, tfile *t) {
     }
     if (t->skipping)
         t->carry.len = 0; /* nothing of an overlong line is kept beyond its record */
+    return rc;
 }
 
-/* Reads what the file has past offset, at most limit bytes. Returns bytes read, -1. */
+/* Reads what the file has past offset, at most limit bytes. Returns bytes read, or -1 on
+ * an error (a stalled record included: t->stalled says so). */
 static long read_more(fsrc *f, tfile *t, size_t limit) {
+    if (t->stalled) {
+        /* the lines from the one that could not be processed are still in carry */
+        t->stalled = 0;
+        if (split(f, t) < 0)
+            return -1;
+    }
     size_t total = 0;
+    long rc = 0;
     while (total < limit) {
         ssize_t r = pread(t->fd, f->rbuf, READ_CHUNK, (off_t)t->offset);
         if (r < 0 && errno == EINTR)
@@ -292,12 +382,15 @@ static long read_more(fsrc *f, tfile *t, size_t limit) {
         }
         t->offset += (uint64_t)r;
         total += (size_t)r;
-        split(f, t);
         t->partial_since_ms = ward_loop_now_ms();
+        if (split(f, t) < 0) {
+            rc = -1; /* what was read stays in carry: nothing is read past it until then */
+            break;
+        }
     }
     if (total)
         t->last_growth_ms = ward_loop_now_ms();
-    return (long)total;
+    return rc < 0 ? rc : (long)total;
 }
 
 /* ---- tracking ---- */
@@ -333,35 +426,35 @@ static void set_id(tfile *t) {
     set_key(t);
 }
 
-/* Starts reading t from the beginning again (truncated or replaced). */
-static void restart(fsrc *f, tfile *t, const char *why) {
+/* Starts reading t, now size bytes long, from the beginning again (truncated or
+ * replaced). */
+static void restart(fsrc *f, tfile *t, uint64_t size, const char *why) {
     agent_log(f->s->a, "info", "%s: %s: reading it from the start", t->path, why);
     f->truncations++;
-    ml_flush(f, t);
+    if (ml_flush(f, t) < 0)
+        ml_drop(t); /* its lines are gone from the file: it cannot be read again */
     t->offset = t->processed = 0;
     t->durable = 0;
     t->skipping = 0;
+    t->stalled = 0;
     t->id_ready = 0; /* a new id from the new first line and the old id */
     ward_buf_reset(&t->carry);
-    struct stat st;
-    if (fstat(t->fd, &st) == 0)
-        set_head(t, (uint64_t)st.st_size);
+    set_head(t, size);
 }
 
-/* Checks the file's identity and size; restarts it when it was truncated or replaced. */
-static void check(fsrc *f, tfile *t) {
-    struct stat st;
-    if (fstat(t->fd, &st) < 0)
-        return;
-    uint64_t size = (uint64_t)st.st_size;
+/* Checks the file's content against st (its fstat) and restarts it when it was truncated
+ * or replaced; with by_path, also whether its path still names it (a scan's check: every
+ * rename, creation and deletion makes one). */
+static void check(fsrc *f, tfile *t, const struct stat *st, int by_path) {
+    uint64_t size = (uint64_t)st->st_size;
     if (size < t->offset) {
-        restart(f, t, "truncated");
+        restart(f, t, size, "truncated");
         return;
     }
     if (t->head_len) {
         uint64_t h;
         if (head_hash(t->fd, t->head_len, &h) < 0 || h != t->head_hash) {
-            restart(f, t, "its first bytes changed (copytruncate?)");
+            restart(f, t, size, "its first bytes changed (copytruncate?)");
             return;
         }
     }
@@ -373,7 +466,7 @@ static void check(fsrc *f, tfile *t) {
             t->head_hash = h;
         }
     }
-    if (!t->rotated) {
+    if (by_path && !t->rotated) {
         struct stat ps;
         if (stat(t->path, &ps) < 0 || ps.st_dev != t->dev || ps.st_ino != t->ino) {
             t->rotated = 1;
@@ -410,16 +503,18 @@ static tfile *track(fsrc *f, const char *path, int fd, const struct stat *st) {
     return t;
 }
 
-/* Where a file seen now for the first time starts. */
+/* Where a file seen now for the first time (without a bookmark) starts. Only the files
+ * found when the source starts are read from their end: anything that appears later (the
+ * new file of a rotation, too) is read whole. */
 static uint64_t first_offset(fsrc *f, uint64_t size) {
     int start_at = f->s->cfg->start_at;
+    if (start_at == START_BEGINNING || f->started)
+        return 0;
     if (start_at == START_END)
         return size;
-    if (start_at == START_BEGINNING)
-        return 0;
-    /* the very first run of the agent starts at the end of what exists; anything that
-     * appears later (or while the agent was stopped) is read whole */
-    return (f->s->a->first_run && !f->started) ? size : 0;
+    /* by default, only the very first run of the agent starts at the end of what exists;
+     * files that appeared while the agent was stopped are read whole */
+    return f->s->a->first_run ? size : 0;
 }
 
 enum { C_NONE = 0, C_NEW, C_RESUMED };
@@ -439,12 +534,14 @@ static int consider(fsrc *f, const char *path, const bm_store *bm) {
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        if (errno != ENOENT) {
-            f->s->n.errors++;
-            agent_log(f->s->a, "warning", "%s: cannot open: %s", path, strerror(errno));
-        }
+        if (errno != ENOENT)
+            open_failed(f, path, errno);
+        else if (f->noe)
+            open_forget(f, path);
         return C_NONE;
     }
+    if (f->noe)
+        open_forget(f, path);
     struct stat fs;
     if (fstat(fd, &fs) < 0 || fs.st_dev != st.st_dev || fs.st_ino != st.st_ino) {
         close(fd); /* replaced between stat and open: the next scan sees the new one */
@@ -577,6 +674,8 @@ static void scan(fsrc *f, const bm_store *bm) {
     const agent_source_cfg *c = f->s->cfg;
     for (size_t i = 0; i < f->nf; i++)
         f->f[i]->seen = 0;
+    for (size_t i = 0; i < f->noe; i++)
+        f->oe[i].seen = 0;
     for (size_t p = 0; p < c->npaths; p++) {
         char *tmp = strdup(c->paths[p]);
         if (tmp) {
@@ -598,19 +697,25 @@ static void scan(fsrc *f, const bm_store *bm) {
         }
         globfree(&g);
     }
-    for (size_t i = 0; i < f->nf; i++)
-        check(f, f->f[i]);
+    if (f->noe)
+        open_forget(f, NULL);
+    for (size_t i = 0; i < f->nf; i++) {
+        struct stat st;
+        if (fstat(f->f[i]->fd, &st) == 0)
+            check(f, f->f[i], &st, 1);
+    }
 }
 
 /* Releases rotated files that are finished: read to their end, idle for rotate_wait,
  * and everything from them durable. */
-static void release(fsrc *f, uint64_t now) {
+static void release(fsrc *f) {
+    uint64_t now = ward_loop_now_ms();
     size_t k = 0;
     for (size_t i = 0; i < f->nf; i++) {
         tfile *t = f->f[i];
         struct stat st;
         int done = t->rotated && fstat(t->fd, &st) == 0 && (uint64_t)st.st_size <= t->offset &&
-                   now - t->last_growth_ms >= f->s->cfg->rotate_wait_ms &&
+                   since(now, t->last_growth_ms) >= f->s->cfg->rotate_wait_ms &&
                    t->durable == t->offset && t->carry.len == 0 && t->ml_lines == 0;
         if (done) {
             f->released++;
@@ -622,53 +727,87 @@ static void release(fsrc *f, uint64_t now) {
     f->nf = k;
 }
 
-/* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. */
-static int read_all(fsrc *f, int flush_partial) {
+/* Reads every file, at most SLICE_BYTES each. Returns 1 when some file has more. When a
+ * record cannot be processed (no memory), stops at it and tries again in RETRY_MS. */
+static int read_all(fsrc *f) {
     int more = 0;
     if (agent_backlogged(f->s->a))
         return 0; /* the output is failing: the lines wait in the file; a scan retries */
-    uint64_t now = ward_loop_now_ms();
     const agent_source_cfg *c = f->s->cfg;
     for (size_t i = 0; i < f->nf; i++) {
         tfile *t = f->f[i];
         /* before reading on from offset: was the file truncated, or replaced by other
          * bytes (a truncation refilled past offset before we looked)? */
         struct stat st;
-        if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size != t->offset)
-            check(f, t);
-        long r = read_more(f, t, SLICE_BYTES);
+        size_t limit = SLICE_BYTES;
+        if (fstat(t->fd, &st) == 0) {
+            if ((uint64_t)st.st_size != t->offset)
+                check(f, t, &st, 0);
+            /* up to the size seen: a write after the fstat makes another inotify event
+             * (or is found by the next scan) */
+            uint64_t size = (uint64_t)st.st_size;
+            uint64_t ahead = size > t->offset ? size - t->offset : 0;
+            if (ahead < limit)
+                limit = (size_t)ahead;
+        }
+        long r = limit || t->stalled ? read_more(f, t, limit) : 0;
+        if (t->stalled)
+            goto stalled;
         if (r >= (long)SLICE_BYTES && !agent_backlogged(f->s->a))
             more = 1;
-        /* a partial line that stopped growing: as it is, when configured (or at a
-         * rotated file's end, where nothing can follow) */
+        /* the clock is read after the read: its lines and bytes were stamped during it */
+        uint64_t now = ward_loop_now_ms();
+        /* a rotated file that has not grown for rotate_wait has its last byte: nothing
+         * can complete its last line now (and it can be released only without one) */
+        int ended = t->rotated && since(now, t->last_growth_ms) >= c->rotate_wait_ms;
+        if (ended && t->skipping) {
+            /* an overlong last line: its record went already, its rest is skipped */
+            t->skipping = 0;
+            if (f->ml_re && t->ml_lines)
+                t->ml_end = t->offset;
+            else
+                t->processed = t->offset;
+        }
+        /* a partial line that stopped growing: as it is, when configured, or at a
+         * rotated file's end */
         if (t->carry.len && !t->skipping &&
-            ((c->partial_timeout_ms && now - t->partial_since_ms >= c->partial_timeout_ms) ||
-             (flush_partial && t->rotated))) {
-            on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
-                    t->offset, 0);
+            ((c->partial_timeout_ms && since(now, t->partial_since_ms) >= c->partial_timeout_ms) ||
+             ended)) {
+            if (on_line(f, t, (const uint8_t *)t->carry.p, t->carry.len, t->offset - t->carry.len,
+                        t->offset, 0) < 0)
+                goto stalled;
             t->carry.len = 0;
         }
-        if (t->ml_lines && (now - t->ml_last_ms >= c->multiline_timeout_ms || flush_partial))
-            ml_flush(f, t);
+        if (t->ml_lines && (since(now, t->ml_last_ms) >= c->multiline_timeout_ms || ended) &&
+            ml_flush(f, t) < 0)
+            goto stalled;
     }
+    f->stall_logged = 0;
     return more;
+stalled:
+    /* the other files wait too: memory is short for all of them */
+    if (!f->stall_logged)
+        agent_log(f->s->a, "error", "source %s: out of memory: reading on in %d ms", f->s->name,
+                  RETRY_MS);
+    f->stall_logged = 1;
+    ward_loop_timer_after(f->s->a->loop, &f->work_timer, RETRY_MS);
+    return 0;
 }
 
 /* ---- loop callbacks ---- */
 
 static void on_work(void *ctx) {
     fsrc *f = ctx;
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
 }
 
 static void on_scan(void *ctx) {
     fsrc *f = ctx;
-    uint64_t now = ward_loop_now_ms();
     scan(f, NULL);
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
-    release(f, now);
+    release(f);
     uint64_t next = f->s->cfg->scan_interval_ms;
     /* timeouts of partial lines and multiline events need their own moments */
     if (f->s->cfg->multiline_start && f->s->cfg->multiline_timeout_ms < next)
@@ -701,7 +840,7 @@ static void on_inotify(void *ctx, int fd, uint32_t events) {
     }
     if (rescan)
         scan(f, NULL);
-    if (read_all(f, 0))
+    if (read_all(f))
         ward_loop_timer_after(f->s->a->loop, &f->work_timer, 0);
 }
 
@@ -746,7 +885,7 @@ static long fs_drain(src *s) {
     fsrc *f = s->impl;
     uint64_t before = s->n.records;
     scan(f, NULL);
-    while (read_all(f, 0))
+    while (read_all(f))
         ;
     /* at the end of --once or of the agent, nothing more will come to complete a
      * multiline event; a partial line stays held (its newline may still come) */
@@ -813,6 +952,9 @@ static void fs_free(src *s) {
         for (size_t i = 0; i < f->nw; i++)
             free(f->w[i].dir);
         free(f->w);
+        for (size_t i = 0; i < f->noe; i++)
+            free(f->oe[i].path);
+        free(f->oe);
         pcre2_code_free(f->ml_re);
         ward_match_ctx_fini(&f->mc);
         free(f->rbuf);

@@ -119,4 +119,35 @@ perl -MJSON::PP -ne 'my $o = decode_json($_); my $n = () = $o->{event}{original}
 expect_grep '^seq=1 lines=3$' "$T/ml" "the stack trace is part of its event"
 expect_grep '^seq=2 lines=1$' "$T/ml" "a one-line event stays one line"
 expect_grep '^seq=3 lines=2$' "$T/ml" "the last event is complete after multiline_timeout"
+
+# --- a file that cannot be opened is reported once (every scan counts an error), and
+# read once it can be. The agent runs without the capabilities that let root read
+# anything, so that a file of mode 000 is refused to it (EACCES).
+rm -rf "$T/state" "$T/logs" "$T/agent.log"
+: >"$T/alerts.json"
+write_config "$T/e.yml" "start_at: beginning"
+mkdir -p "$T/logs"
+gen "$T/logs/locked.log" 7001 7005
+chmod 000 "$T/logs/locked.log"
+gen "$L" 7006 7010
+unpriv=()
+[ "$(id -u)" -eq 0 ] && unpriv=(setpriv --bounding-set=-dac_override,-dac_read_search)
+if "${unpriv[@]}" cat "$T/logs/locked.log" >/dev/null 2>&1; then
+    ok "skipped: a file of mode 000 is readable here (cannot drop CAP_DAC_OVERRIDE)"
+else
+    "${unpriv[@]}" "$WA" --foreground -c "$T/e.yml" 2>>"$T/agent.log" &
+    AGENT_PID=$!
+    wait_for_count "$T/alerts.json" 5 10 || bad "unreadable file: the readable one was not read"
+    sleep 1 # ten scans
+    n=$(grep -c 'locked.log: cannot open' "$T/agent.log")
+    [ "$n" -eq 1 ] && ok "a file that cannot be opened is reported once" || bad "reported $n times"
+    chmod 644 "$T/logs/locked.log"
+    wait_for_count "$T/alerts.json" 10 10 || bad "the file was not read once it could be opened"
+    stop_agent
+    check_exactly "$T/alerts.json" 7001 7010 "a file is read once it can be opened"
+    perl -MJSON::PP -e 'local $/; open(my $i, "<", $ARGV[0]) or die; my $o = decode_json(<$i>);
+        my ($s) = grep { $_->{name} eq "logs" } @{$o->{sources}}; print "errors=$s->{errors}\n"' \
+        "$T/state/stats.json" >"$T/st"
+    expect_grep '^errors=([5-9]|[1-9][0-9]+)$' "$T/st" "every scan that could not open it counts an error"
+fi
 finish

@@ -58,4 +58,26 @@ n=$(ls -l /proc/"$AGENT_PID"/fd 2>/dev/null | grep -c "$T/logs/")
 
 stop_agent && ok "SIGTERM: exits 0" || bad "SIGTERM exit status"
 check_exactly "$T/alerts.json" 1 6600 "nothing more after the stop"
+
+# a rotated file whose last line has no newline: after rotate_wait that line is read as
+# it is (nothing can complete it) and the file is released, also when it was deleted;
+# likewise a deleted file that ends inside an overlong line
+rm -rf "$T/state" "$T/logs"
+: >"$T/alerts.json"
+write_config "$T/b.yml" "start_at: beginning"
+gen "$L" 1 10
+printf 'Dec  1 10:00:00 host gen[1]: SEQ 11 no newline' >>"$L"
+gen "$T/logs/long.log" 21 30
+perl -e 'print "Dec  1 10:00:00 host gen[1]: SEQ 31 ", "y" x 70000' >>"$T/logs/long.log"
+start_agent "$T/b.yml"
+wait_for_count "$T/alerts.json" 21 || bad "rotated partial line: the first lines did not arrive"
+mv "$L" "$L.1"
+gen "$L" 12 20
+rm "$L.1" "$T/logs/long.log"
+wait_for_count "$T/alerts.json" 31 10 || bad "the last line of a rotated file did not arrive"
+sleep 1.5
+check_exactly "$T/alerts.json" 1 31 "the last line of a rotated file, without its newline, is read once"
+n=$(ls -l /proc/"$AGENT_PID"/fd 2>/dev/null | grep -c '(deleted)')
+[ "$n" -eq 0 ] && ok "rotated files that end without a newline are released" || { bad "$n deleted files still open"; ls -l /proc/"$AGENT_PID"/fd; }
+stop_agent
 finish
