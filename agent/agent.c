@@ -332,8 +332,6 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         snprintf(a->host, sizeof(a->host), "localhost");
     if (agent_load_config(cfg_path, &a->cfg, log) < 0)
         return -1;
-    if (!a->cfg.agent.name && !(a->cfg.agent.name = strdup(a->host)))
-        return -1;
     size_t nerr = 0;
     a->engine = agent_load_rules(&a->cfg, log, &nerr);
     if (!a->engine)

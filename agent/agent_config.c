@@ -6,7 +6,10 @@
 #include "agent_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ward/decode.h"
 
@@ -219,9 +222,22 @@ static const ward_cfg_key stats_keys[] = {
 static const ward_cfg_table stats_table = {
     "stats", stats_keys, sizeof(stats_keys) / sizeof(stats_keys[0]), sizeof(agent_cfg), NULL};
 
+/* The defaults no table entry can give (they depend on the host), set here because every
+ * load (start, SIGHUP, --check) goes through this check. Returns 0 or -1 (reported). */
+static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
+    if (!a->agent.name) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        if (!(a->agent.name = strdup(host)))
+            return ward_cfg_error(c, "out of memory");
+    }
+    return 0;
+}
+
 static int check_agent(void *obj, const ward_cfg_ctx *c) {
     agent_cfg *a = obj;
-    int rc = 0;
+    int rc = set_defaults(a, c);
     if (a->nsources == 0)
         rc = ward_cfg_error(c, "no sources: add at least one under 'sources'");
     if (!a->outputs.file.path && !a->outputs.stdout_)
