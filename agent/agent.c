@@ -22,21 +22,7 @@ int agent_load_config(const char *path, agent_cfg *cfg, FILE *err) {
         fprintf(err, "%s\n", buf);
     }
     ward_diags_fini(&d);
-    if (rc < 0)
-        return -1;
-    /* names: given, or the type and place ("file-1") */
-    for (size_t i = 0; i < cfg->nsources; i++) {
-        agent_source_cfg *s = &cfg->sources[i];
-        if (!s->name) {
-            static const char *const t[] = {"file", "journal", "syslog"};
-            char n[32];
-            snprintf(n, sizeof(n), "%s-%zu", t[s->type], i + 1);
-            s->name = strdup(n);
-            if (!s->name)
-                return -1;
-        }
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr) {

@@ -222,8 +222,9 @@ static const ward_cfg_key stats_keys[] = {
 static const ward_cfg_table stats_table = {
     "stats", stats_keys, sizeof(stats_keys) / sizeof(stats_keys[0]), sizeof(agent_cfg), NULL};
 
-/* The defaults no table entry can give (they depend on the host), set here because every
- * load (start, SIGHUP, --check) goes through this check. Returns 0 or -1 (reported). */
+/* The defaults no table entry can give (they depend on the host or on a source's place).
+ * They are set here because every load (start, SIGHUP, --check) goes through this check,
+ * and before the checks that need them. Returns 0 or -1 (reported). */
 static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
     if (!a->agent.name) {
         char host[256] = "";
@@ -232,21 +233,32 @@ static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
         if (!(a->agent.name = strdup(host)))
             return ward_cfg_error(c, "out of memory");
     }
+    /* a source's name: given, or its type and place in the list ("file-1") */
+    for (size_t i = 0; i < a->nsources; i++) {
+        agent_source_cfg *s = &a->sources[i];
+        if (s->name)
+            continue;
+        char n[32];
+        snprintf(n, sizeof(n), "%s-%zu", source_types[s->type], i + 1);
+        if (!(s->name = strdup(n)))
+            return ward_cfg_error(c, "out of memory");
+    }
     return 0;
 }
 
 static int check_agent(void *obj, const ward_cfg_ctx *c) {
     agent_cfg *a = obj;
-    int rc = set_defaults(a, c);
+    if (set_defaults(a, c) < 0)
+        return -1;
+    int rc = 0;
     if (a->nsources == 0)
         rc = ward_cfg_error(c, "no sources: add at least one under 'sources'");
     if (!a->outputs.file.path && !a->outputs.stdout_)
         rc = ward_cfg_error(c, "no output: set outputs.file.path or outputs.stdout");
-    /* source names must be unique: bookmarks are kept by name */
+    /* source names, the defaults included, must be unique: bookmarks are kept by name */
     for (size_t i = 0; i < a->nsources; i++)
         for (size_t j = i + 1; j < a->nsources; j++)
-            if (a->sources[i].name && a->sources[j].name &&
-                strcmp(a->sources[i].name, a->sources[j].name) == 0)
+            if (strcmp(a->sources[i].name, a->sources[j].name) == 0)
                 rc = ward_cfg_error(c, "two sources are named '%s'", a->sources[i].name);
     return rc;
 }

@@ -55,6 +55,11 @@ expect_grep "bad\.yml:4:[0-9]+: .*pathz" "$T/out" "unknown key named with file:l
 printf 'agent: {state_dir: %s}\nsources:\n  - type: file\noutputs: {stdout: true}\n' "$T/state" >"$T/bad3.yml"
 "$WA" --check -c "$T/bad3.yml" >"$T/out" 2>&1
 expect_grep "bad3\.yml:3:[0-9]+: .*file source needs 'paths'" "$T/out" "a file source without paths is refused"
+# a default name ("file-1": type and place) counts against the names given
+printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nsources:\n  - type: file\n    paths: [a]\n  - type: file\n    name: file-1\n    paths: [b]\noutputs: {stdout: true}\n' "$T/state" >"$T/dup.yml"
+"$WA" --check -c "$T/dup.yml" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "--check refuses a name given to one source and by default to another" || bad "--check accepted two sources named file-1"
+expect_grep "dup\.yml:1:[0-9]+: two sources are named 'file-1'" "$T/out" "the clash with a default name is reported"
 printf 'agent: {state_dir: %s}\nrules: {paths: [%s]}\nsources: [{type: file, paths: [x]}]\noutputs: {stdout: true}\n' "$T/state" "$T/norules" >"$T/bad2.yml"
 "$WA" --check -c "$T/bad2.yml" >"$T/out" 2>&1
 [ $? -eq 1 ] && ok "--check with missing rules exits 1" || bad "--check missing rules exit code"
