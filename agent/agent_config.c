@@ -19,15 +19,22 @@
 static const char *const source_types[] = {"file", "journal", "syslog", NULL};
 static const char *const start_names[] = {"default", "end", "beginning", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet-counting", NULL};
-const char *const agent_decoder_names[] = {"auto", "syslog", "combined_access", "json",
-                                           "kv",   "raw",    "fail2ban",        NULL};
+/* The choices of 'decoder', in the order of enum ward_decoder, so that the index the
+ * loader stores is the ward_decoder itself (no map); the names are those of
+ * ward_decoder_name. A decoder added to the enum stops the build here until it is listed. */
+static const char *const decoder_names[] = {[WARD_DECODER_RAW] = "raw",
+                                            [WARD_DECODER_SYSLOG] = "syslog",
+                                            [WARD_DECODER_COMBINED_ACCESS] = "combined_access",
+                                            [WARD_DECODER_JSON] = "json",
+                                            [WARD_DECODER_KV] = "kv",
+                                            [WARD_DECODER_AUTO] = "auto",
+                                            [WARD_DECODER_FAIL2BAN] = "fail2ban",
+                                            [WARD_DECODER_COUNT] = NULL};
+_Static_assert(sizeof(decoder_names) / sizeof(decoder_names[0]) == WARD_DECODER_COUNT + 1,
+               "decoder_names must name every ward_decoder");
 
 int agent_cfg_decoder(const agent_source_cfg *s) {
-    static const int map[] = {
-        WARD_DECODER_AUTO, WARD_DECODER_SYSLOG, WARD_DECODER_COMBINED_ACCESS, WARD_DECODER_JSON,
-        WARD_DECODER_KV,   WARD_DECODER_RAW,    WARD_DECODER_FAIL2BAN};
-    int n = (int)(sizeof(map) / sizeof(map[0]));
-    return s->decoder >= 0 && s->decoder < n ? map[s->decoder] : WARD_DECODER_AUTO;
+    return s->decoder >= 0 && s->decoder < WARD_DECODER_COUNT ? s->decoder : WARD_DECODER_AUTO;
 }
 
 #define SRC(f) offsetof(agent_source_cfg, f)
@@ -80,7 +87,7 @@ static const ward_cfg_key source_keys[] = {
     {"name", WARD_CFG_STR, SRC(name), 0, NULL, 0, 0, NULL, NULL, 0,
      "A name for alerts, stats and bookmarks (default: the type and its place in the list, "
      "e.g. file-1). Keep it stable: bookmarks are kept by name."},
-    {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, agent_decoder_names, NULL, 0,
+    {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, decoder_names, NULL, 0,
      "How records are decoded: auto, syslog, combined_access, json, kv, raw or fail2ban "
      "(auto plus f2b.line, the line without its date, for rules imported from fail2ban). "
      "Journal entries are always syslog-shaped."},

@@ -15,7 +15,7 @@ enum { FRAMING_AUTO = 0, FRAMING_LF, FRAMING_OCTET };
 typedef struct agent_source_cfg {
     int type;
     char *name;
-    int decoder; /* index in decoder_names: auto, syslog, combined_access, json, kv, raw */
+    int decoder; /* a ward_decoder (the choices are listed in its order) */
     /* file */
     char **paths;
     size_t npaths;
@@ -85,7 +85,6 @@ typedef struct agent_cfg {
 } agent_cfg;
 
 extern const ward_cfg_table agent_cfg_table;
-extern const char *const agent_decoder_names[];
 
 /* The ward_decoder of a source's decoder setting. */
 int agent_cfg_decoder(const agent_source_cfg *s);

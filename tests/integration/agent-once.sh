@@ -74,6 +74,16 @@ printf 'ward-bookmarks 1\nfile\tlogs\tgarbage\n' >"$T/state/bookmarks"
 expect_grep 'bookmarks:2: bad file record \(3 fields\).*kept as .*bookmarks\.bad' "$T/err" "a damaged bookmark file is reported with its line"
 [ -f "$T/state/bookmarks.bad" ] && ok "the damaged file is kept" || bad "no bookmarks.bad"
 check_none_lost "$T/alerts.json" 1 40 "after a damaged bookmark file, everything is read again"
+# a source's decoder setting reaches the decoder
+for d in raw syslog fail2ban; do
+    mkdir -p "$T/dec-$d"
+    gen "$T/dec-$d/in.log" 1 1
+    printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\noutputs: {file: {path: %s}}\nsources: [{type: file, paths: [%s], start_at: beginning, decoder: %s}]\n' \
+        "$T/dec-$d" "$T/dec-$d/alerts.json" "$T/dec-$d/in.log" "$d" >"$T/dec-$d/a.yml"
+    "$WA" --once -c "$T/dec-$d/a.yml" 2>/dev/null
+    perl -MJSON::PP -ne 'print "decoder=" . decode_json($_)->{ward}{decoder} . "\n"' "$T/dec-$d/alerts.json" >"$T/dec-$d/got" 2>&1
+    expect_grep "^decoder=$d\$" "$T/dec-$d/got" "decoder: $d decodes with $d"
+done
 # docs/agent.md holds the key table the program prints
 "$WA" --help-config >"$T/keys"
 awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/agent.md >"$T/doc-keys"
