@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ward/decode.h"
+#include "ward/re.h"
 
 #define SZ(x) (int64_t)(x)
 #define MS(x) (int64_t)(x)
@@ -52,6 +53,75 @@ static int journal_match_ok(const char *m) {
     return 1;
 }
 
+int agent_cfg_parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
+                           int *numeric6, char *err, size_t errlen) {
+    if (strncmp(v, "udp://", 6) == 0)
+        *tcp = 0;
+    else if (strncmp(v, "tcp://", 6) == 0)
+        *tcp = 1;
+    else {
+        snprintf(err, errlen, "must start with udp:// or tcp://");
+        return -1;
+    }
+    const char *h = v + 6, *colon;
+    size_t hl;
+    *numeric6 = 0;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (!close) {
+            snprintf(err, errlen, "'[' without ']' around an IPv6 address");
+            return -1;
+        }
+        if (close[1] != ':') {
+            snprintf(err, errlen, "a port is needed after ']', as in [::1]:514");
+            return -1;
+        }
+        h++;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+        *numeric6 = 1;
+    } else {
+        colon = strrchr(h, ':');
+        if (!colon) {
+            snprintf(err, errlen, "a port is needed, as in %.6s127.0.0.1:514", v);
+            return -1;
+        }
+        hl = (size_t)(colon - h);
+        if (memchr(h, ':', hl)) {
+            snprintf(err, errlen, "an IPv6 address goes in brackets, as in %.6s[::1]:514", v);
+            return -1;
+        }
+    }
+    if (hl == 0) {
+        snprintf(err, errlen,
+                 "an address is needed before the port (0.0.0.0 or [::] for "
+                 "every address)");
+        return -1;
+    }
+    if (hl >= hostlen) {
+        snprintf(err, errlen, "the address is too long");
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    const char *p = colon + 1;
+    size_t pl = strlen(p);
+    unsigned long pv = 0;
+    for (size_t i = 0; i < pl; i++) {
+        if (p[i] < '0' || p[i] > '9' || i >= 5) {
+            pv = 0;
+            break;
+        }
+        pv = pv * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (pl == 0 || pv < 1 || pv > 65535) {
+        snprintf(err, errlen, "the port must be a number from 1 to 65535, not '%s'", p);
+        return -1;
+    }
+    snprintf(port, 8, "%lu", pv);
+    return 0;
+}
+
 static int check_source(void *obj, const ward_cfg_ctx *c) {
     agent_source_cfg *s = obj;
     int rc = 0;
@@ -60,9 +130,22 @@ static int check_source(void *obj, const ward_cfg_ctx *c) {
     if (s->type == SRC_SYSLOG && !s->listen)
         rc = ward_cfg_error(c,
                             "a syslog source needs 'listen' (udp://ADDR:PORT or tcp://ADDR:PORT)");
-    if (s->type == SRC_SYSLOG && s->listen && strncmp(s->listen, "udp://", 6) != 0 &&
-        strncmp(s->listen, "tcp://", 6) != 0)
-        rc = ward_cfg_error(c, "'listen' must start with udp:// or tcp://, not '%s'", s->listen);
+    if (s->type == SRC_SYSLOG && s->listen) {
+        char host[256], port[8], err[256];
+        int tcp, numeric6;
+        if (agent_cfg_parse_listen(s->listen, &tcp, host, sizeof(host), port, &numeric6, err,
+                                   sizeof(err)) < 0)
+            rc = ward_cfg_error(c, "listen '%.200s': %s", s->listen, err);
+    }
+    if (s->type == SRC_FILE && s->multiline_start) {
+        /* compiled as the file source compiles it, so that --check finds what start would */
+        char err[256];
+        pcre2_code *re =
+            ward_re_compile(s->multiline_start, strlen(s->multiline_start), 0, err, sizeof(err));
+        if (!re)
+            rc = ward_cfg_error(c, "multiline_start '%.200s': %s", s->multiline_start, err);
+        pcre2_code_free(re);
+    }
     if (s->type != SRC_FILE && (s->npaths || s->multiline_start))
         rc = ward_cfg_error(c, "'paths' and 'multiline_start' are for file sources");
     if (s->type != SRC_SYSLOG && s->listen)

@@ -89,4 +89,11 @@ extern const ward_cfg_table agent_cfg_table;
 /* The ward_decoder of a source's decoder setting. */
 int agent_cfg_decoder(const agent_source_cfg *s);
 
+/* Splits a listen value, "udp://HOST:PORT" or "tcp://[V6]:PORT": *tcp, the host (hostlen
+ * bytes at most, with its NUL), the port as digits (port holds 8 bytes), *numeric6 when the
+ * host was a bracketed IPv6 address. Used by the configuration check and by the syslog
+ * source. Returns 0, or -1 with a message in err. */
+int agent_cfg_parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
+                           int *numeric6, char *err, size_t errlen);
+
 #endif

@@ -301,77 +301,6 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t len) {
     }
 }
 
-/* Splits a listen value, "udp://HOST:PORT" or "tcp://[V6]:PORT". Returns 0, or -1 with a
- * message in err. */
-static int parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
-                        int *numeric6, char *err, size_t errlen) {
-    if (strncmp(v, "udp://", 6) == 0)
-        *tcp = 0;
-    else if (strncmp(v, "tcp://", 6) == 0)
-        *tcp = 1;
-    else {
-        snprintf(err, errlen, "must start with udp:// or tcp://");
-        return -1;
-    }
-    const char *h = v + 6, *colon;
-    size_t hl;
-    *numeric6 = 0;
-    if (*h == '[') {
-        const char *close = strchr(h, ']');
-        if (!close) {
-            snprintf(err, errlen, "'[' without ']' around an IPv6 address");
-            return -1;
-        }
-        if (close[1] != ':') {
-            snprintf(err, errlen, "a port is needed after ']', as in [::1]:514");
-            return -1;
-        }
-        h++;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-        *numeric6 = 1;
-    } else {
-        colon = strrchr(h, ':');
-        if (!colon) {
-            snprintf(err, errlen, "a port is needed, as in %.6s127.0.0.1:514", v);
-            return -1;
-        }
-        hl = (size_t)(colon - h);
-        if (memchr(h, ':', hl)) {
-            snprintf(err, errlen, "an IPv6 address goes in brackets, as in %.6s[::1]:514", v);
-            return -1;
-        }
-    }
-    if (hl == 0) {
-        snprintf(err, errlen,
-                 "an address is needed before the port (0.0.0.0 or [::] for "
-                 "every address)");
-        return -1;
-    }
-    if (hl >= hostlen) {
-        snprintf(err, errlen, "the address is too long");
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    unsigned long pv = 0;
-    for (size_t i = 0; i < pl; i++) {
-        if (p[i] < '0' || p[i] > '9' || i >= 5) {
-            pv = 0;
-            break;
-        }
-        pv = pv * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (pl == 0 || pv < 1 || pv > 65535) {
-        snprintf(err, errlen, "the port must be a number from 1 to 65535, not '%s'", p);
-        return -1;
-    }
-    snprintf(port, 8, "%lu", pv);
-    return 0;
-}
-
 /* ---- records ---- */
 
 static void emit(ssrc *f, const char *peer_s, const uint8_t *p, size_t len, int truncated) {
@@ -782,8 +711,9 @@ static int open_socket(ssrc *f) {
     const char *listen_v = s->cfg->listen ? s->cfg->listen : "";
     char host[256], port[8], err[256];
     int numeric6;
-    if (parse_listen(listen_v, &f->tcp, host, sizeof(host), port, &numeric6, err, sizeof(err)) <
-        0) {
+    /* the configuration check has parsed it already: this does not fail */
+    if (agent_cfg_parse_listen(listen_v, &f->tcp, host, sizeof(host), port, &numeric6, err,
+                               sizeof(err)) < 0) {
         agent_log(s->a, "error", "source %s: listen '%s': %s", s->name, listen_v, err);
         return -1;
     }

@@ -55,6 +55,12 @@ expect_grep "bad\.yml:4:[0-9]+: .*pathz" "$T/out" "unknown key named with file:l
 printf 'agent: {state_dir: %s}\nsources:\n  - type: file\noutputs: {stdout: true}\n' "$T/state" >"$T/bad3.yml"
 "$WA" --check -c "$T/bad3.yml" >"$T/out" 2>&1
 expect_grep "bad3\.yml:3:[0-9]+: .*file source needs 'paths'" "$T/out" "a file source without paths is refused"
+# a syslog listen value and a multiline_start pattern are checked by --check, not only at start
+printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nsources:\n  - type: syslog\n    listen: "udp://127.0.0.1:99999"\n  - type: file\n    paths: [a]\n    multiline_start: "(unclosed"\noutputs: {stdout: true}\n' "$T/state" >"$T/bad4.yml"
+"$WA" --check -c "$T/bad4.yml" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "--check refuses a bad listen port and a bad multiline_start" || bad "--check accepted a bad listen port or multiline_start"
+expect_grep "bad4\.yml:4:[0-9]+: sources\[0\]: listen 'udp://127\.0\.0\.1:99999': the port must be a number from 1 to 65535" "$T/out" "the bad port is reported with its place"
+expect_grep "bad4\.yml:6:[0-9]+: sources\[1\]: multiline_start '\(unclosed': .*missing closing parenthesis" "$T/out" "the bad pattern is reported with its place"
 # a default name ("file-1": type and place) counts against the names given
 printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nsources:\n  - type: file\n    paths: [a]\n  - type: file\n    name: file-1\n    paths: [b]\noutputs: {stdout: true}\n' "$T/state" >"$T/dup.yml"
 "$WA" --check -c "$T/dup.yml" >"$T/out" 2>&1

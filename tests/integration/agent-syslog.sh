@@ -4,7 +4,8 @@
 # and counted; a framing error closing its connection; connections over the per-peer
 # limit refused and counted; an idle connection closed; the TCP rate limit slowing a
 # sender without losing anything; the UDP rate limit dropping and counting; kernel drops
-# counted; stats on SIGUSR1; a prompt exit 0 on SIGTERM.
+# counted; stats on SIGUSR1; a prompt exit 0 on SIGTERM; bad listen values refused by the
+# configuration check with their file and line.
 . "$(dirname "$0")/lib.bash"
 WA="$B/ward-agent"
 PID=
@@ -304,17 +305,35 @@ fi
 exec 7>&-
 grep -q '"user":"atstop"' "$T/alerts.json" && ok "the unfinished message at SIGTERM became an alert" || bad "the message held at SIGTERM was lost"
 
-# ---- bad listen values: refused at start, naming the source ----
-bad_listen() {
+# ---- bad listen values: refused by the configuration check (--check and start), with the
+# file and line; an address that cannot be bound is refused at start, naming the source ----
+bad_listen_yml() {
     printf 'agent: {state_dir: %s}\nrules: {paths: [rules]}\noutputs: {stdout: true}\nsources: [{type: syslog, name: dev, listen: "%s"}]\n' \
         "$T/state" "$1" >"$T/bad.yml"
-    "$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+}
+# has LISTEN MESSAGE: $T/err holds the message, with the file and line before it
+has() { grep -F -- "sources[0]: listen '$1': $2" "$T/err" | grep -q 'bad\.yml:4:[0-9]*: '; }
+bad_listen() {
+    bad_listen_yml "$1"
+    "$WA" --check -c "$T/bad.yml" >"$T/err" 2>&1
     local rc=$?
-    if [ $rc -eq 1 ] && grep -qF -- "error: source dev: listen '$1': $2" "$T/err"; then ok "listen '$1' is refused: $2"; else bad "listen '$1' (exit $rc):"; cat "$T/err"; fi
+    if [ $rc -eq 1 ] && has "$1" "$2"; then ok "--check: listen '$1' is refused: $2"; else bad "--check: listen '$1' (exit $rc):"; cat "$T/err"; fi
+    "$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+    rc=$?
+    if [ $rc -eq 1 ] && has "$1" "$2"; then ok "start: listen '$1' is refused: $2"; else bad "start: listen '$1' (exit $rc):"; cat "$T/err"; fi
 }
 bad_listen "tcp://127.0.0.1" "a port is needed"
 bad_listen "udp://::1:514" "an IPv6 address goes in brackets"
 bad_listen "udp://[::1]:0" "the port must be a number from 1 to 65535"
+bad_listen "udp://127.0.0.1:99999" "the port must be a number from 1 to 65535, not '99999'"
 bad_listen "udp://:514" "an address is needed"
-bad_listen "tcp://192.0.2.1:$TP" "cannot listen on 192.0.2.1:$TP"
+bad_listen "syslog://127.0.0.1:514" "must start with udp:// or tcp://"
+bad_listen_yml "tcp://192.0.2.1:$TP"
+"$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -qF -- "error: source dev: listen 'tcp://192.0.2.1:$TP': cannot listen on 192.0.2.1:$TP" "$T/err"; then
+    ok "an address that cannot be bound is refused at start"
+else
+    bad "tcp://192.0.2.1:$TP (exit $rc):"; cat "$T/err"
+fi
 finish
