@@ -105,7 +105,6 @@ typedef struct output {
 
 typedef struct agent_stats {
     uint64_t alerts, shadow_hits, threshold_alerts, suppressed;
-    uint64_t limit_hits;
     uint64_t commits, bookmark_writes, bookmark_errors;
     uint64_t reloads, reload_failures;
     uint64_t decode_oom;
@@ -118,7 +117,6 @@ struct agent {
     ward_loop *loop;
     agent_cfg cfg;
     char *cfg_path;
-    int once;
     ward_engine *engine;
     ward_scratch *scratch;
     ward_corr *corr;
@@ -152,7 +150,6 @@ struct agent {
     int dirty;        /* records processed since the last commit */
     int commit_armed; /* the commit timer is running */
     uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
-    int stopping;
     uint64_t started_ms;
     FILE *log; /* where the agent's own messages go (stderr) */
 };

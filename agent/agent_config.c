@@ -235,6 +235,57 @@ static const ward_cfg_table source_table = {"sources[]", source_keys,
                                             sizeof(source_keys) / sizeof(source_keys[0]),
                                             sizeof(agent_source_cfg), check_source};
 
+static int str_eq(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Compares by the table, so that a key added to it is compared too. */
+int agent_cfg_source_equal(const agent_source_cfg *a, const agent_source_cfg *b) {
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    for (size_t i = 0; i < sizeof(source_keys) / sizeof(source_keys[0]); i++) {
+        const ward_cfg_key *k = &source_keys[i];
+        const char *va = pa + k->offset, *vb = pb + k->offset;
+        switch (k->type) {
+        case WARD_CFG_STR: {
+            const char *sa, *sb;
+            memcpy(&sa, va, sizeof(sa));
+            memcpy(&sb, vb, sizeof(sb));
+            if (!str_eq(sa, sb))
+                return 0;
+            break;
+        }
+        case WARD_CFG_STRLIST: {
+            char **la, **lb;
+            size_t na, nb;
+            memcpy(&la, va, sizeof(la));
+            memcpy(&lb, vb, sizeof(lb));
+            memcpy(&na, pa + k->offset2, sizeof(na));
+            memcpy(&nb, pb + k->offset2, sizeof(nb));
+            if (na != nb)
+                return 0;
+            for (size_t j = 0; j < na; j++)
+                if (!str_eq(la[j], lb[j]))
+                    return 0;
+            break;
+        }
+        case WARD_CFG_BOOL:
+        case WARD_CFG_ENUM:
+            if (memcmp(va, vb, sizeof(int)) != 0)
+                return 0;
+            break;
+        case WARD_CFG_INT:
+        case WARD_CFG_SIZE:
+        case WARD_CFG_DURATION:
+            if (memcmp(va, vb, sizeof(uint64_t)) != 0)
+                return 0;
+            break;
+        default:
+            return 0; /* a type this does not know: a difference, so the source restarts */
+        }
+    }
+    return 1;
+}
+
 #define CFG(f) offsetof(agent_cfg, f)
 
 static const ward_cfg_key agent_keys[] = {

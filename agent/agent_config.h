@@ -89,6 +89,10 @@ extern const ward_cfg_table agent_cfg_table;
 /* The ward_decoder of a source's decoder setting. */
 int agent_cfg_decoder(const agent_source_cfg *s);
 
+/* 1 when a and b have the same value for every key of a source (a reload then keeps the
+ * source running), else 0. */
+int agent_cfg_source_equal(const agent_source_cfg *a, const agent_source_cfg *b);
+
 /* Splits a listen value, "udp://HOST:PORT" or "tcp://[V6]:PORT": *tcp, the host (hostlen
  * bytes at most, with its NUL), the port as digits (port holds 8 bytes), *numeric6 when the
  * host was a bracketed IPv6 address. Used by the configuration check and by the syslog

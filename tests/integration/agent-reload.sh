@@ -2,7 +2,7 @@
 # SIGHUP: a broken rule file is reported and the running rules keep working; a fixed one is
 # taken; threshold state survives the reload; SIGUSR1 writes the stats; the alerts file is
 # reopened after it was rotated away; an agent without agent.name keeps the host name across
-# a reload.
+# a reload; a reload restarts a source whose keys changed, and only then.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/agent_lib.bash"
 
@@ -106,5 +106,25 @@ until [ -s "$T/bstate/stats.json" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1
 perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or die; my $s = decode_json(<$f>);
     print "agent=" . ($s->{agent} // "null") . "\n"' "$T/bstate/stats.json" >"$T/st2"
 expect_grep "^agent=$H\$" "$T/st2" "unnamed agent: the stats name the host after a reload"
+
+# a reload restarts a source when one of its keys changed, and only then (a restarted
+# source starts its counters again)
+records() {
+    rm -f "$T/bstate/stats.json"
+    kill -USR1 "$AGENT_PID"
+    local i=0
+    until [ -s "$T/bstate/stats.json" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+    perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or die; print decode_json(<$f>)->{sources}[0]{records}, "\n"' "$T/bstate/stats.json"
+}
+[ "$(records)" = 4 ] && ok "a reload with the same sources keeps them running" || bad "the unchanged source was restarted"
+echo "    multiline_max_lines: 400" >>"$T/b.yml"
+before=$(grep -c 'info: reloaded' "$T/agent.log")
+kill -HUP "$AGENT_PID"
+i=0
+until [ "$(grep -c 'info: reloaded' "$T/agent.log")" -gt "$before" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+[ "$(records)" = 0 ] && ok "a reload that changes a source key restarts the source" || bad "the changed source was not restarted"
+gen "$T/logs2/app.log" 5 5
+wait_for_count "$T/b.json" 5 || bad "lines after the restart"
+check_exactly "$T/b.json" 1 5 "the restarted source goes on from its bookmark"
 stop_agent && ok "unnamed agent: exits 0" || bad "unnamed agent: exit status"
 finish
