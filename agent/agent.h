@@ -73,10 +73,11 @@ typedef struct src_ops {
 /* Counters common to every source. */
 typedef struct src_counters {
     uint64_t records, bytes;
-    uint64_t truncated; /* records cut at max_line */
-    uint64_t dropped;   /* records not processed by design (limits), by cause below */
-    uint64_t drop_rate, drop_size, drop_conn;
-    uint64_t errors; /* read errors */
+    uint64_t truncated;            /* records cut at max_line */
+    uint64_t dropped;              /* records not processed for lack of memory ("other") */
+    uint64_t drop_rate, drop_conn; /* records not processed by design (limits), by cause */
+    uint64_t drop_kernel;          /* never received: dropped by the kernel (UDP) */
+    uint64_t errors;               /* read errors */
 } src_counters;
 
 struct src {

@@ -5,7 +5,7 @@
  * Datagrams are read in batches with recvmmsg. The kernel counts what it dropped because
  * the socket's queue was full (SO_RXQ_OVFL); the count comes with the datagrams queued
  * after a drop and is reported as kernel_drops: losses outside our control, kept apart
- * from our own drops.
+ * from our own drops (the logged summary's dropped total has both).
  * TCP: every connection has its own framer (lib/framing.c): LF, octet counting or auto.
  * A framing error closes the connection (counted, logged with the peer).
  *
@@ -234,7 +234,7 @@ struct ssrc {
     int accept_paused;
     /* counters */
     uint64_t accepted, closed, refused, idle_closed, framing_errors, discarded, rate_pauses;
-    uint64_t datagrams, kernel_drops, empty, rate_untracked;
+    uint64_t datagrams, empty, rate_untracked;
     /* rate limit on warnings */
     int logged;
     uint64_t log_ms, log_suppressed;
@@ -330,7 +330,11 @@ static void emit(ssrc *f, const char *peer_s, const uint8_t *p, size_t len, int 
     s->n.bytes += len;
     if (truncated)
         s->n.truncated++;
-    agent_process(s->a, s, &r);
+    if (agent_process(s->a, s, &r) < 0) {
+        /* no memory for its alerts, and a sender cannot be asked again: lost, counted */
+        s->n.dropped++;
+        warn_peer(f, "%s: out of memory for the alerts of a message: it is lost", peer_s);
+    }
 }
 
 /* ---- UDP ---- */
@@ -344,7 +348,7 @@ static void udp_kernel_drops(ssrc *f, struct msghdr *h) {
         uint32_t v;
         memcpy(&v, CMSG_DATA(c), sizeof(v));
         /* the socket's drops so far (it starts at 0 with our socket), modulo 2^32 */
-        f->kernel_drops += (uint32_t)(v - f->ovfl);
+        f->s->n.drop_kernel += (uint32_t)(v - f->ovfl);
         f->ovfl = v;
     }
 #else
@@ -363,12 +367,6 @@ static void udp_one(ssrc *f, size_t j, uint64_t sec) {
     if ((h->msg_flags & MSG_TRUNC) || len > f->max_message) {
         len = f->max_message < len ? f->max_message : len;
         truncated = 1;
-    }
-    while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == '\0'))
-        len--;
-    if (len == 0) {
-        f->empty++;
-        return;
     }
     int64_t rate = f->s->cfg->rate_per_peer;
     if (rate > 0) {
@@ -774,9 +772,7 @@ static int sl_start(src *s, const bm_store *bm) {
     (void)bm; /* no bookmarks: see the top of this file */
     ssrc *f = s->impl;
     agent *a = s->a;
-    f->max_message = (size_t)s->cfg->max_message;
-    if (f->max_message == 0)
-        f->max_message = 64u << 10;
+    f->max_message = (size_t)s->cfg->max_message; /* at least 480: the table's minimum */
     /* a new epoch for every start, reloads included, so that ids never repeat */
     size_t kl = strlen(s->name) + 48;
     f->key = malloc(kl);
@@ -856,7 +852,7 @@ static void sl_stats(src *s, ward_jw *w) {
     ward_jw_ku64(w, "framing_errors", f->framing_errors);
     ward_jw_ku64(w, "framing_discarded_bytes", f->discarded);
     ward_jw_ku64(w, "datagrams", f->datagrams);
-    ward_jw_ku64(w, "kernel_drops", f->kernel_drops);
+    ward_jw_ku64(w, "kernel_drops", f->s->n.drop_kernel);
     ward_jw_ku64(w, "empty_ignored", f->empty);
     ward_jw_ku64(w, "peers_tracked", f->peers.n);
     ward_jw_ku64(w, "rate_untracked", f->rate_untracked);

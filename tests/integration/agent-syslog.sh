@@ -160,7 +160,7 @@ for try in 1 2 3 4 5 6; do
 agent: {name: syslog-test, state_dir: $T/state}
 rules: {paths: [rules]}
 outputs: {file: {path: $T/alerts.json, fsync_interval: 20ms}}
-stats: {interval: 0}
+stats: {interval: 500ms}
 sources:
   - type: syslog
     name: net-udp
@@ -246,6 +246,16 @@ for i in $(seq 1 30); do
     wait_stat net-udp "s['kernel_drops'] > 0" 2 && { kd=1; break; }
 done
 [ -n "$kd" ] && ok "kernel drops (SO_RXQ_OVFL) are counted" || bad "kernel drops not counted"
+# the summary line's dropped total counts every cause, the kernel's drops included
+wait_stat net-udp "True"
+total=$(python3 -c "import json; o = json.load(open('$T/state/stats.json'))
+print(sum(sum(x['dropped'].values()) + x.get('kernel_drops', 0) for x in o['sources']))")
+n=$(grep -c 'info: stats:' "$T/agent.log")
+i=0
+until [ "$(grep -c 'info: stats:' "$T/agent.log")" -gt "$n" ] || [ $i -ge 40 ]; do sleep 0.05; i=$((i + 1)); done
+logged=$(grep 'info: stats:' "$T/agent.log" | tail -1 | sed -n 's/.* \([0-9]*\) dropped,.*/\1/p')
+[ -n "$logged" ] && [ "$logged" -eq "$total" ] && ok "the logged dropped total ($logged) counts kernel drops too" \
+    || bad "the logged dropped total is ${logged:-missing}, the stats say $total"
 
 # ---- the counters and the alerts ----
 wait_stat net-udp "True"
