@@ -73,11 +73,11 @@ typedef struct src_ops {
 /* Counters common to every source. */
 typedef struct src_counters {
     uint64_t records, bytes;
-    uint64_t truncated;            /* records cut at max_line */
-    uint64_t dropped;              /* records not processed for lack of memory ("other") */
-    uint64_t drop_rate, drop_conn; /* records not processed by design (limits), by cause */
-    uint64_t drop_kernel;          /* never received: dropped by the kernel (UDP) */
-    uint64_t errors;               /* read errors */
+    uint64_t truncated; /* records cut at max_line */
+    uint64_t dropped;   /* records not processed for lack of memory ("other") */
+    uint64_t drop_rate, drop_conn, drop_backlog; /* not processed by design (limits), by cause */
+    uint64_t drop_kernel;                        /* never received: dropped by the kernel (UDP) */
+    uint64_t errors;                             /* read errors */
 } src_counters;
 
 struct src {
@@ -197,8 +197,9 @@ int agent_commit(agent *a);
 int agent_save_bookmarks(agent *a);
 
 /* 1 when the alerts not yet written have reached limits.output_buffer (the output is
- * failing, e.g. a full disk): sources stop reading until they are written. Nothing is
- * dropped: the records wait in their files and journals. */
+ * failing, e.g. a full disk): sources stop reading until they are written. The records
+ * wait in their files, journals and TCP senders; UDP syslog, which cannot wait, is
+ * dropped and counted. */
 int agent_backlogged(const agent *a);
 
 /* Drops the alert parts made for the rules (after a reload: new rules). */

@@ -348,7 +348,8 @@ static const ward_cfg_key limits_keys[] = {
     {"output_buffer", WARD_CFG_SIZE, CFG(limits.output_buffer), 0, "64M", SZ(1) << 20, SZ(4) << 30,
      NULL, NULL, 0,
      "Alerts kept in memory while the output cannot be written (a full disk); past it the "
-     "sources stop reading until it can, and nothing is dropped."},
+     "sources stop reading until it can, and nothing is dropped, except UDP syslog "
+     "messages, which cannot wait (counted in dropped.backlog)."},
 };
 static const ward_cfg_table limits_table = {
     "limits", limits_keys, sizeof(limits_keys) / sizeof(limits_keys[0]), sizeof(agent_cfg), NULL};
