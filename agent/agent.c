@@ -22,21 +22,7 @@ int agent_load_config(const char *path, agent_cfg *cfg, FILE *err) {
         fprintf(err, "%s\n", buf);
     }
     ward_diags_fini(&d);
-    if (rc < 0)
-        return -1;
-    /* names: given, or the type and place ("file-1") */
-    for (size_t i = 0; i < cfg->nsources; i++) {
-        agent_source_cfg *s = &cfg->sources[i];
-        if (!s->name) {
-            static const char *const t[] = {"file", "journal", "syslog"};
-            char n[32];
-            snprintf(n, sizeof(n), "%s-%zu", t[s->type], i + 1);
-            s->name = strdup(n);
-            if (!s->name)
-                return -1;
-        }
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr) {
@@ -190,39 +176,12 @@ static int str_eq(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int strv_eq(char **a, size_t na, char **b, size_t nb) {
-    if (na != nb)
-        return 0;
-    for (size_t i = 0; i < na; i++)
-        if (!str_eq(a[i], b[i]))
-            return 0;
-    return 1;
-}
-
 static int sources_equal(const agent_cfg *x, const agent_cfg *y) {
     if (x->nsources != y->nsources || x->limits.max_line != y->limits.max_line)
         return 0;
-    for (size_t i = 0; i < x->nsources; i++) {
-        const agent_source_cfg *a = &x->sources[i], *b = &y->sources[i];
-        if (a->type != b->type || !str_eq(a->name, b->name) || a->decoder != b->decoder ||
-            !strv_eq(a->paths, a->npaths, b->paths, b->npaths) ||
-            !strv_eq(a->exclude, a->nexclude, b->exclude, b->nexclude) ||
-            a->start_at != b->start_at || a->poll != b->poll ||
-            a->scan_interval_ms != b->scan_interval_ms ||
-            a->partial_timeout_ms != b->partial_timeout_ms ||
-            a->rotate_wait_ms != b->rotate_wait_ms || a->max_line != b->max_line ||
-            !str_eq(a->multiline_start, b->multiline_start) ||
-            a->multiline_timeout_ms != b->multiline_timeout_ms ||
-            a->multiline_max_lines != b->multiline_max_lines ||
-            !strv_eq(a->journal_files, a->njournal_files, b->journal_files, b->njournal_files) ||
-            !str_eq(a->journal_dir, b->journal_dir) ||
-            !strv_eq(a->journal_match, a->njournal_match, b->journal_match, b->njournal_match) ||
-            !str_eq(a->listen, b->listen) || a->framing != b->framing ||
-            a->max_message != b->max_message || a->max_connections != b->max_connections ||
-            a->max_connections_per_peer != b->max_connections_per_peer ||
-            a->rate_per_peer != b->rate_per_peer || a->idle_timeout_ms != b->idle_timeout_ms)
+    for (size_t i = 0; i < x->nsources; i++)
+        if (!agent_cfg_source_equal(&x->sources[i], &y->sources[i]))
             return 0;
-    }
     return 1;
 }
 
@@ -294,7 +253,6 @@ static void on_signal(void *ctx, int signo) {
     case SIGTERM:
     case SIGINT:
         agent_log(a, "info", "%s: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        a->stopping = 1;
         ward_loop_stop(a->loop);
         break;
     }
@@ -318,7 +276,6 @@ static int make_state_dir(agent *a) {
 int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     memset(a, 0, sizeof(*a));
     a->log = log;
-    a->once = once;
     a->started_ms = agent_now_ms();
     ward_event_init(&a->ev);
     ward_buf_init(&a->tmp);
@@ -331,8 +288,6 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     if (gethostname(a->host, sizeof(a->host) - 1) < 0)
         snprintf(a->host, sizeof(a->host), "localhost");
     if (agent_load_config(cfg_path, &a->cfg, log) < 0)
-        return -1;
-    if (!a->cfg.agent.name && !(a->cfg.agent.name = strdup(a->host)))
         return -1;
     size_t nerr = 0;
     a->engine = agent_load_rules(&a->cfg, log, &nerr);

@@ -74,9 +74,10 @@ typedef struct src_ops {
 typedef struct src_counters {
     uint64_t records, bytes;
     uint64_t truncated; /* records cut at max_line */
-    uint64_t dropped;   /* records not processed by design (limits), by cause below */
-    uint64_t drop_rate, drop_size, drop_conn;
-    uint64_t errors; /* read errors */
+    uint64_t dropped;   /* records not processed for lack of memory ("other") */
+    uint64_t drop_rate, drop_conn, drop_backlog; /* not processed by design (limits), by cause */
+    uint64_t drop_kernel;                        /* never received: dropped by the kernel (UDP) */
+    uint64_t errors;                             /* read errors */
 } src_counters;
 
 struct src {
@@ -106,7 +107,6 @@ typedef struct output {
 
 typedef struct agent_stats {
     uint64_t alerts, shadow_hits, threshold_alerts, suppressed;
-    uint64_t limit_hits;
     uint64_t commits, bookmark_writes, bookmark_errors;
     uint64_t reloads, reload_failures;
     uint64_t decode_oom;
@@ -119,7 +119,6 @@ struct agent {
     ward_loop *loop;
     agent_cfg cfg;
     char *cfg_path;
-    int once;
     ward_engine *engine;
     ward_scratch *scratch;
     ward_corr *corr;
@@ -153,7 +152,6 @@ struct agent {
     int dirty;        /* records processed since the last commit */
     int commit_armed; /* the commit timer is running */
     uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
-    int stopping;
     uint64_t started_ms;
     FILE *log; /* where the agent's own messages go (stderr) */
 };
@@ -200,8 +198,9 @@ int agent_commit(agent *a);
 int agent_save_bookmarks(agent *a);
 
 /* 1 when the alerts not yet written have reached limits.output_buffer (the output is
- * failing, e.g. a full disk): sources stop reading until they are written. Nothing is
- * dropped: the records wait in their files and journals. */
+ * failing, e.g. a full disk): sources stop reading until they are written. The records
+ * wait in their files, journals and TCP senders; UDP syslog, which cannot wait, is
+ * dropped and counted. */
 int agent_backlogged(const agent *a);
 
 /* Drops the alert parts made for the rules (after a reload: new rules). */

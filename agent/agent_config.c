@@ -6,9 +6,13 @@
 #include "agent_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ward/decode.h"
+#include "ward/re.h"
 
 #define SZ(x) (int64_t)(x)
 #define MS(x) (int64_t)(x)
@@ -16,15 +20,22 @@
 static const char *const source_types[] = {"file", "journal", "syslog", NULL};
 static const char *const start_names[] = {"default", "end", "beginning", NULL};
 static const char *const framing_names[] = {"auto", "lf", "octet-counting", NULL};
-const char *const agent_decoder_names[] = {"auto", "syslog", "combined_access", "json",
-                                           "kv",   "raw",    "fail2ban",        NULL};
+/* The choices of 'decoder', in the order of enum ward_decoder, so that the index the
+ * loader stores is the ward_decoder itself (no map); the names are those of
+ * ward_decoder_name. A decoder added to the enum stops the build here until it is listed. */
+static const char *const decoder_names[] = {[WARD_DECODER_RAW] = "raw",
+                                            [WARD_DECODER_SYSLOG] = "syslog",
+                                            [WARD_DECODER_COMBINED_ACCESS] = "combined_access",
+                                            [WARD_DECODER_JSON] = "json",
+                                            [WARD_DECODER_KV] = "kv",
+                                            [WARD_DECODER_AUTO] = "auto",
+                                            [WARD_DECODER_FAIL2BAN] = "fail2ban",
+                                            [WARD_DECODER_COUNT] = NULL};
+_Static_assert(sizeof(decoder_names) / sizeof(decoder_names[0]) == WARD_DECODER_COUNT + 1,
+               "decoder_names must name every ward_decoder");
 
 int agent_cfg_decoder(const agent_source_cfg *s) {
-    static const int map[] = {
-        WARD_DECODER_AUTO, WARD_DECODER_SYSLOG, WARD_DECODER_COMBINED_ACCESS, WARD_DECODER_JSON,
-        WARD_DECODER_KV,   WARD_DECODER_RAW,    WARD_DECODER_FAIL2BAN};
-    int n = (int)(sizeof(map) / sizeof(map[0]));
-    return s->decoder >= 0 && s->decoder < n ? map[s->decoder] : WARD_DECODER_AUTO;
+    return s->decoder >= 0 && s->decoder < WARD_DECODER_COUNT ? s->decoder : WARD_DECODER_AUTO;
 }
 
 #define SRC(f) offsetof(agent_source_cfg, f)
@@ -42,6 +53,75 @@ static int journal_match_ok(const char *m) {
     return 1;
 }
 
+int agent_cfg_parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
+                           int *numeric6, char *err, size_t errlen) {
+    if (strncmp(v, "udp://", 6) == 0)
+        *tcp = 0;
+    else if (strncmp(v, "tcp://", 6) == 0)
+        *tcp = 1;
+    else {
+        snprintf(err, errlen, "must start with udp:// or tcp://");
+        return -1;
+    }
+    const char *h = v + 6, *colon;
+    size_t hl;
+    *numeric6 = 0;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (!close) {
+            snprintf(err, errlen, "'[' without ']' around an IPv6 address");
+            return -1;
+        }
+        if (close[1] != ':') {
+            snprintf(err, errlen, "a port is needed after ']', as in [::1]:514");
+            return -1;
+        }
+        h++;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+        *numeric6 = 1;
+    } else {
+        colon = strrchr(h, ':');
+        if (!colon) {
+            snprintf(err, errlen, "a port is needed, as in %.6s127.0.0.1:514", v);
+            return -1;
+        }
+        hl = (size_t)(colon - h);
+        if (memchr(h, ':', hl)) {
+            snprintf(err, errlen, "an IPv6 address goes in brackets, as in %.6s[::1]:514", v);
+            return -1;
+        }
+    }
+    if (hl == 0) {
+        snprintf(err, errlen,
+                 "an address is needed before the port (0.0.0.0 or [::] for "
+                 "every address)");
+        return -1;
+    }
+    if (hl >= hostlen) {
+        snprintf(err, errlen, "the address is too long");
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    const char *p = colon + 1;
+    size_t pl = strlen(p);
+    unsigned long pv = 0;
+    for (size_t i = 0; i < pl; i++) {
+        if (p[i] < '0' || p[i] > '9' || i >= 5) {
+            pv = 0;
+            break;
+        }
+        pv = pv * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (pl == 0 || pv < 1 || pv > 65535) {
+        snprintf(err, errlen, "the port must be a number from 1 to 65535, not '%s'", p);
+        return -1;
+    }
+    snprintf(port, 8, "%lu", pv);
+    return 0;
+}
+
 static int check_source(void *obj, const ward_cfg_ctx *c) {
     agent_source_cfg *s = obj;
     int rc = 0;
@@ -50,9 +130,22 @@ static int check_source(void *obj, const ward_cfg_ctx *c) {
     if (s->type == SRC_SYSLOG && !s->listen)
         rc = ward_cfg_error(c,
                             "a syslog source needs 'listen' (udp://ADDR:PORT or tcp://ADDR:PORT)");
-    if (s->type == SRC_SYSLOG && s->listen && strncmp(s->listen, "udp://", 6) != 0 &&
-        strncmp(s->listen, "tcp://", 6) != 0)
-        rc = ward_cfg_error(c, "'listen' must start with udp:// or tcp://, not '%s'", s->listen);
+    if (s->type == SRC_SYSLOG && s->listen) {
+        char host[256], port[8], err[256];
+        int tcp, numeric6;
+        if (agent_cfg_parse_listen(s->listen, &tcp, host, sizeof(host), port, &numeric6, err,
+                                   sizeof(err)) < 0)
+            rc = ward_cfg_error(c, "listen '%.200s': %s", s->listen, err);
+    }
+    if (s->type == SRC_FILE && s->multiline_start) {
+        /* compiled as the file source compiles it, so that --check finds what start would */
+        char err[256];
+        pcre2_code *re =
+            ward_re_compile(s->multiline_start, strlen(s->multiline_start), 0, err, sizeof(err));
+        if (!re)
+            rc = ward_cfg_error(c, "multiline_start '%.200s': %s", s->multiline_start, err);
+        pcre2_code_free(re);
+    }
     if (s->type != SRC_FILE && (s->npaths || s->multiline_start))
         rc = ward_cfg_error(c, "'paths' and 'multiline_start' are for file sources");
     if (s->type != SRC_SYSLOG && s->listen)
@@ -77,7 +170,7 @@ static const ward_cfg_key source_keys[] = {
     {"name", WARD_CFG_STR, SRC(name), 0, NULL, 0, 0, NULL, NULL, 0,
      "A name for alerts, stats and bookmarks (default: the type and its place in the list, "
      "e.g. file-1). Keep it stable: bookmarks are kept by name."},
-    {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, agent_decoder_names, NULL, 0,
+    {"decoder", WARD_CFG_ENUM, SRC(decoder), 0, "auto", 0, 0, decoder_names, NULL, 0,
      "How records are decoded: auto, syslog, combined_access, json, kv, raw or fail2ban "
      "(auto plus f2b.line, the line without its date, for rules imported from fail2ban). "
      "Journal entries are always syslog-shaped."},
@@ -142,6 +235,57 @@ static const ward_cfg_table source_table = {"sources[]", source_keys,
                                             sizeof(source_keys) / sizeof(source_keys[0]),
                                             sizeof(agent_source_cfg), check_source};
 
+static int str_eq(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Compares by the table, so that a key added to it is compared too. */
+int agent_cfg_source_equal(const agent_source_cfg *a, const agent_source_cfg *b) {
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    for (size_t i = 0; i < sizeof(source_keys) / sizeof(source_keys[0]); i++) {
+        const ward_cfg_key *k = &source_keys[i];
+        const char *va = pa + k->offset, *vb = pb + k->offset;
+        switch (k->type) {
+        case WARD_CFG_STR: {
+            const char *sa, *sb;
+            memcpy(&sa, va, sizeof(sa));
+            memcpy(&sb, vb, sizeof(sb));
+            if (!str_eq(sa, sb))
+                return 0;
+            break;
+        }
+        case WARD_CFG_STRLIST: {
+            char **la, **lb;
+            size_t na, nb;
+            memcpy(&la, va, sizeof(la));
+            memcpy(&lb, vb, sizeof(lb));
+            memcpy(&na, pa + k->offset2, sizeof(na));
+            memcpy(&nb, pb + k->offset2, sizeof(nb));
+            if (na != nb)
+                return 0;
+            for (size_t j = 0; j < na; j++)
+                if (!str_eq(la[j], lb[j]))
+                    return 0;
+            break;
+        }
+        case WARD_CFG_BOOL:
+        case WARD_CFG_ENUM:
+            if (memcmp(va, vb, sizeof(int)) != 0)
+                return 0;
+            break;
+        case WARD_CFG_INT:
+        case WARD_CFG_SIZE:
+        case WARD_CFG_DURATION:
+            if (memcmp(va, vb, sizeof(uint64_t)) != 0)
+                return 0;
+            break;
+        default:
+            return 0; /* a type this does not know: a difference, so the source restarts */
+        }
+    }
+    return 1;
+}
+
 #define CFG(f) offsetof(agent_cfg, f)
 
 static const ward_cfg_key agent_keys[] = {
@@ -204,7 +348,8 @@ static const ward_cfg_key limits_keys[] = {
     {"output_buffer", WARD_CFG_SIZE, CFG(limits.output_buffer), 0, "64M", SZ(1) << 20, SZ(4) << 30,
      NULL, NULL, 0,
      "Alerts kept in memory while the output cannot be written (a full disk); past it the "
-     "sources stop reading until it can, and nothing is dropped."},
+     "sources stop reading until it can, and nothing is dropped, except UDP syslog "
+     "messages, which cannot wait (counted in dropped.backlog)."},
 };
 static const ward_cfg_table limits_table = {
     "limits", limits_keys, sizeof(limits_keys) / sizeof(limits_keys[0]), sizeof(agent_cfg), NULL};
@@ -219,18 +364,43 @@ static const ward_cfg_key stats_keys[] = {
 static const ward_cfg_table stats_table = {
     "stats", stats_keys, sizeof(stats_keys) / sizeof(stats_keys[0]), sizeof(agent_cfg), NULL};
 
+/* The defaults no table entry can give (they depend on the host or on a source's place).
+ * They are set here because every load (start, SIGHUP, --check) goes through this check,
+ * and before the checks that need them. Returns 0 or -1 (reported). */
+static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
+    if (!a->agent.name) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        if (!(a->agent.name = strdup(host)))
+            return ward_cfg_error(c, "out of memory");
+    }
+    /* a source's name: given, or its type and place in the list ("file-1") */
+    for (size_t i = 0; i < a->nsources; i++) {
+        agent_source_cfg *s = &a->sources[i];
+        if (s->name)
+            continue;
+        char n[32];
+        snprintf(n, sizeof(n), "%s-%zu", source_types[s->type], i + 1);
+        if (!(s->name = strdup(n)))
+            return ward_cfg_error(c, "out of memory");
+    }
+    return 0;
+}
+
 static int check_agent(void *obj, const ward_cfg_ctx *c) {
     agent_cfg *a = obj;
+    if (set_defaults(a, c) < 0)
+        return -1;
     int rc = 0;
     if (a->nsources == 0)
         rc = ward_cfg_error(c, "no sources: add at least one under 'sources'");
     if (!a->outputs.file.path && !a->outputs.stdout_)
         rc = ward_cfg_error(c, "no output: set outputs.file.path or outputs.stdout");
-    /* source names must be unique: bookmarks are kept by name */
+    /* source names, the defaults included, must be unique: bookmarks are kept by name */
     for (size_t i = 0; i < a->nsources; i++)
         for (size_t j = i + 1; j < a->nsources; j++)
-            if (a->sources[i].name && a->sources[j].name &&
-                strcmp(a->sources[i].name, a->sources[j].name) == 0)
+            if (strcmp(a->sources[i].name, a->sources[j].name) == 0)
                 rc = ward_cfg_error(c, "two sources are named '%s'", a->sources[i].name);
     return rc;
 }

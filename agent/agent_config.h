@@ -15,7 +15,7 @@ enum { FRAMING_AUTO = 0, FRAMING_LF, FRAMING_OCTET };
 typedef struct agent_source_cfg {
     int type;
     char *name;
-    int decoder; /* index in decoder_names: auto, syslog, combined_access, json, kv, raw */
+    int decoder; /* a ward_decoder (the choices are listed in its order) */
     /* file */
     char **paths;
     size_t npaths;
@@ -85,9 +85,19 @@ typedef struct agent_cfg {
 } agent_cfg;
 
 extern const ward_cfg_table agent_cfg_table;
-extern const char *const agent_decoder_names[];
 
 /* The ward_decoder of a source's decoder setting. */
 int agent_cfg_decoder(const agent_source_cfg *s);
+
+/* 1 when a and b have the same value for every key of a source (a reload then keeps the
+ * source running), else 0. */
+int agent_cfg_source_equal(const agent_source_cfg *a, const agent_source_cfg *b);
+
+/* Splits a listen value, "udp://HOST:PORT" or "tcp://[V6]:PORT": *tcp, the host (hostlen
+ * bytes at most, with its NUL), the port as digits (port holds 8 bytes), *numeric6 when the
+ * host was a bracketed IPv6 address. Used by the configuration check and by the syslog
+ * source. Returns 0, or -1 with a message in err. */
+int agent_cfg_parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
+                           int *numeric6, char *err, size_t errlen);
 
 #endif

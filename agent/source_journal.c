@@ -408,32 +408,6 @@ static void on_work(void *ctx) {
 
 /* ---- starting ---- */
 
-/* FIELD=VALUE, FIELD of A-Z, 0-9 and _, not starting with a digit, as journald names
- * fields (VALUE may be anything, empty included). */
-static int match_ok(const char *m) {
-    const char *eq = strchr(m, '=');
-    if (!eq || eq == m || eq - m > FIELD_NAME_MAX || (*m >= '0' && *m <= '9'))
-        return 0;
-    for (const char *p = m; p < eq; p++)
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return 0;
-    return 1;
-}
-
-static int check_matches(src *s) {
-    const agent_source_cfg *c = s->cfg;
-    int rc = 0;
-    for (size_t i = 0; i < c->njournal_match; i++)
-        if (!match_ok(c->journal_match[i])) {
-            agent_log(s->a, "error",
-                      "source %s: match '%.200s': expected FIELD=VALUE, FIELD of capitals, "
-                      "digits and '_' (e.g. _SYSTEMD_UNIT=ssh.service)",
-                      s->name, c->journal_match[i]);
-            rc = -1;
-        }
-    return rc;
-}
-
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
@@ -505,11 +479,7 @@ static int open_journal(jsrc *js) {
     src *s = js->s;
     const agent_source_cfg *c = s->cfg;
     int r;
-    if (c->njournal_files && c->journal_dir) {
-        agent_log(s->a, "error", "source %s: journal_files and journal_dir exclude each other",
-                  s->name);
-        return -1;
-    }
+    /* the configuration check refused journal_files with journal_dir, and bad matches */
     if (c->njournal_files) {
         /* sd_journal_open_files does not say which file it could not open */
         for (size_t i = 0; i < c->njournal_files; i++) {
@@ -717,7 +687,7 @@ static int js_start(src *s, const bm_store *bm) {
     agent *a = s->a;
     js->max_line = s->cfg->max_line ? s->cfg->max_line : a->cfg.limits.max_line;
     tzset();
-    if (check_matches(s) < 0 || open_journal(js) < 0 || watch(js) < 0 || check_access(js) < 0)
+    if (open_journal(js) < 0 || watch(js) < 0 || check_access(js) < 0)
         return -1;
     const bm_entry *e = NULL;
     if (bm) {

@@ -5,7 +5,7 @@
  * Datagrams are read in batches with recvmmsg. The kernel counts what it dropped because
  * the socket's queue was full (SO_RXQ_OVFL); the count comes with the datagrams queued
  * after a drop and is reported as kernel_drops: losses outside our control, kept apart
- * from our own drops.
+ * from our own drops (the logged summary's dropped total has both).
  * TCP: every connection has its own framer (lib/framing.c): LF, octet counting or auto.
  * A framing error closes the connection (counted, logged with the peer).
  *
@@ -21,6 +21,11 @@
  * when it is full of addresses seen this second, a new one goes unlimited (counted in
  * rate_untracked) rather than dropped. When the agent stops or a reload restarts the
  * source, open connections are closed and a partial message they hold is lost.
+ *
+ * When the output is backlogged (limits.output_buffer is full: a full disk), TCP is not
+ * read and no connection is accepted until the alerts are written, so that the senders
+ * wait; UDP datagrams go on being received, so that the socket's queue does not hold stale
+ * ones, and are dropped and counted (dropped.backlog).
  *
  * There are no bookmarks: a network sender cannot be asked to send again, so there is no
  * position to resume from (durable and save do nothing). Alert ids come from the source's
@@ -54,6 +59,7 @@
 #define DRAIN_MS 1000        /* drain reads for at most this long in a row */
 #define ACCEPT_RETRY_MS 250  /* out of descriptors: accept again after this */
 #define PEER_STR 64          /* "[v6]:port" */
+#define HOLD_RETRY_MS 100    /* the output backlogged: how often to look whether it is not */
 
 /* ---- per-address state: open addressing, linear probing, bounded ---- */
 
@@ -230,11 +236,14 @@ struct ssrc {
     conn **conns;
     size_t nconns, capconns, npaused;
     uint8_t *rbuf;
-    ward_loop_timer idle_timer, resume_timer, accept_timer;
+    ward_loop_timer idle_timer, resume_timer, accept_timer, hold_timer;
     int accept_paused;
+    /* the output is backlogged (limits.output_buffer): TCP is not read, UDP is dropped */
+    int held;
+    uint64_t holds, held_drops; /* times it began; drop_backlog when the last one began */
     /* counters */
     uint64_t accepted, closed, refused, idle_closed, framing_errors, discarded, rate_pauses;
-    uint64_t datagrams, kernel_drops, empty, rate_untracked;
+    uint64_t datagrams, empty, rate_untracked;
     /* rate limit on warnings */
     int logged;
     uint64_t log_ms, log_suppressed;
@@ -301,77 +310,6 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t len) {
     }
 }
 
-/* Splits a listen value, "udp://HOST:PORT" or "tcp://[V6]:PORT". Returns 0, or -1 with a
- * message in err. */
-static int parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
-                        int *numeric6, char *err, size_t errlen) {
-    if (strncmp(v, "udp://", 6) == 0)
-        *tcp = 0;
-    else if (strncmp(v, "tcp://", 6) == 0)
-        *tcp = 1;
-    else {
-        snprintf(err, errlen, "must start with udp:// or tcp://");
-        return -1;
-    }
-    const char *h = v + 6, *colon;
-    size_t hl;
-    *numeric6 = 0;
-    if (*h == '[') {
-        const char *close = strchr(h, ']');
-        if (!close) {
-            snprintf(err, errlen, "'[' without ']' around an IPv6 address");
-            return -1;
-        }
-        if (close[1] != ':') {
-            snprintf(err, errlen, "a port is needed after ']', as in [::1]:514");
-            return -1;
-        }
-        h++;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-        *numeric6 = 1;
-    } else {
-        colon = strrchr(h, ':');
-        if (!colon) {
-            snprintf(err, errlen, "a port is needed, as in %.6s127.0.0.1:514", v);
-            return -1;
-        }
-        hl = (size_t)(colon - h);
-        if (memchr(h, ':', hl)) {
-            snprintf(err, errlen, "an IPv6 address goes in brackets, as in %.6s[::1]:514", v);
-            return -1;
-        }
-    }
-    if (hl == 0) {
-        snprintf(err, errlen,
-                 "an address is needed before the port (0.0.0.0 or [::] for "
-                 "every address)");
-        return -1;
-    }
-    if (hl >= hostlen) {
-        snprintf(err, errlen, "the address is too long");
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    unsigned long pv = 0;
-    for (size_t i = 0; i < pl; i++) {
-        if (p[i] < '0' || p[i] > '9' || i >= 5) {
-            pv = 0;
-            break;
-        }
-        pv = pv * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (pl == 0 || pv < 1 || pv > 65535) {
-        snprintf(err, errlen, "the port must be a number from 1 to 65535, not '%s'", p);
-        return -1;
-    }
-    snprintf(port, 8, "%lu", pv);
-    return 0;
-}
-
 /* ---- records ---- */
 
 static void emit(ssrc *f, const char *peer_s, const uint8_t *p, size_t len, int truncated) {
@@ -401,7 +339,11 @@ static void emit(ssrc *f, const char *peer_s, const uint8_t *p, size_t len, int 
     s->n.bytes += len;
     if (truncated)
         s->n.truncated++;
-    agent_process(s->a, s, &r);
+    if (agent_process(s->a, s, &r) < 0) {
+        /* no memory for its alerts, and a sender cannot be asked again: lost, counted */
+        s->n.dropped++;
+        warn_peer(f, "%s: out of memory for the alerts of a message: it is lost", peer_s);
+    }
 }
 
 /* ---- UDP ---- */
@@ -415,7 +357,7 @@ static void udp_kernel_drops(ssrc *f, struct msghdr *h) {
         uint32_t v;
         memcpy(&v, CMSG_DATA(c), sizeof(v));
         /* the socket's drops so far (it starts at 0 with our socket), modulo 2^32 */
-        f->kernel_drops += (uint32_t)(v - f->ovfl);
+        f->s->n.drop_kernel += (uint32_t)(v - f->ovfl);
         f->ovfl = v;
     }
 #else
@@ -424,22 +366,44 @@ static void udp_kernel_drops(ssrc *f, struct msghdr *h) {
 #endif
 }
 
+/* 1 when the output is backlogged: a datagram cannot wait (the socket's queue would only
+ * overflow later), so it is dropped and counted. The start and the end are logged. */
+static int udp_backlogged(ssrc *f) {
+    src *s = f->s;
+    if (!agent_backlogged(s->a)) {
+        if (f->held)
+            agent_log(s->a, "info",
+                      "source %s: the alerts are written again: receiving again (%llu messages "
+                      "dropped meanwhile)",
+                      s->name, (unsigned long long)(s->n.drop_backlog - f->held_drops));
+        f->held = 0;
+        return 0;
+    }
+    if (!f->held) {
+        f->held = 1;
+        f->holds++;
+        f->held_drops = s->n.drop_backlog;
+        agent_log(s->a, "warning",
+                  "source %s: the alerts cannot be written and limits.output_buffer is full: "
+                  "UDP messages are dropped (counted) until they are written",
+                  s->name);
+    }
+    s->n.drop_backlog++;
+    return 1;
+}
+
 static void udp_one(ssrc *f, size_t j, uint64_t sec) {
     struct msghdr *h = &f->mm[j].msg_hdr;
     udp_kernel_drops(f, h);
     f->datagrams++;
+    if (udp_backlogged(f))
+        return;
     const uint8_t *p = f->dg + j * f->dgsz;
     size_t len = f->mm[j].msg_len;
     int truncated = 0;
     if ((h->msg_flags & MSG_TRUNC) || len > f->max_message) {
         len = f->max_message < len ? f->max_message : len;
         truncated = 1;
-    }
-    while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == '\0'))
-        len--;
-    if (len == 0) {
-        f->empty++;
-        return;
     }
     int64_t rate = f->s->cfg->rate_per_peer;
     if (rate > 0) {
@@ -596,9 +560,58 @@ static void conn_close(ssrc *f, conn *c, int flush) {
     free(c);
 }
 
-/* Reads c at most reads times (until it would block, is paused or closed). */
+/* ---- a backlogged output: TCP is not read ---- */
+
+/* 1 when the output is backlogged (limits.output_buffer is full). Reading stops then:
+ * no connection is read and none accepted, so that TCP's flow control holds the senders
+ * back, until on_hold finds the alerts written. What the connections sent meanwhile
+ * waits in the kernel and with the senders; nothing is lost. */
+static int tcp_held(ssrc *f) {
+    if (f->held)
+        return 1;
+    if (!agent_backlogged(f->s->a))
+        return 0;
+    ward_loop *l = f->s->a->loop;
+    f->held = 1;
+    f->holds++;
+    if (!f->accept_paused)
+        ward_loop_mod(l, f->fd, 0);
+    for (size_t i = 0; i < f->nconns; i++)
+        if (!f->conns[i]->paused)
+            ward_loop_mod(l, f->conns[i]->fd, 0); /* errors and hang-ups still come */
+    ward_loop_timer_after(l, &f->hold_timer, HOLD_RETRY_MS);
+    agent_log(f->s->a, "warning",
+              "source %s: the alerts cannot be written and limits.output_buffer is full: "
+              "not reading until they are written",
+              f->s->name);
+    return 1;
+}
+
+static void on_hold(void *ctx) {
+    ssrc *f = ctx;
+    ward_loop *l = f->s->a->loop;
+    if (agent_backlogged(f->s->a)) {
+        ward_loop_timer_after(l, &f->hold_timer, HOLD_RETRY_MS);
+        return;
+    }
+    f->held = 0;
+    uint64_t now = ward_loop_now_ms();
+    if (!f->accept_paused)
+        ward_loop_mod(l, f->fd, EPOLLIN);
+    for (size_t i = 0; i < f->nconns; i++) {
+        conn *c = f->conns[i];
+        c->last_ms = now; /* not silent: not read */
+        if (!c->paused)
+            ward_loop_mod(l, c->fd, EPOLLIN);
+    }
+    agent_log(f->s->a, "info", "source %s: the alerts are written again: reading again",
+              f->s->name);
+}
+
+/* Reads c at most reads times (until it would block, is paused or closed, or the output
+ * is backlogged). */
 static void conn_read(ssrc *f, conn *c, int reads) {
-    for (int i = 0; i < reads && !c->paused; i++) {
+    for (int i = 0; i < reads && !c->paused && !tcp_held(f); i++) {
         ssize_t r = recv(c->fd, f->rbuf, TCP_READ, 0);
         if (r < 0 && errno == EINTR) {
             i--;
@@ -623,8 +636,8 @@ static void on_conn(void *ctx, int fd, uint32_t events) {
     (void)fd;
     conn *c = ctx;
     ssrc *f = c->f;
-    if (c->paused) {
-        /* only errors and hang-ups come while paused: what was read still counts */
+    if (c->paused || f->held) {
+        /* only errors and hang-ups come while paused or held: what was read still counts */
         if (events & (EPOLLERR | EPOLLHUP))
             conn_close(f, c, 1);
         return;
@@ -635,6 +648,11 @@ static void on_conn(void *ctx, int fd, uint32_t events) {
 static void on_resume(void *ctx) {
     ssrc *f = ctx;
     uint64_t now = ward_loop_now_ms();
+    if (f->held) {
+        /* nothing is read while the output is backlogged: the next second, perhaps */
+        arm_resume(f);
+        return;
+    }
     for (size_t i = f->nconns; i-- > 0;) {
         conn *c = f->conns[i];
         if (!c->paused)
@@ -667,7 +685,7 @@ static void on_resume(void *ctx) {
 static void on_idle(void *ctx) {
     ssrc *f = ctx;
     uint64_t now = ward_loop_now_ms(), idle = f->s->cfg->idle_timeout_ms;
-    for (size_t i = f->nconns; i-- > 0;) {
+    for (size_t i = f->nconns; !f->held && i-- > 0;) {
         conn *c = f->conns[i];
         if (!c->paused && now - c->last_ms >= idle) {
             f->idle_closed++;
@@ -745,7 +763,7 @@ static void conn_open(ssrc *f, int fd, const struct sockaddr_storage *ss) {
 static void on_accept(void *ctx, int fd, uint32_t events) {
     (void)events;
     ssrc *f = ctx;
-    for (int i = 0; i < ACCEPTS; i++) {
+    for (int i = 0; i < ACCEPTS && !f->held; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -771,7 +789,8 @@ static void on_accept(void *ctx, int fd, uint32_t events) {
 static void on_accept_retry(void *ctx) {
     ssrc *f = ctx;
     f->accept_paused = 0;
-    ward_loop_mod(f->s->a->loop, f->fd, EPOLLIN);
+    if (!f->held) /* else on_hold turns accepting on again */
+        ward_loop_mod(f->s->a->loop, f->fd, EPOLLIN);
 }
 
 /* ---- ops ---- */
@@ -782,8 +801,9 @@ static int open_socket(ssrc *f) {
     const char *listen_v = s->cfg->listen ? s->cfg->listen : "";
     char host[256], port[8], err[256];
     int numeric6;
-    if (parse_listen(listen_v, &f->tcp, host, sizeof(host), port, &numeric6, err, sizeof(err)) <
-        0) {
+    /* the configuration check has parsed it already: this does not fail */
+    if (agent_cfg_parse_listen(listen_v, &f->tcp, host, sizeof(host), port, &numeric6, err,
+                               sizeof(err)) < 0) {
         agent_log(s->a, "error", "source %s: listen '%s': %s", s->name, listen_v, err);
         return -1;
     }
@@ -844,9 +864,7 @@ static int sl_start(src *s, const bm_store *bm) {
     (void)bm; /* no bookmarks: see the top of this file */
     ssrc *f = s->impl;
     agent *a = s->a;
-    f->max_message = (size_t)s->cfg->max_message;
-    if (f->max_message == 0)
-        f->max_message = 64u << 10;
+    f->max_message = (size_t)s->cfg->max_message; /* at least 480: the table's minimum */
     /* a new epoch for every start, reloads included, so that ids never repeat */
     size_t kl = strlen(s->name) + 48;
     f->key = malloc(kl);
@@ -923,10 +941,11 @@ static void sl_stats(src *s, ward_jw *w) {
     ward_jw_ku64(w, "connections_idle_closed", f->idle_closed);
     ward_jw_ku64(w, "connections_paused", f->npaused);
     ward_jw_ku64(w, "rate_pauses", f->rate_pauses);
+    ward_jw_ku64(w, "backlog_holds", f->holds);
     ward_jw_ku64(w, "framing_errors", f->framing_errors);
     ward_jw_ku64(w, "framing_discarded_bytes", f->discarded);
     ward_jw_ku64(w, "datagrams", f->datagrams);
-    ward_jw_ku64(w, "kernel_drops", f->kernel_drops);
+    ward_jw_ku64(w, "kernel_drops", f->s->n.drop_kernel);
     ward_jw_ku64(w, "empty_ignored", f->empty);
     ward_jw_ku64(w, "peers_tracked", f->peers.n);
     ward_jw_ku64(w, "rate_untracked", f->rate_untracked);
@@ -946,6 +965,7 @@ static void sl_free(src *s) {
         ward_loop_timer_stop(l, &f->idle_timer);
         ward_loop_timer_stop(l, &f->resume_timer);
         ward_loop_timer_stop(l, &f->accept_timer);
+        ward_loop_timer_stop(l, &f->hold_timer);
         ptab_fini(&f->peers);
         free(f->conns);
         free(f->rbuf);
@@ -986,5 +1006,6 @@ src *src_syslog_new(agent *a, const agent_source_cfg *cfg) {
     ward_loop_timer_init(&f->idle_timer, on_idle, f);
     ward_loop_timer_init(&f->resume_timer, on_resume, f);
     ward_loop_timer_init(&f->accept_timer, on_accept_retry, f);
+    ward_loop_timer_init(&f->hold_timer, on_hold, f);
     return s;
 }

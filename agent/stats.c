@@ -70,8 +70,8 @@ static void write_stats(agent *a, ward_jw *w) {
         ward_jw_key(w, "dropped");
         ward_jw_obj(w);
         ward_jw_ku64(w, "rate", s->n.drop_rate);
-        ward_jw_ku64(w, "size", s->n.drop_size);
         ward_jw_ku64(w, "connections", s->n.drop_conn);
+        ward_jw_ku64(w, "backlog", s->n.drop_backlog);
         ward_jw_ku64(w, "other", s->n.dropped);
         ward_jw_obj_end(w);
         if (s->ops->stats)
@@ -133,8 +133,8 @@ void agent_log_stats(agent *a) {
         records += a->srcs[i]->n.records;
         bytes += a->srcs[i]->n.bytes;
         truncated += a->srcs[i]->n.truncated;
-        dropped += a->srcs[i]->n.dropped + a->srcs[i]->n.drop_rate + a->srcs[i]->n.drop_size +
-                   a->srcs[i]->n.drop_conn;
+        dropped += a->srcs[i]->n.dropped + a->srcs[i]->n.drop_rate + a->srcs[i]->n.drop_conn +
+                   a->srcs[i]->n.drop_backlog + a->srcs[i]->n.drop_kernel;
     }
     ward_corr_stats cs;
     ward_corr_get_stats(a->corr, &cs);

@@ -186,7 +186,7 @@ config "$T/c6.yml" "$S6" "journal_files: [$T/j/test.journal]" 'start_at: beginni
 [ "$(lines "$S6/alerts.json")" -eq 2 ] && [ "$(count '"user":"admin"' "$S6/alerts.json")" -eq 1 ] &&
     ok "matches on one field are ORed" || { bad "OR of matches: wrong alerts"; cat "$S6/alerts.json" "$T/err"; }
 
-# ---- errors: a malformed match, a missing file ----
+# ---- errors: a malformed match, journal_files with journal_dir, a missing file ----
 config "$T/c7.yml" "$T/s7" "journal_files: [$T/j/test.journal]" 'match: [_SYSTEMD_UNIT=ssh.service, "unit is ssh"]'
 "$AG" --once -c "$T/c7.yml" >"$T/out" 2>"$T/err"
 rc=$?
@@ -194,6 +194,10 @@ rc=$?
 expect_grep "c7\.yml:10:5: sources\[0\]: match 'unit is ssh': expected FIELD=VALUE" "$T/err" "the error names the file, line and match"
 "$AG" --check -c "$T/c7.yml" >"$T/out" 2>&1
 [ $? -eq 1 ] && ok "--check refuses a malformed match" || bad "--check accepted a malformed match"
+config "$T/c10.yml" "$T/s10" "journal_files: [$T/j/test.journal]" "journal_dir: $T/j"
+"$AG" --check -c "$T/c10.yml" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "--check refuses journal_files with journal_dir" || bad "--check accepted journal_files with journal_dir"
+expect_grep "c10\.yml:[0-9]+:[0-9]+: sources\[0\]: 'journal_files' and 'journal_dir' cannot both be set" "$T/out" "the clash names the file and line"
 config "$T/c8.yml" "$T/s8" "journal_files: [$T/nope.journal]"
 "$AG" --once -c "$T/c8.yml" >"$T/out" 2>"$T/err"
 rc=$?

@@ -55,6 +55,17 @@ expect_grep "bad\.yml:4:[0-9]+: .*pathz" "$T/out" "unknown key named with file:l
 printf 'agent: {state_dir: %s}\nsources:\n  - type: file\noutputs: {stdout: true}\n' "$T/state" >"$T/bad3.yml"
 "$WA" --check -c "$T/bad3.yml" >"$T/out" 2>&1
 expect_grep "bad3\.yml:3:[0-9]+: .*file source needs 'paths'" "$T/out" "a file source without paths is refused"
+# a syslog listen value and a multiline_start pattern are checked by --check, not only at start
+printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nsources:\n  - type: syslog\n    listen: "udp://127.0.0.1:99999"\n  - type: file\n    paths: [a]\n    multiline_start: "(unclosed"\noutputs: {stdout: true}\n' "$T/state" >"$T/bad4.yml"
+"$WA" --check -c "$T/bad4.yml" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "--check refuses a bad listen port and a bad multiline_start" || bad "--check accepted a bad listen port or multiline_start"
+expect_grep "bad4\.yml:4:[0-9]+: sources\[0\]: listen 'udp://127\.0\.0\.1:99999': the port must be a number from 1 to 65535" "$T/out" "the bad port is reported with its place"
+expect_grep "bad4\.yml:6:[0-9]+: sources\[1\]: multiline_start '\(unclosed': .*missing closing parenthesis" "$T/out" "the bad pattern is reported with its place"
+# a default name ("file-1": type and place) counts against the names given
+printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nsources:\n  - type: file\n    paths: [a]\n  - type: file\n    name: file-1\n    paths: [b]\noutputs: {stdout: true}\n' "$T/state" >"$T/dup.yml"
+"$WA" --check -c "$T/dup.yml" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "--check refuses a name given to one source and by default to another" || bad "--check accepted two sources named file-1"
+expect_grep "dup\.yml:1:[0-9]+: two sources are named 'file-1'" "$T/out" "the clash with a default name is reported"
 printf 'agent: {state_dir: %s}\nrules: {paths: [%s]}\nsources: [{type: file, paths: [x]}]\noutputs: {stdout: true}\n' "$T/state" "$T/norules" >"$T/bad2.yml"
 "$WA" --check -c "$T/bad2.yml" >"$T/out" 2>&1
 [ $? -eq 1 ] && ok "--check with missing rules exits 1" || bad "--check missing rules exit code"
@@ -69,6 +80,16 @@ printf 'ward-bookmarks 1\nfile\tlogs\tgarbage\n' >"$T/state/bookmarks"
 expect_grep 'bookmarks:2: bad file record \(3 fields\).*kept as .*bookmarks\.bad' "$T/err" "a damaged bookmark file is reported with its line"
 [ -f "$T/state/bookmarks.bad" ] && ok "the damaged file is kept" || bad "no bookmarks.bad"
 check_none_lost "$T/alerts.json" 1 40 "after a damaged bookmark file, everything is read again"
+# a source's decoder setting reaches the decoder
+for d in raw syslog fail2ban; do
+    mkdir -p "$T/dec-$d"
+    gen "$T/dec-$d/in.log" 1 1
+    printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\noutputs: {file: {path: %s}}\nsources: [{type: file, paths: [%s], start_at: beginning, decoder: %s}]\n' \
+        "$T/dec-$d" "$T/dec-$d/alerts.json" "$T/dec-$d/in.log" "$d" >"$T/dec-$d/a.yml"
+    "$WA" --once -c "$T/dec-$d/a.yml" 2>/dev/null
+    perl -MJSON::PP -ne 'print "decoder=" . decode_json($_)->{ward}{decoder} . "\n"' "$T/dec-$d/alerts.json" >"$T/dec-$d/got" 2>&1
+    expect_grep "^decoder=$d\$" "$T/dec-$d/got" "decoder: $d decodes with $d"
+done
 # docs/agent.md holds the key table the program prints
 "$WA" --help-config >"$T/keys"
 awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/agent.md >"$T/doc-keys"

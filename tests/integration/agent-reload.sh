@@ -1,7 +1,8 @@
 #!/bin/bash
 # SIGHUP: a broken rule file is reported and the running rules keep working; a fixed one is
 # taken; threshold state survives the reload; SIGUSR1 writes the stats; the alerts file is
-# reopened after it was rotated away.
+# reopened after it was rotated away; an agent without agent.name keeps the host name across
+# a reload; a reload restarts a source whose keys changed, and only then.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/agent_lib.bash"
 
@@ -76,4 +77,54 @@ perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or die; my $s = decode_
     "$T/state/stats.json" >"$T/st"
 expect_grep '^reloads=3 failures=1 records=(1[89]|2[0-9]) threshold=2 seq_matches=2$' "$T/st" "stats file on SIGUSR1 holds the counters"
 stop_agent && ok "SIGTERM: exits 0" || bad "SIGTERM exit status"
+
+# without agent.name, the agent is named after the host, before and after a reload
+write_config "$T/b.yml" "start_at: beginning"
+sed -i -e "s|name: test-agent, state_dir: $T/state|state_dir: $T/bstate|" -e "s|$T/alerts.json|$T/b.json|" \
+    -e "s|$T/logs/\*.log|$T/logs2/*.log|" "$T/b.yml"
+mkdir -p "$T/logs2"
+H=$(hostname)
+start_agent "$T/b.yml"
+gen "$T/logs2/app.log" 1 2
+wait_for_count "$T/b.json" 2 || bad "unnamed agent: first lines"
+before=$(grep -c 'info: reloaded' "$T/agent.log")
+kill -HUP "$AGENT_PID"
+i=0
+until [ "$(grep -c 'info: reloaded' "$T/agent.log")" -gt "$before" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+gen "$T/logs2/app.log" 3 4
+wait_for_count "$T/b.json" 4 || bad "unnamed agent: lines after the reload"
+check_exactly "$T/b.json" 1 4 "unnamed agent: every line before and after the reload arrives"
+perl -MJSON::PP -ne 'my $o = decode_json($_); next unless defined $o->{ward}{extracted}{seq};
+    print "seq=$o->{ward}{extracted}{seq} id=" . ($o->{agent}{id} // "none") . " name=" . ($o->{agent}{name} // "none") . "\n"' \
+    "$T/b.json" >"$T/names"
+[ "$(grep -c "^seq=[0-9]* id=$H name=$H\$" "$T/names")" -eq 4 ] && ok "unnamed agent: alerts carry the host name as agent.id and agent.name, after a reload too" \
+    || { bad "unnamed agent: agent.id/agent.name in alerts"; sed 's/^/    /' "$T/names"; }
+rm -f "$T/bstate/stats.json"
+kill -USR1 "$AGENT_PID"
+i=0
+until [ -s "$T/bstate/stats.json" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or die; my $s = decode_json(<$f>);
+    print "agent=" . ($s->{agent} // "null") . "\n"' "$T/bstate/stats.json" >"$T/st2"
+expect_grep "^agent=$H\$" "$T/st2" "unnamed agent: the stats name the host after a reload"
+
+# a reload restarts a source when one of its keys changed, and only then (a restarted
+# source starts its counters again)
+records() {
+    rm -f "$T/bstate/stats.json"
+    kill -USR1 "$AGENT_PID"
+    local i=0
+    until [ -s "$T/bstate/stats.json" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+    perl -MJSON::PP -e 'local $/; open(my $f, "<", $ARGV[0]) or die; print decode_json(<$f>)->{sources}[0]{records}, "\n"' "$T/bstate/stats.json"
+}
+[ "$(records)" = 4 ] && ok "a reload with the same sources keeps them running" || bad "the unchanged source was restarted"
+echo "    multiline_max_lines: 400" >>"$T/b.yml"
+before=$(grep -c 'info: reloaded' "$T/agent.log")
+kill -HUP "$AGENT_PID"
+i=0
+until [ "$(grep -c 'info: reloaded' "$T/agent.log")" -gt "$before" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+[ "$(records)" = 0 ] && ok "a reload that changes a source key restarts the source" || bad "the changed source was not restarted"
+gen "$T/logs2/app.log" 5 5
+wait_for_count "$T/b.json" 5 || bad "lines after the restart"
+check_exactly "$T/b.json" 1 5 "the restarted source goes on from its bookmark"
+stop_agent && ok "unnamed agent: exits 0" || bad "unnamed agent: exit status"
 finish

@@ -4,7 +4,9 @@
 # and counted; a framing error closing its connection; connections over the per-peer
 # limit refused and counted; an idle connection closed; the TCP rate limit slowing a
 # sender without losing anything; the UDP rate limit dropping and counting; kernel drops
-# counted; stats on SIGUSR1; a prompt exit 0 on SIGTERM.
+# counted; stats on SIGUSR1; a prompt exit 0 on SIGTERM; bad listen values refused by the
+# configuration check with their file and line; a full disk (output buffer full): TCP not
+# read until the alerts are written, UDP dropped and counted.
 . "$(dirname "$0")/lib.bash"
 WA="$B/ward-agent"
 PID=
@@ -96,6 +98,18 @@ elif cmd == "tcp-burst":
     s = tcp(port)
     s.sendall(b"".join(b"<38>Dec 10 06:55:48 fw01 app[1]: burst %d\n" % i for i in range(n)))
     s.close()
+elif cmd == "tcp-users":
+    # n messages that each give an alert: users u0 .. u(n-1)
+    n = int(sys.argv[3])
+    s = tcp(port)
+    s.sendall(b"".join(line(b"u%d" % i) + b"\n" for i in range(n)))
+    s.close()
+elif cmd == "udp-users":
+    first, n = int(sys.argv[3]), int(sys.argv[4])
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(first, first + n):
+        u.sendto(line(b"d%d" % i), (H, port))
+        time.sleep(0.001)
 elif cmd == "udp-burst":
     n, size = int(sys.argv[3]), int(sys.argv[4])
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -159,7 +173,7 @@ for try in 1 2 3 4 5 6; do
 agent: {name: syslog-test, state_dir: $T/state}
 rules: {paths: [rules]}
 outputs: {file: {path: $T/alerts.json, fsync_interval: 20ms}}
-stats: {interval: 0}
+stats: {interval: 500ms}
 sources:
   - type: syslog
     name: net-udp
@@ -245,6 +259,16 @@ for i in $(seq 1 30); do
     wait_stat net-udp "s['kernel_drops'] > 0" 2 && { kd=1; break; }
 done
 [ -n "$kd" ] && ok "kernel drops (SO_RXQ_OVFL) are counted" || bad "kernel drops not counted"
+# the summary line's dropped total counts every cause, the kernel's drops included
+wait_stat net-udp "True"
+total=$(python3 -c "import json; o = json.load(open('$T/state/stats.json'))
+print(sum(sum(x['dropped'].values()) + x.get('kernel_drops', 0) for x in o['sources']))")
+n=$(grep -c 'info: stats:' "$T/agent.log")
+i=0
+until [ "$(grep -c 'info: stats:' "$T/agent.log")" -gt "$n" ] || [ $i -ge 40 ]; do sleep 0.05; i=$((i + 1)); done
+logged=$(grep 'info: stats:' "$T/agent.log" | tail -1 | sed -n 's/.* \([0-9]*\) dropped,.*/\1/p')
+[ -n "$logged" ] && [ "$logged" -eq "$total" ] && ok "the logged dropped total ($logged) counts kernel drops too" \
+    || bad "the logged dropped total is ${logged:-missing}, the stats say $total"
 
 # ---- the counters and the alerts ----
 wait_stat net-udp "True"
@@ -304,17 +328,145 @@ fi
 exec 7>&-
 grep -q '"user":"atstop"' "$T/alerts.json" && ok "the unfinished message at SIGTERM became an alert" || bad "the message held at SIGTERM was lost"
 
-# ---- bad listen values: refused at start, naming the source ----
-bad_listen() {
+# ---- bad listen values: refused by the configuration check (--check and start), with the
+# file and line; an address that cannot be bound is refused at start, naming the source ----
+bad_listen_yml() {
     printf 'agent: {state_dir: %s}\nrules: {paths: [rules]}\noutputs: {stdout: true}\nsources: [{type: syslog, name: dev, listen: "%s"}]\n' \
         "$T/state" "$1" >"$T/bad.yml"
-    "$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+}
+# has LISTEN MESSAGE: $T/err holds the message, with the file and line before it
+has() { grep -F -- "sources[0]: listen '$1': $2" "$T/err" | grep -q 'bad\.yml:4:[0-9]*: '; }
+bad_listen() {
+    bad_listen_yml "$1"
+    "$WA" --check -c "$T/bad.yml" >"$T/err" 2>&1
     local rc=$?
-    if [ $rc -eq 1 ] && grep -qF -- "error: source dev: listen '$1': $2" "$T/err"; then ok "listen '$1' is refused: $2"; else bad "listen '$1' (exit $rc):"; cat "$T/err"; fi
+    if [ $rc -eq 1 ] && has "$1" "$2"; then ok "--check: listen '$1' is refused: $2"; else bad "--check: listen '$1' (exit $rc):"; cat "$T/err"; fi
+    "$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+    rc=$?
+    if [ $rc -eq 1 ] && has "$1" "$2"; then ok "start: listen '$1' is refused: $2"; else bad "start: listen '$1' (exit $rc):"; cat "$T/err"; fi
 }
 bad_listen "tcp://127.0.0.1" "a port is needed"
 bad_listen "udp://::1:514" "an IPv6 address goes in brackets"
 bad_listen "udp://[::1]:0" "the port must be a number from 1 to 65535"
+bad_listen "udp://127.0.0.1:99999" "the port must be a number from 1 to 65535, not '99999'"
 bad_listen "udp://:514" "an address is needed"
-bad_listen "tcp://192.0.2.1:$TP" "cannot listen on 192.0.2.1:$TP"
+bad_listen "syslog://127.0.0.1:514" "must start with udp:// or tcp://"
+bad_listen_yml "tcp://192.0.2.1:$TP"
+"$WA" --once -c "$T/bad.yml" >/dev/null 2>"$T/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -qF -- "error: source dev: listen 'tcp://192.0.2.1:$TP': cannot listen on 192.0.2.1:$TP" "$T/err"; then
+    ok "an address that cannot be bound is refused at start"
+else
+    bad "tcp://192.0.2.1:$TP (exit $rc):"; cat "$T/err"
+fi
+
+# ---- the alerts cannot be written (a full disk) and limits.output_buffer is full: TCP is
+# not read until they are (nothing lost), UDP is dropped and counted. The disk is a small
+# tmpfs in a private mount namespace, as in agent-diskfull.sh (needs root). ----
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! command -v nsenter >/dev/null; then
+    bad "a full disk: needs root, unshare and nsenter (util-linux) for a private tmpfs"
+    finish
+fi
+mkdir -p "$T/full" "$T/state2"
+N=20000
+started=
+for try in 1 2 3 4 5 6; do
+    UP=$((20000 + RANDOM % 40000))
+    TP=$((20000 + RANDOM % 40000))
+    [ "$UP" -ne "$TP" ] || continue
+    cat >"$T/full.yml" <<EOF
+agent: {name: syslog-full, state_dir: $T/state2}
+rules: {paths: [rules]}
+outputs: {file: {path: $T/full/alerts.json, fsync_interval: 20ms}}
+stats: {interval: 0}
+limits: {output_buffer: 1M}
+sources:
+  - type: syslog
+    name: full-udp
+    listen: "udp://127.0.0.1:$UP"
+  - type: syslog
+    name: full-tcp
+    listen: "tcp://127.0.0.1:$TP"
+EOF
+    : >"$T/full.log"
+    # in a mount namespace of its own, where $T/full is a full tmpfs (room for a few dozen
+    # alerts); unshare and sh exec the agent, so $PID is the agent
+    unshare -m --propagation private sh -c 'mount -t tmpfs -o size=32m tmpfs "$1" &&
+        { head -c $((32 * 1024 * 1024 - 64 * 1024)) /dev/zero >"$1/fill" 2>/dev/null; true; } &&
+        exec "$2" --foreground -c "$3"' sh "$T/full" "$WA" "$T/full.yml" 2>"$T/full.log" &
+    PID=$!
+    i=0
+    while [ $i -lt 100 ] && kill -0 "$PID" 2>/dev/null && ! grep -q 'info: started' "$T/full.log"; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    if grep -q 'info: started' "$T/full.log"; then started=1; break; fi
+    wait "$PID" 2>/dev/null
+    PID=
+    grep -q 'cannot listen' "$T/full.log" || break
+done
+if [ -z "$started" ]; then bad "a full disk: the agent did not start"; cat "$T/full.log"; finish; fi
+# full_stat EXPR [TRIES]: as wait_stat, for this agent; tcp, udp: its sources' stats, out:
+# the output's
+full_stat() {
+    local i=0
+    while [ $i -lt "${2:-60}" ]; do
+        rm -f "$T/state2/stats.json"
+        kill -USR1 "$PID"
+        local j=0
+        while [ ! -f "$T/state2/stats.json" ] && [ $j -lt 50 ]; do sleep 0.01; j=$((j + 1)); done
+        python3 - "$T/state2/stats.json" "$1" <<'EOF' && return 0
+import json, sys
+try:
+    o = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(1)
+src = {x["name"]: x for x in o["sources"]}
+tcp, udp, out = src["full-tcp"], src["full-udp"], o["output"]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+EOF
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+show_full() { python3 -c "import json,sys; o=json.load(open(sys.argv[1])); print(o['output']); [print(x) for x in o['sources']]" "$T/state2/stats.json" | sed 's/^/    /'; }
+send tcp-users "$TP" "$N" &
+SPID=$!
+BG="$BG $SPID"
+full_stat "tcp.get('backlog_holds', 0) >= 1 and tcp['records'] < $N" \
+    && ok "a full disk: the TCP source stops reading when the output buffer is full" \
+    || { bad "a full disk: the TCP source did not stop reading"; show_full; }
+sleep 1
+# what it had read when it stopped: at most one read (64 KiB of messages) past the limit
+full_stat "tcp['records'] < $N and out['buffered_bytes'] < 4 * 1024 * 1024" 1 \
+    && ok "a full disk: the buffered alerts stay bounded, the rest waits with the sender" \
+    || { bad "a full disk: TCP went on reading"; show_full; }
+expect_grep "warning: source full-tcp: the alerts cannot be written and limits\.output_buffer is full: not reading" "$T/full.log" "a full disk: the TCP source says it stopped reading"
+send udp-users "$UP" 0 50
+full_stat "udp['dropped']['backlog'] == 50 and udp['records'] == 0" \
+    && ok "a full disk: UDP messages are dropped and counted in dropped.backlog" \
+    || { bad "a full disk: UDP messages not dropped and counted"; show_full; }
+# room again: everything TCP sent arrives, UDP is received again
+nsenter -t "$PID" -m rm -f "$T/full/fill"
+full_stat "tcp['records'] == $N" 200 && ok "a full disk with room again: all $N TCP messages are read" || { bad "a full disk: TCP messages missing after the disk had room"; show_full; }
+wait "$SPID"
+send udp-users "$UP" 50 5
+full_stat "udp['records'] == 5 and udp['dropped']['backlog'] == 50" && ok "a full disk with room again: UDP is received again" || { bad "a full disk: UDP not received again"; show_full; }
+expect_grep "info: source full-tcp: the alerts are written again: reading again" "$T/full.log" "a full disk: the TCP source says it reads again"
+expect_grep "info: source full-udp: the alerts are written again: receiving again \(50 messages dropped meanwhile\)" "$T/full.log" "a full disk: the UDP source says what it dropped"
+sleep 0.2
+nsenter -t "$PID" -m cat "$T/full/alerts.json" >"$T/full-alerts.json"
+python3 - "$T/full-alerts.json" "$N" >"$T/full-checks" <<'EOF'
+import json, sys
+users = [json.loads(l)["ward"].get("extracted", {}).get("user") for l in open(sys.argv[1])]
+want = {"u%d" % i for i in range(int(sys.argv[2]))} | {"d%d" % i for i in range(50, 55)}
+print("missing=%d extra=%d dups=%d" % (len(want - set(users)), len(set(users) - want), len(users) - len(set(users))))
+EOF
+expect_grep '^missing=0 extra=0 dups=0$' "$T/full-checks" "a full disk: every TCP message and the UDP ones after it gave one alert"
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+PID=
+[ $rc -eq 0 ] && ok "a full disk: exits 0" || bad "a full disk: exit $rc"
 finish
