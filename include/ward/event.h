@@ -61,6 +61,10 @@ int ward_event_set_copy(ward_event *ev, const char *name, size_t name_len, const
  * reset. Returns NULL when memory runs out. */
 char *ward_event_strdup(ward_event *ev, const char *s, size_t len);
 
+/* Like ward_event_strdup but leaves the len bytes for the caller to fill (the byte after
+ * them is NUL). Returns NULL when memory runs out or the size overflows. */
+char *ward_event_alloc(ward_event *ev, size_t len);
+
 /* Returns the field called name, or NULL. */
 const ward_field *ward_event_get(const ward_event *ev, const char *name);
 
