@@ -1142,15 +1142,19 @@ static int first_is_brace(const ward_event *ev) {
  * event's arena after a copy of the line ("line\njoined"), and the event's scan buffer
  * is set to the whole: every literal a rule could need, in f2b.line or in a field that
  * is part of the line, is then in what the literal prefilter scans, and the event need
- * not be transformed (which would make every rule a candidate). A line without a date,
- * or whose search hit a limit, is kept whole. */
+ * not be transformed (which would make every rule a candidate). A line without a date
+ * is kept whole, also when the search gave up (counted in ev->limit_hits): fail2ban
+ * would have found no date either. */
 static int decode_f2b_line(ward_event *ev) {
     const ward_f2bdate *det = ward_f2bdate_default();
     if (!det)
         return DEC_OOM;
     const char *line = (const char *)ev->line;
     size_t len = ev->line_len, s = 0, e = 0;
-    if (ward_f2bdate_find(det, ev->line, len, &s, &e, NULL) != 1 || s == e) {
+    int found = ward_f2bdate_find(det, ev->line, len, &s, &e, NULL);
+    if (found < 0)
+        ev->limit_hits++;
+    if (found != 1 || s == e) {
         ward_event_set(ev, "f2b.line", line, len);
         return DEC_YES;
     }

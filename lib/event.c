@@ -38,6 +38,7 @@ void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len) {
     ev->dropped_fields = 0;
     ev->transformed = 0;
     ev->truncated = 0;
+    ev->limit_hits = 0;
     ev->scan = NULL;
     ev->scan_len = 0;
     ev->decoder = "raw";

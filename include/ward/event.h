@@ -26,6 +26,10 @@ typedef struct ward_event {
     int transformed;
     const char *decoder; /* name of the decoder that produced the fields ("raw" if none) */
     int truncated;       /* set by the reader when the line was cut at its length limit */
+    /* Searches a decoder gave up on for this line (a PCRE2 limit, or memory for one):
+     * the line was decoded as if they had found nothing. Counted for the caller's
+     * statistics; reset clears it. */
+    unsigned limit_hits;
     /* What the literal prefilter scans, when not line: a reader that adds fields from
      * outside the line (the journal's, a syslog sender's) puts line and those values in
      * one buffer, points the fields into it and sets scan to it, so that the prefilter

@@ -3,14 +3,39 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "ward/decode.h"
 #include "ward/engine.h"
 #include "ward/f2bdate.h"
 #include "ward/rule.h"
+
+/* While set, every PCRE2 match in this program fails as if it had hit its match limit:
+ * fail2ban's default templates cannot be made to hit theirs by any line (they scan in
+ * linear time, and a 32 MiB line stays far under the limit), so the decoder's handling
+ * of a search that gives up is tested this way. The definition below stands in for the
+ * library's in this program and passes every other call on to it. */
+static int fake_match_limit;
+
+int pcre2_match_8(const pcre2_code_8 *code, PCRE2_SPTR8 subject, PCRE2_SIZE length,
+                  PCRE2_SIZE start, uint32_t options, pcre2_match_data_8 *md,
+                  pcre2_match_context_8 *mctx) {
+    typedef int (*match_fn)(const pcre2_code_8 *, PCRE2_SPTR8, PCRE2_SIZE, PCRE2_SIZE, uint32_t,
+                            pcre2_match_data_8 *, pcre2_match_context_8 *);
+    static match_fn real;
+    if (fake_match_limit)
+        return PCRE2_ERROR_MATCHLIMIT;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "pcre2_match_8");
+    assert_non_null(real);
+    return real(code, subject, length, start, options, md, mctx);
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Helpers */
@@ -284,6 +309,20 @@ static void test_f2bdate_datepattern_errors(void **state) {
     assert_int_equal(ward_f2bdate_template_get(NULL, 0, &t), -1);
 }
 
+static void test_f2bdate_find_limit(void **state) {
+    (void)state;
+    /* a datepattern that backtracks exponentially on a run of a's that ends wrong */
+    ward_f2bdate *d = det("^(a+)+%Y");
+    char line[64];
+    memset(line, 'a', 40);
+    line[40] = '!';
+    size_t s, e;
+    assert_int_equal(ward_f2bdate_find(d, (const uint8_t *)line, 41, &s, &e, NULL), -1);
+    memcpy(line + 36, "2024", 4);
+    assert_int_equal(ward_f2bdate_find(d, (const uint8_t *)line, 40, &s, &e, NULL), 1);
+    ward_f2bdate_free(d);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* The fail2ban decoder */
 
@@ -429,6 +468,30 @@ static void test_f2bdate_decoder_joined_line_prefilter(void **state) {
     ward_engine_free(e);
 }
 
+/* A date search that gives up is counted, and the line is kept whole as when no date
+ * is found (fail2ban would have found none). */
+static void test_f2bdate_decoder_limit_counted(void **state) {
+    (void)state;
+    ward_event ev;
+    ward_event_init(&ev);
+    assert_non_null(ward_f2bdate_default()); /* built before matches start to fail */
+    const char *line = "Jun 14 15:16:01 host sshd[42]: Failed password";
+    assert_int_equal(dec(line, &ev), WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 0);
+    fake_match_limit = 1;
+    int r = dec(line, &ev);
+    fake_match_limit = 0;
+    assert_int_equal(r, WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 1);
+    expect_f2b_line(&ev, line);
+    assert_true(points_into_line(&ev, "f2b.line"));
+    /* the next line starts from zero */
+    assert_int_equal(dec(line, &ev), WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 0);
+    expect_f2b_line(&ev, " host sshd[42]: Failed password");
+    ward_event_fini(&ev);
+}
+
 static void test_f2bdate_decoder_no_date(void **state) {
     (void)state;
     ward_event ev;
@@ -461,9 +524,11 @@ int main(void) {
         cmocka_unit_test(test_f2bdate_datepattern_strftime),
         cmocka_unit_test(test_f2bdate_datepattern_keywords),
         cmocka_unit_test(test_f2bdate_datepattern_errors),
+        cmocka_unit_test(test_f2bdate_find_limit),
         cmocka_unit_test(test_f2bdate_decoder_date_prefix),
         cmocka_unit_test(test_f2bdate_decoder_date_inside),
         cmocka_unit_test(test_f2bdate_decoder_joined_line_prefilter),
+        cmocka_unit_test(test_f2bdate_decoder_limit_counted),
         cmocka_unit_test(test_f2bdate_decoder_no_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
