@@ -259,6 +259,20 @@ static void test_yara_several_files_and_finishes(void **state) {
     assert_int_equal(ward_yara_finish(&rs, &d), 0);
     assert_int_equal(d.n, nd);
     assert_int_equal(rs.n, n + 1);
+    /* each rule found in its own source: the search resumes where the last one ended */
+    const ward_rule *sec = ward_rules_find(&rs, "yara-second-101");
+    assert_string_equal(sec->file, DIR "second.yar");
+    assert_int_equal(sec->line, 1);
+    ward_relit r;
+    lits_of("yara-second-101", &r);
+    assert_int_equal(r.nalts, 1);
+    assert_true(has_lit(&r, "second-file", 11));
+    ward_relit_fini(&r);
+    lits_of("yara-allset-014", &r); /* a rule of the first file, after the recompile */
+    assert_int_equal(r.nalts, 1);
+    assert_true(has_lit(&r, "kilo", 4));
+    ward_relit_fini(&r);
+    lits_any("yara-true-004");
     /* earlier rules keep their indexes and still match */
     assert_int_equal(ymatch("yara-any-001", "hydra"), 1);
     assert_int_equal(ymatch("yara-second-101", "in the second-file"), 1);
