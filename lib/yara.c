@@ -343,17 +343,22 @@ static void ls_any(lset *l) {
     l->any = 1;
 }
 
-static int ls_push(lset *l, const uint8_t *s, size_t len) {
+/* Adds a literal, caseless for a nocase string (YARA text strings are case-sensitive
+ * otherwise). The same bytes wanted both ways are kept once, caseless: the weaker of
+ * the two, so that the set still finds whatever either would. */
+static int ls_push(lset *l, const uint8_t *s, size_t len, int caseless) {
     if (l->any)
         return 0;
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].len == len && memcmp(l->v[i].s, s, len) == 0)
+        if (l->v[i].len == len && memcmp(l->v[i].s, s, len) == 0) {
+            l->v[i].caseless |= caseless;
             return 0;
+        }
     if (l->n >= MAX_LITS) {
         ls_any(l);
         return 0;
     }
-    return ward_lit_push(&l->v, &l->n, s, len, 1);
+    return ward_lit_push(&l->v, &l->n, s, len, caseless);
 }
 
 static int ls_union(lset *dst, lset *src) {
@@ -361,7 +366,7 @@ static int ls_union(lset *dst, lset *src) {
     if (src->any)
         ls_any(dst);
     for (size_t i = 0; i < src->n && rc == 0; i++)
-        rc = ls_push(dst, src->v[i].s, src->v[i].len);
+        rc = ls_push(dst, src->v[i].s, src->v[i].len, src->v[i].caseless);
     ward_lits_free(src->v, src->n);
     memset(src, 0, sizeof(*src));
     return rc;
@@ -423,8 +428,9 @@ static int strings_lits(const YR_RULE *rule, const char *pat, size_t plen, int a
         } else {
             int wide = (st->flags & STRING_FLAGS_WIDE) != 0;
             int ascii = (st->flags & STRING_FLAGS_ASCII) != 0 || !wide;
+            int nocase = (st->flags & STRING_FLAGS_NO_CASE) != 0;
             size_t len = (size_t)st->length;
-            if (ascii && ls_push(&one, st->string, len) < 0)
+            if (ascii && ls_push(&one, st->string, len, nocase) < 0)
                 return -1;
             if (wide) {
                 uint8_t *w = malloc(len * 2);
@@ -434,7 +440,7 @@ static int strings_lits(const YR_RULE *rule, const char *pat, size_t plen, int a
                     w[2 * i] = st->string[i];
                     w[2 * i + 1] = 0;
                 }
-                int rc = ls_push(&one, w, len * 2);
+                int rc = ls_push(&one, w, len * 2, nocase);
                 free(w);
                 if (rc < 0)
                     return -1;

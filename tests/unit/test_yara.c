@@ -148,6 +148,14 @@ static int has_lit(const ward_relit *r, const void *s, size_t len) {
     return 0;
 }
 
+/* 1 when r has literal s caseless, 0 when case-sensitive, -1 when not at all. */
+static int lit_caseless(const ward_relit *r, const void *s, size_t len) {
+    for (size_t i = 0; i < r->nalts; i++)
+        if (r->alts[i].len == len && !memcmp(r->alts[i].s, s, len))
+            return r->alts[i].caseless;
+    return -1;
+}
+
 static void lits_of(const char *id, ward_relit *r) {
     const ward_rule *rule = ward_rules_find(&rs, id);
     assert_non_null(rule);
@@ -172,8 +180,8 @@ static void test_yara_literals_per_condition(void **state) {
     lits_of("yara-any-001", &r); /* any of them: union */
     assert_int_equal(r.any, 0);
     assert_int_equal(r.nalts, 2);
-    assert_true(has_lit(&r, "hydra", 5));
-    assert_true(has_lit(&r, "Medusa", 6));
+    assert_int_equal(lit_caseless(&r, "hydra", 5), 0);  /* text strings are case-sensitive */
+    assert_int_equal(lit_caseless(&r, "Medusa", 6), 1); /* unless nocase */
     ward_relit_fini(&r);
     lits_of("yara-all-002", &r); /* all of them: one string is enough */
     assert_int_equal(r.nalts, 1);
@@ -215,6 +223,24 @@ static void test_yara_literals_per_condition(void **state) {
     assert_int_equal(r.any, 1);
     assert_int_equal(ward_yara_literals(NULL, 0, &r), 0);
     assert_int_equal(r.any, 1);
+}
+
+static void test_yara_literals_caseless_only_for_nocase(void **state) {
+    (void)state;
+    assert_int_equal(ward_yara_add_file(&rs, DIR "cases.yar", &d), 0);
+    assert_int_equal(ward_yara_finish(&rs, &d), 0);
+    dump();
+    assert_int_equal(d.n, 0);
+    ward_relit r;
+    lits_of("yara-case-401", &r);
+    assert_int_equal(r.any, 0);
+    assert_int_equal(r.nalts, 4);
+    assert_int_equal(lit_caseless(&r, "Exact", 5), 0);
+    assert_int_equal(lit_caseless(&r, "Loose", 5), 1);
+    /* wanted both ways: kept once, caseless (what finds either) */
+    assert_int_equal(lit_caseless(&r, "twice", 5), 1);
+    assert_int_equal(lit_caseless(&r, "W\0i\0d\0e\0", 8), 1);
+    ward_relit_fini(&r);
 }
 
 static void test_yara_syntax_error_names_line(void **state) {
@@ -303,6 +329,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_yara_rules_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_match_on_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_literals_per_condition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_yara_literals_caseless_only_for_nocase, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_yara_syntax_error_names_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_meta_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_several_files_and_finishes, setup, teardown),
