@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yara/error.h>
+
 #include "ward/yara.h"
 
 #define DIR "tests/data/rules/yara/"
@@ -243,6 +245,40 @@ static void test_yara_literals_caseless_only_for_nocase(void **state) {
     ward_relit_fini(&r);
 }
 
+/* A scan that runs out of time leaves every verdict of the event unknown (-1), counted
+ * once, and the next rule on the same event does not scan again. */
+static void test_yara_match_timeout(void **state) {
+    (void)state;
+    assert_int_equal(ward_yara_add_file(&rs, DIR "slow.yar", &d), 0);
+    assert_int_equal(ward_yara_add_file(&rs, DIR "second.yar", &d), 0);
+    assert_int_equal(ward_yara_finish(&rs, &d), 0);
+    ward_limits l;
+    ward_limits_default(&l);
+    l.yara_timeout_s = 1;
+    ward_match_ctx mc;
+    assert_int_equal(ward_match_ctx_init(&mc, &l), 0);
+    ward_event ev;
+    ward_event_init(&ev);
+    const char *line = "in the second-file";
+    ward_event_reset(&ev, (const uint8_t *)line, strlen(line));
+    mc.event_gen++;
+    const ward_rule *slow = ward_rules_find(&rs, "yara-slow-501");
+    const ward_rule *other = ward_rules_find(&rs, "yara-second-101");
+    assert_non_null(slow);
+    assert_non_null(other);
+    assert_int_equal(ward_yara_match(rs.yara, slow->yara_index, &ev, &mc), -1);
+    assert_int_equal(mc.yara_error, ERROR_SCAN_TIMEOUT);
+    assert_int_equal(mc.limit_hits, 1);
+    assert_int_equal(mc.hit_limit, 1);
+    uint64_t gen = mc.yara_gen;
+    /* a rule that would have matched is unknown too: the scan stopped before it */
+    assert_int_equal(ward_yara_match(rs.yara, other->yara_index, &ev, &mc), -1);
+    assert_int_equal(mc.yara_gen, gen);
+    assert_int_equal(mc.limit_hits, 1);
+    ward_event_fini(&ev);
+    ward_match_ctx_fini(&mc);
+}
+
 static void test_yara_syntax_error_names_line(void **state) {
     (void)state;
     assert_int_equal(ward_yara_add_file(&rs, DIR "syntax_error.yar", &d), -1);
@@ -331,6 +367,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_yara_literals_per_condition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_literals_caseless_only_for_nocase, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_yara_match_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_syntax_error_names_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_meta_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_several_files_and_finishes, setup, teardown),
