@@ -8,7 +8,6 @@
  * may match without any of its strings ('true', 'not $a', 'filesize < 10'). */
 #include "ward/yara.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
