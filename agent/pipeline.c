@@ -205,7 +205,9 @@ static uint64_t event_time_ms(agent *a, const ward_event *ev, uint64_t now_ms) {
     return r;
 }
 
-/* Decodes r into a->ev; fields from outside the line go into a scan buffer with it. */
+/* Decodes r into a->ev; fields from outside the line go into a scan buffer with it (with
+ * what the decoder put in its own scan buffer, when it made one: the fail2ban decoder's
+ * f2b.line is text that is not in the line). */
 static void decode(agent *a, const agent_rec *r) {
     ward_decode((ward_decoder)r->decoder, r->line, r->len, &a->ev);
     a->ev.truncated = r->truncated;
@@ -213,7 +215,10 @@ static void decode(agent *a, const agent_rec *r) {
         return;
     ward_buf *b = &a->scanbuf;
     ward_buf_reset(b);
-    ward_buf_put(b, r->line, r->len);
+    if (a->ev.scan)
+        ward_buf_put(b, a->ev.scan, a->ev.scan_len);
+    else
+        ward_buf_put(b, r->line, r->len);
     size_t *offs = a->extra_off;
     size_t n = r->nextra < AGENT_MAX_EXTRA ? r->nextra : AGENT_MAX_EXTRA;
     for (size_t i = 0; i < n; i++) {

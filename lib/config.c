@@ -5,15 +5,11 @@
  * holds (NULL or an allocation), which is what makes ward_cfg_free safe at any moment. */
 #include "ward/config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ward/node.h"
 

@@ -455,12 +455,12 @@ static int key_len(const ward_corr_val *v, size_t n, size_t *out) {
     return 0;
 }
 
-static uint64_t group_hash(const ward_corr *c, const char *id, size_t idlen, const ward_corr_val *v,
-                           size_t n) {
+/* The hash of a group: its rule's hash (rh, of the id) and its values. Rules whose hashes
+ * collide share bucket chains only: group_find also compares the rule. */
+static uint64_t group_hash(const ward_corr *c, uint64_t rh, const ward_corr_val *v, size_t n) {
     sip s;
     sip_init(&s, c->k0, c->k1);
-    sip_u64(&s, idlen);
-    sip_update(&s, id, idlen);
+    sip_u64(&s, rh);
     for (size_t i = 0; i < n; i++) {
         sip_u64(&s, val_len(&v[i]));
         sip_update(&s, val_ptr(&v[i]), val_len(&v[i]));
@@ -747,7 +747,7 @@ int ward_corr_feed(ward_corr *c, const char *rule_id, const ward_threshold *t,
         c->st.failures++;
         return -1;
     }
-    uint64_t gh = group_hash(c, rule_id, idlen, group, t->ngroup_by);
+    uint64_t gh = group_hash(c, rh, group, t->ngroup_by);
     corr_group *g = r ? group_find(c, r, gh, group, t->ngroup_by, keylen) : NULL;
     if (g) {
         lru_unlink(c, g);

@@ -13,7 +13,6 @@
 #include "ward/decode.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ward/f2bdate.h"
@@ -1139,34 +1138,46 @@ static int first_is_brace(const ward_event *ev) {
 
 /* f2b.line: the line without the date fail2ban finds in it. fail2ban joins what comes
  * before and after the date, so the result is a suffix or prefix of the line when the
- * date was at its start or end, and new text otherwise: that one is copied, and the
- * event becomes transformed unless the text also occurs in the line. A line without a
- * date, or whose search hit a limit, is kept whole. */
+ * date was at its start or end, and new text otherwise. That text is built in the
+ * event's arena after a copy of the line ("line\njoined"), and the event's scan buffer
+ * is set to the whole: every literal a rule could need, in f2b.line or in a field that
+ * is part of the line, is then in what the literal prefilter scans, and the event need
+ * not be transformed (which would make every rule a candidate). A line without a date
+ * is kept whole, also when the search gave up (counted in ev->limit_hits): fail2ban
+ * would have found no date either. */
 static int decode_f2b_line(ward_event *ev) {
-    static const char name[] = "f2b.line";
     const ward_f2bdate *det = ward_f2bdate_default();
     if (!det)
         return DEC_OOM;
     const char *line = (const char *)ev->line;
     size_t len = ev->line_len, s = 0, e = 0;
-    if (ward_f2bdate_find(det, ev->line, len, &s, &e, NULL) != 1 || s == e) {
-        ward_event_set(ev, name, line, len);
+    int found = ward_f2bdate_find(det, ev->line, len, &s, &e, NULL);
+    if (found < 0)
+        ev->limit_hits++;
+    if (found != 1 || s == e) {
+        ward_event_set(ev, "f2b.line", line, len);
         return DEC_YES;
     }
     if (s == 0 || e == len) {
-        ward_event_set(ev, name, s == 0 ? line + e : line, s == 0 ? len - e : s);
+        ward_event_set(ev, "f2b.line", s == 0 ? line + e : line, s == 0 ? len - e : s);
         return DEC_YES;
     }
     size_t n = s + (len - e);
-    char *joined = malloc(n);
-    if (!joined)
+    if (n > SIZE_MAX - 1 - len)
         return DEC_OOM;
-    memcpy(joined, line, s);
-    memcpy(joined + s, line + e, len - e);
-    int r = ward_event_set_copy(ev, name, sizeof(name) - 1, joined, n);
-    free(joined);
-    /* a full field table is counted in dropped_fields, not a memory failure */
-    return r != 0 && ev->nfields < WARD_EVENT_MAX_FIELDS ? DEC_OOM : DEC_YES;
+    char *buf = ward_event_alloc(ev, len + 1 + n);
+    if (!buf)
+        return DEC_OOM;
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    memcpy(buf + len + 1, line, s);
+    memcpy(buf + len + 1 + s, line + e, len - e);
+    /* a full field table is counted in dropped_fields: f2b.line is then missing, and
+     * no rule on it can match whatever is scanned */
+    ward_event_set(ev, "f2b.line", buf + len + 1, n);
+    ev->scan = (const uint8_t *)buf;
+    ev->scan_len = len + 1 + n;
+    return DEC_YES;
 }
 
 int ward_decode(ward_decoder d, const uint8_t *line, size_t len, ward_event *ev) {

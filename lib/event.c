@@ -38,6 +38,7 @@ void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len) {
     ev->dropped_fields = 0;
     ev->transformed = 0;
     ev->truncated = 0;
+    ev->limit_hits = 0;
     ev->scan = NULL;
     ev->scan_len = 0;
     ev->decoder = "raw";
@@ -79,7 +80,9 @@ int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val
     return 0;
 }
 
-char *ward_event_strdup(ward_event *ev, const char *s, size_t len) {
+char *ward_event_alloc(ward_event *ev, size_t len) {
+    if (len >= SIZE_MAX - sizeof(struct ward_arena_chunk))
+        return NULL;
     /* The first chunk is kept across resets; newer chunks go right after it, so the
      * one with room, if any, is the first or the second. */
     struct ward_arena_chunk *c = ev->arena;
@@ -102,10 +105,15 @@ char *ward_event_strdup(ward_event *ev, const char *s, size_t len) {
         c = n;
     }
     char *p = c->data + c->used;
-    if (len)
-        memcpy(p, s, len);
     p[len] = '\0';
     c->used += len + 1;
+    return p;
+}
+
+char *ward_event_strdup(ward_event *ev, const char *s, size_t len) {
+    char *p = ward_event_alloc(ev, len);
+    if (p && len)
+        memcpy(p, s, len);
     return p;
 }
 

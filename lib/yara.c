@@ -8,7 +8,6 @@
  * may match without any of its strings ('true', 'not $a', 'filesize < 10'). */
 #include "ward/yara.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +36,10 @@ struct ward_yara {
     size_t nsrc;
     size_t nsrc_compiled; /* sources in rules */
     yinfo *info;          /* per rule of rules, by index */
+    /* rules in rules; also those already handed to the ward_rules list (at the last
+     * finish): a finish publishes only the rules after them */
     size_t nrules;
-    size_t published; /* rules already handed to the ward_rules list */
-    ward_diags *d;    /* where the compiler callback reports; NULL: silent */
+    ward_diags *d; /* where the compiler callback reports; NULL: silent */
     int errors;
 };
 
@@ -275,10 +275,11 @@ static int tokenize(const char *s, size_t n, ytoks *out) {
     return 0;
 }
 
-/* Finds 'rule NAME' in toks: its line and its condition's tokens [*cb, *ce). Returns 0
- * when found. */
-static int find_rule(const ytoks *tk, const char *name, int *line, size_t *cb, size_t *ce) {
-    for (size_t i = 0; i + 1 < tk->n; i++) {
+/* Finds 'rule NAME' in toks from token from on: its line and its condition's tokens
+ * [*cb, *ce). Returns 0 when found. */
+static int find_rule(const ytoks *tk, size_t from, const char *name, int *line, size_t *cb,
+                     size_t *ce) {
+    for (size_t i = from; i + 1 < tk->n; i++) {
         if (!tok_is(&tk->v[i], "rule") || tk->v[i + 1].type != Y_IDENT ||
             !tok_is(&tk->v[i + 1], name))
             continue;
@@ -306,6 +307,26 @@ static int find_rule(const ytoks *tk, const char *name, int *line, size_t *cb, s
     return -1;
 }
 
+/* Finds rule NAME in the sources' tokens tks[0..nsrc): first from token *tok of source
+ * *src on, then in the sources after it, then anywhere. libyara gives the rules in the
+ * order of their sources, so the first search finds each right where the previous one
+ * ended (a search from the start for every rule made loading quadratic). Returns 0 with
+ * *src and *tok set past the rule, and what find_rule gives; -1 when it is nowhere. */
+static int locate_rule(const ytoks *tks, size_t nsrc, const char *name, size_t *src, size_t *tok,
+                       int *line, size_t *cb, size_t *ce) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t s = pass ? 0 : *src; s < nsrc; s++) {
+            size_t from = !pass && s == *src ? *tok : 0;
+            if (find_rule(&tks[s], from, name, line, cb, ce) == 0) {
+                *src = s;
+                *tok = *ce + 1;
+                return 0;
+            }
+        }
+    }
+    return -1;
+}
+
 /* ---- literal sets of a rule ---- */
 
 typedef struct lset {
@@ -321,17 +342,22 @@ static void ls_any(lset *l) {
     l->any = 1;
 }
 
-static int ls_push(lset *l, const uint8_t *s, size_t len) {
+/* Adds a literal, caseless for a nocase string (YARA text strings are case-sensitive
+ * otherwise). The same bytes wanted both ways are kept once, caseless: the weaker of
+ * the two, so that the set still finds whatever either would. */
+static int ls_push(lset *l, const uint8_t *s, size_t len, int caseless) {
     if (l->any)
         return 0;
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].len == len && memcmp(l->v[i].s, s, len) == 0)
+        if (l->v[i].len == len && memcmp(l->v[i].s, s, len) == 0) {
+            l->v[i].caseless |= caseless;
             return 0;
+        }
     if (l->n >= MAX_LITS) {
         ls_any(l);
         return 0;
     }
-    return ward_lit_push(&l->v, &l->n, s, len, 1);
+    return ward_lit_push(&l->v, &l->n, s, len, caseless);
 }
 
 static int ls_union(lset *dst, lset *src) {
@@ -339,7 +365,7 @@ static int ls_union(lset *dst, lset *src) {
     if (src->any)
         ls_any(dst);
     for (size_t i = 0; i < src->n && rc == 0; i++)
-        rc = ls_push(dst, src->v[i].s, src->v[i].len);
+        rc = ls_push(dst, src->v[i].s, src->v[i].len, src->v[i].caseless);
     ward_lits_free(src->v, src->n);
     memset(src, 0, sizeof(*src));
     return rc;
@@ -401,8 +427,9 @@ static int strings_lits(const YR_RULE *rule, const char *pat, size_t plen, int a
         } else {
             int wide = (st->flags & STRING_FLAGS_WIDE) != 0;
             int ascii = (st->flags & STRING_FLAGS_ASCII) != 0 || !wide;
+            int nocase = (st->flags & STRING_FLAGS_NO_CASE) != 0;
             size_t len = (size_t)st->length;
-            if (ascii && ls_push(&one, st->string, len) < 0)
+            if (ascii && ls_push(&one, st->string, len, nocase) < 0)
                 return -1;
             if (wide) {
                 uint8_t *w = malloc(len * 2);
@@ -412,7 +439,7 @@ static int strings_lits(const YR_RULE *rule, const char *pat, size_t plen, int a
                     w[2 * i] = st->string[i];
                     w[2 * i + 1] = 0;
                 }
-                int rc = ls_push(&one, w, len * 2);
+                int rc = ls_push(&one, w, len * 2, nocase);
                 free(w);
                 if (rc < 0)
                     return -1;
@@ -705,7 +732,7 @@ int ward_yara_finish(ward_rules *rs, ward_diags *d) {
     for (size_t s = 0; s < y->nsrc && !oom; s++)
         if (tokenize(y->src[s].text, y->src[s].len, &tks[s]) < 0)
             oom = 1;
-    size_t idx = 0;
+    size_t idx = 0, at_src = 0, at_tok = 0;
     yr_rules_foreach(rules, rule) {
         if (oom) {
             ward_diags_add(d, y->src[0].path, 0, 0, NULL, "out of memory");
@@ -714,15 +741,14 @@ int ward_yara_finish(ward_rules *rs, ward_diags *d) {
         }
         const char *file = "";
         int line = 0;
-        size_t cb = 0, ce = 0, s;
-        for (s = 0; s < y->nsrc; s++)
-            if (find_rule(&tks[s], rule->identifier, &line, &cb, &ce) == 0) {
-                file = y->src[s].path;
-                break;
-            }
-        if (s == y->nsrc || rule_lits(rule, &tks[s], cb, ce, &info[idx]) < 0)
+        size_t cb = 0, ce = 0;
+        int found =
+            locate_rule(tks, y->nsrc, rule->identifier, &at_src, &at_tok, &line, &cb, &ce) == 0;
+        if (found)
+            file = y->src[at_src].path;
+        if (!found || rule_lits(rule, &tks[at_src], cb, ce, &info[idx]) < 0)
             info[idx].any = 1; /* no source found: be sound */
-        if (idx >= y->published && !RULE_IS_PRIVATE(rule)) {
+        if (idx >= y->nrules && !RULE_IS_PRIVATE(rule)) {
             ward_rule *r = make_rule(rule, (int)idx, file, line, d);
             if (!r || ward_rules_add(rs, r, d) < 0)
                 failed = 1;
@@ -738,7 +764,6 @@ int ward_yara_finish(ward_rules *rs, ward_diags *d) {
     y->rules = rules;
     y->info = info;
     y->nrules = n;
-    y->published = n;
     y->nsrc_compiled = y->nsrc;
     return failed ? -1 : 0;
 }

@@ -30,10 +30,11 @@ const char *ward_decoder_name(ward_decoder d);
  * ev->decoder says "raw". Every line but the empty one is in the fail2ban format: its
  * fields are those auto finds plus "f2b.line" (the whole line when it has no date),
  * and ev->decoder says "fail2ban". f2b.line points into the line when the date was at
- * its start or end; otherwise it is built in the event's arena, and the event is
- * transformed unless that text also occurs in the line. Returns the decoder that
- * actually decoded the line, or -1 when memory ran out (the event then holds
- * event.original and message only). */
+ * its start or end; otherwise it is built in the event's arena, after a copy of the
+ * line, and ev->scan is set to both ("line\nf2b.line") for the literal prefilter. A
+ * date search that gave up (a PCRE2 limit) counts in ev->limit_hits, and the line is
+ * kept whole. Returns the decoder that actually decoded the line, or -1 when memory
+ * ran out (the event then holds event.original and message only). */
 int ward_decode(ward_decoder d, const uint8_t *line, size_t len, ward_event *ev);
 
 #endif

@@ -26,6 +26,10 @@ typedef struct ward_event {
     int transformed;
     const char *decoder; /* name of the decoder that produced the fields ("raw" if none) */
     int truncated;       /* set by the reader when the line was cut at its length limit */
+    /* Searches a decoder gave up on for this line (a PCRE2 limit, or memory for one):
+     * the line was decoded as if they had found nothing. Counted for the caller's
+     * statistics; reset clears it. */
+    unsigned limit_hits;
     /* What the literal prefilter scans, when not line: a reader that adds fields from
      * outside the line (the journal's, a syslog sender's) puts line and those values in
      * one buffer, points the fields into it and sets scan to it, so that the prefilter
@@ -60,6 +64,10 @@ int ward_event_set_copy(ward_event *ev, const char *name, size_t name_len, const
 /* Copies len bytes into the arena (NUL-terminated). Pointers stay valid until the next
  * reset. Returns NULL when memory runs out. */
 char *ward_event_strdup(ward_event *ev, const char *s, size_t len);
+
+/* Like ward_event_strdup but leaves the len bytes for the caller to fill (the byte after
+ * them is NUL). Returns NULL when memory runs out or the size overflows. */
+char *ward_event_alloc(ward_event *ev, size_t len);
 
 /* Returns the field called name, or NULL. */
 const ward_field *ward_event_get(const ward_event *ev, const char *name);

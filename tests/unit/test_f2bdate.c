@@ -3,12 +3,39 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "ward/decode.h"
+#include "ward/engine.h"
 #include "ward/f2bdate.h"
+#include "ward/rule.h"
+
+/* While set, every PCRE2 match in this program fails as if it had hit its match limit:
+ * fail2ban's default templates cannot be made to hit theirs by any line (they scan in
+ * linear time, and a 32 MiB line stays far under the limit), so the decoder's handling
+ * of a search that gives up is tested this way. The definition below stands in for the
+ * library's in this program and passes every other call on to it. */
+static int fake_match_limit;
+
+int pcre2_match_8(const pcre2_code_8 *code, PCRE2_SPTR8 subject, PCRE2_SIZE length,
+                  PCRE2_SIZE start, uint32_t options, pcre2_match_data_8 *md,
+                  pcre2_match_context_8 *mctx) {
+    typedef int (*match_fn)(const pcre2_code_8 *, PCRE2_SPTR8, PCRE2_SIZE, PCRE2_SIZE, uint32_t,
+                            pcre2_match_data_8 *, pcre2_match_context_8 *);
+    static match_fn real;
+    if (fake_match_limit)
+        return PCRE2_ERROR_MATCHLIMIT;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "pcre2_match_8");
+    assert_non_null(real);
+    return real(code, subject, length, start, options, md, mctx);
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Helpers */
@@ -282,6 +309,20 @@ static void test_f2bdate_datepattern_errors(void **state) {
     assert_int_equal(ward_f2bdate_template_get(NULL, 0, &t), -1);
 }
 
+static void test_f2bdate_find_limit(void **state) {
+    (void)state;
+    /* a datepattern that backtracks exponentially on a run of a's that ends wrong */
+    ward_f2bdate *d = det("^(a+)+%Y");
+    char line[64];
+    memset(line, 'a', 40);
+    line[40] = '!';
+    size_t s, e;
+    assert_int_equal(ward_f2bdate_find(d, (const uint8_t *)line, 41, &s, &e, NULL), -1);
+    memcpy(line + 36, "2024", 4);
+    assert_int_equal(ward_f2bdate_find(d, (const uint8_t *)line, 40, &s, &e, NULL), 1);
+    ward_f2bdate_free(d);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* The fail2ban decoder */
 
@@ -328,18 +369,126 @@ static void test_f2bdate_decoder_date_inside(void **state) {
     (void)state;
     ward_event ev;
     ward_event_init(&ev);
-    /* the date in the middle is cut out and the two sides joined: new text */
+    /* the date in the middle is cut out and the two sides joined: new text, which the
+     * event's scan buffer holds after the line (the event is not transformed, so the
+     * literal prefilter still works) */
     const char *line = "1.2.3.4 - - [31/Oct/2006:09:22:55 -0000] \"GET /x HTTP/1.1\" 401 5";
+    const char *joined = "1.2.3.4 - - [] \"GET /x HTTP/1.1\" 401 5";
     assert_int_equal(dec(line, &ev), WARD_DECODER_FAIL2BAN);
-    expect_f2b_line(&ev, "1.2.3.4 - - [] \"GET /x HTTP/1.1\" 401 5");
+    expect_f2b_line(&ev, joined);
     assert_false(points_into_line(&ev, "f2b.line"));
-    assert_int_equal(ev.transformed, 1);
+    assert_int_equal(ev.transformed, 0);
+    size_t ll = strlen(line), jl = strlen(joined);
+    assert_non_null(ev.scan);
+    assert_int_equal(ev.scan_len, ll + 1 + jl);
+    assert_memory_equal(ev.scan, line, ll);
+    assert_int_equal(ev.scan[ll], '\n');
+    assert_memory_equal(ev.scan + ll + 1, joined, jl);
+    assert_ptr_equal(ward_event_get(&ev, "f2b.line")->val, (const char *)ev.scan + ll + 1);
     assert_non_null(ward_event_get(&ev, "cs-method")); /* still an access-log event too */
     /* a date at the very end leaves a prefix of the line */
     assert_int_equal(dec("failure seen at 2005-01-23 21:59:59", &ev), WARD_DECODER_FAIL2BAN);
     expect_f2b_line(&ev, "failure seen at ");
     assert_true(points_into_line(&ev, "f2b.line"));
     assert_int_equal(ev.transformed, 0);
+    assert_null(ev.scan);
+    ward_event_fini(&ev);
+}
+
+static ward_engine *engine_from(const char *yaml) {
+    ward_rules rs;
+    ward_diags d;
+    ward_rules_init(&rs);
+    ward_diags_init(&d);
+    int rc = ward_rules_load_buffer(&rs, "test.yml", (const uint8_t *)yaml, strlen(yaml), &d);
+    for (size_t i = 0; i < d.n; i++) {
+        char buf[1024];
+        ward_diag_format(&d.v[i], buf, sizeof(buf));
+        fprintf(stderr, "%s\n", buf);
+    }
+    assert_int_equal(rc, 0);
+    ward_diags_fini(&d);
+    ward_limits l;
+    ward_limits_default(&l);
+    char err[256];
+    ward_engine *e = ward_engine_new(&rs, &l, err, sizeof(err));
+    assert_non_null(e);
+    ward_rules_fini(&rs);
+    return e;
+}
+
+static int count_hit(const ward_rule *r, size_t idx, void *ctx) {
+    (void)r;
+    (void)idx;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* The prefilter stays sound on a joined f2b.line: a literal found only across the join
+ * ("[] \"GET", not in the line) selects its rule; a rule whose literal is in neither
+ * the line nor f2b.line is not even a candidate. */
+static void test_f2bdate_decoder_joined_line_prefilter(void **state) {
+    (void)state;
+    ward_engine *e = engine_from("title: Joined\n"
+                                 "id: f2b-joined\n"
+                                 "level: low\n"
+                                 "detection: {sel: {f2b.line|contains: '[] \"GET /x'}, "
+                                 "condition: sel}\n"
+                                 "---\n"
+                                 "title: Whole\n"
+                                 "id: f2b-whole\n"
+                                 "level: low\n"
+                                 "detection: {sel: {f2b.line|re: '^1\\.2\\.3\\.4 .* 401 5$'}, "
+                                 "condition: sel}\n"
+                                 "---\n"
+                                 "title: Other\n"
+                                 "id: f2b-other\n"
+                                 "level: low\n"
+                                 "detection: {sel: {f2b.line|contains: 'wp-login'}, "
+                                 "condition: sel}\n");
+    ward_scratch *s = ward_scratch_new(e);
+    assert_non_null(s);
+    ward_event ev;
+    ward_event_init(&ev);
+    assert_int_equal(dec("1.2.3.4 - - [31/Oct/2006:09:22:55 -0000] \"GET /x HTTP/1.1\" 401 5", &ev),
+                     WARD_DECODER_FAIL2BAN);
+    size_t n = 0;
+    assert_int_equal(ward_engine_match(e, s, &ev, count_hit, &n), 2);
+    assert_int_equal(n, 2);
+    const uint32_t *cand;
+    size_t nc = ward_scratch_candidates(s, &cand);
+    assert_int_equal(nc, 2);
+    assert_int_equal(cand[0], 0);
+    assert_int_equal(cand[1], 1);
+    /* the naive loop agrees */
+    n = 0;
+    assert_int_equal(ward_engine_match_naive(e, s, &ev, count_hit, &n), 2);
+    ward_event_fini(&ev);
+    ward_scratch_free(s);
+    ward_engine_free(e);
+}
+
+/* A date search that gives up is counted, and the line is kept whole as when no date
+ * is found (fail2ban would have found none). */
+static void test_f2bdate_decoder_limit_counted(void **state) {
+    (void)state;
+    ward_event ev;
+    ward_event_init(&ev);
+    assert_non_null(ward_f2bdate_default()); /* built before matches start to fail */
+    const char *line = "Jun 14 15:16:01 host sshd[42]: Failed password";
+    assert_int_equal(dec(line, &ev), WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 0);
+    fake_match_limit = 1;
+    int r = dec(line, &ev);
+    fake_match_limit = 0;
+    assert_int_equal(r, WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 1);
+    expect_f2b_line(&ev, line);
+    assert_true(points_into_line(&ev, "f2b.line"));
+    /* the next line starts from zero */
+    assert_int_equal(dec(line, &ev), WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.limit_hits, 0);
+    expect_f2b_line(&ev, " host sshd[42]: Failed password");
     ward_event_fini(&ev);
 }
 
@@ -375,8 +524,11 @@ int main(void) {
         cmocka_unit_test(test_f2bdate_datepattern_strftime),
         cmocka_unit_test(test_f2bdate_datepattern_keywords),
         cmocka_unit_test(test_f2bdate_datepattern_errors),
+        cmocka_unit_test(test_f2bdate_find_limit),
         cmocka_unit_test(test_f2bdate_decoder_date_prefix),
         cmocka_unit_test(test_f2bdate_decoder_date_inside),
+        cmocka_unit_test(test_f2bdate_decoder_joined_line_prefilter),
+        cmocka_unit_test(test_f2bdate_decoder_limit_counted),
         cmocka_unit_test(test_f2bdate_decoder_no_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

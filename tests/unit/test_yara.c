@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yara/error.h>
+
 #include "ward/yara.h"
 
 #define DIR "tests/data/rules/yara/"
@@ -148,6 +150,14 @@ static int has_lit(const ward_relit *r, const void *s, size_t len) {
     return 0;
 }
 
+/* 1 when r has literal s caseless, 0 when case-sensitive, -1 when not at all. */
+static int lit_caseless(const ward_relit *r, const void *s, size_t len) {
+    for (size_t i = 0; i < r->nalts; i++)
+        if (r->alts[i].len == len && !memcmp(r->alts[i].s, s, len))
+            return r->alts[i].caseless;
+    return -1;
+}
+
 static void lits_of(const char *id, ward_relit *r) {
     const ward_rule *rule = ward_rules_find(&rs, id);
     assert_non_null(rule);
@@ -172,8 +182,8 @@ static void test_yara_literals_per_condition(void **state) {
     lits_of("yara-any-001", &r); /* any of them: union */
     assert_int_equal(r.any, 0);
     assert_int_equal(r.nalts, 2);
-    assert_true(has_lit(&r, "hydra", 5));
-    assert_true(has_lit(&r, "Medusa", 6));
+    assert_int_equal(lit_caseless(&r, "hydra", 5), 0);  /* text strings are case-sensitive */
+    assert_int_equal(lit_caseless(&r, "Medusa", 6), 1); /* unless nocase */
     ward_relit_fini(&r);
     lits_of("yara-all-002", &r); /* all of them: one string is enough */
     assert_int_equal(r.nalts, 1);
@@ -215,6 +225,58 @@ static void test_yara_literals_per_condition(void **state) {
     assert_int_equal(r.any, 1);
     assert_int_equal(ward_yara_literals(NULL, 0, &r), 0);
     assert_int_equal(r.any, 1);
+}
+
+static void test_yara_literals_caseless_only_for_nocase(void **state) {
+    (void)state;
+    assert_int_equal(ward_yara_add_file(&rs, DIR "cases.yar", &d), 0);
+    assert_int_equal(ward_yara_finish(&rs, &d), 0);
+    dump();
+    assert_int_equal(d.n, 0);
+    ward_relit r;
+    lits_of("yara-case-401", &r);
+    assert_int_equal(r.any, 0);
+    assert_int_equal(r.nalts, 4);
+    assert_int_equal(lit_caseless(&r, "Exact", 5), 0);
+    assert_int_equal(lit_caseless(&r, "Loose", 5), 1);
+    /* wanted both ways: kept once, caseless (what finds either) */
+    assert_int_equal(lit_caseless(&r, "twice", 5), 1);
+    assert_int_equal(lit_caseless(&r, "W\0i\0d\0e\0", 8), 1);
+    ward_relit_fini(&r);
+}
+
+/* A scan that runs out of time leaves every verdict of the event unknown (-1), counted
+ * once, and the next rule on the same event does not scan again. */
+static void test_yara_match_timeout(void **state) {
+    (void)state;
+    assert_int_equal(ward_yara_add_file(&rs, DIR "slow.yar", &d), 0);
+    assert_int_equal(ward_yara_add_file(&rs, DIR "second.yar", &d), 0);
+    assert_int_equal(ward_yara_finish(&rs, &d), 0);
+    ward_limits l;
+    ward_limits_default(&l);
+    l.yara_timeout_s = 1;
+    ward_match_ctx mc;
+    assert_int_equal(ward_match_ctx_init(&mc, &l), 0);
+    ward_event ev;
+    ward_event_init(&ev);
+    const char *line = "in the second-file";
+    ward_event_reset(&ev, (const uint8_t *)line, strlen(line));
+    mc.event_gen++;
+    const ward_rule *slow = ward_rules_find(&rs, "yara-slow-501");
+    const ward_rule *other = ward_rules_find(&rs, "yara-second-101");
+    assert_non_null(slow);
+    assert_non_null(other);
+    assert_int_equal(ward_yara_match(rs.yara, slow->yara_index, &ev, &mc), -1);
+    assert_int_equal(mc.yara_error, ERROR_SCAN_TIMEOUT);
+    assert_int_equal(mc.limit_hits, 1);
+    assert_int_equal(mc.hit_limit, 1);
+    uint64_t gen = mc.yara_gen;
+    /* a rule that would have matched is unknown too: the scan stopped before it */
+    assert_int_equal(ward_yara_match(rs.yara, other->yara_index, &ev, &mc), -1);
+    assert_int_equal(mc.yara_gen, gen);
+    assert_int_equal(mc.limit_hits, 1);
+    ward_event_fini(&ev);
+    ward_match_ctx_fini(&mc);
 }
 
 static void test_yara_syntax_error_names_line(void **state) {
@@ -259,6 +321,20 @@ static void test_yara_several_files_and_finishes(void **state) {
     assert_int_equal(ward_yara_finish(&rs, &d), 0);
     assert_int_equal(d.n, nd);
     assert_int_equal(rs.n, n + 1);
+    /* each rule found in its own source: the search resumes where the last one ended */
+    const ward_rule *sec = ward_rules_find(&rs, "yara-second-101");
+    assert_string_equal(sec->file, DIR "second.yar");
+    assert_int_equal(sec->line, 1);
+    ward_relit r;
+    lits_of("yara-second-101", &r);
+    assert_int_equal(r.nalts, 1);
+    assert_true(has_lit(&r, "second-file", 11));
+    ward_relit_fini(&r);
+    lits_of("yara-allset-014", &r); /* a rule of the first file, after the recompile */
+    assert_int_equal(r.nalts, 1);
+    assert_true(has_lit(&r, "kilo", 4));
+    ward_relit_fini(&r);
+    lits_any("yara-true-004");
     /* earlier rules keep their indexes and still match */
     assert_int_equal(ymatch("yara-any-001", "hydra"), 1);
     assert_int_equal(ymatch("yara-second-101", "in the second-file"), 1);
@@ -289,6 +365,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_yara_rules_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_match_on_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_literals_per_condition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_yara_literals_caseless_only_for_nocase, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_yara_match_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_syntax_error_names_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_meta_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yara_several_files_and_finishes, setup, teardown),
