@@ -278,7 +278,6 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     a->log = log;
     a->started_ms = agent_now_ms();
     ward_event_init(&a->ev);
-    ward_buf_init(&a->tmp);
     ward_buf_init(&a->scanbuf);
     a->cfg_path = strdup(cfg_path);
     a->bm = calloc(1, sizeof(*a->bm));
@@ -374,7 +373,6 @@ void agent_fini(agent *a) {
     ward_loop_free(a->loop);
     ward_cfg_free(&agent_cfg_table, &a->cfg);
     ward_event_fini(&a->ev);
-    ward_buf_fini(&a->tmp);
     ward_buf_fini(&a->scanbuf);
     free(a->cfg_path);
     free(a->bm_path);

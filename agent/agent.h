@@ -129,7 +129,6 @@ struct agent {
     char *bm_path;
     int first_run; /* no bookmark file existed at start */
     ward_event ev;
-    ward_buf tmp;     /* per-alert scratch */
     ward_buf scanbuf; /* line + extra fields, for the prefilter */
     /* event times: the last local minute converted (its UTC offset) and the last year
      * "now" was in, so that a burst of lines does not call mktime for each */
