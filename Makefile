@@ -15,7 +15,7 @@ SANFLAGS :=
 OPT := -O2 -g
 endif
 
-PKGS := libpcre2-8 yara yaml-0.1
+PKGS := libpcre2-8 yara yaml-0.1 libssl libcrypto zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -50,7 +50,8 @@ LIB_SRCS := \
 	lib/alert.c \
 	lib/config.c \
 	lib/correlate.c \
-	lib/framing.c
+	lib/framing.c \
+	lib/crypto.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c

@@ -1,0 +1,72 @@
+/* The agent's durable spool: alerts wait here, on disk, until the collector has
+ * acknowledged them. A directory of segment files named by their first sequence number
+ * (00000000000000000001.seg); each record is
+ *   u32 length | u32 CRC32C of (seq, payload) | u64 seq | payload
+ * big-endian. spool.meta holds the epoch (fixed when the spool is made) and the highest
+ * acknowledged sequence number, replaced atomically (write, fsync, rename, fsync dir).
+ * Records are appended with write(2) and made durable by ward_spool_sync (group
+ * commit); directory fsyncs follow segment creation and removal. */
+#ifndef WARD_SPOOL_H
+#define WARD_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ward_spool ward_spool;
+
+typedef struct ward_spool_cfg {
+    const char *dir;        /* created (0700) when missing */
+    uint64_t max_bytes;     /* cap on the segment files' total size */
+    uint64_t segment_bytes; /* a new segment starts after this many bytes */
+    size_t max_record;      /* records longer are refused (and at recovery, torn) */
+} ward_spool_cfg;
+
+typedef struct ward_spool_stats {
+    uint64_t records, bytes; /* held now (not yet acknowledged and removed) */
+    uint64_t segments;
+    uint64_t next_seq;               /* the sequence number the next append gets */
+    uint64_t durable_seq;            /* highest synced */
+    uint64_t acked_seq;              /* highest acknowledged */
+    uint64_t appends, syncs, full;   /* full: appends refused at the cap */
+    uint64_t torn_bytes, torn_files; /* cut off by recovery */
+} ward_spool_stats;
+
+/* Opens or makes the spool in cfg->dir and recovers it: each segment is read through;
+ * from the first record whose length, CRC or sequence is wrong, the rest of that segment
+ * is truncated (counted in torn_bytes), and later segments are kept only when their
+ * records continue the sequence. A spool that cannot be recovered (meta unreadable) is
+ * an error naming the file, never a crash loop: the caller decides. Returns the spool
+ * (caller owns; ward_spool_close) or NULL with err set. */
+ward_spool *ward_spool_open(const ward_spool_cfg *cfg, char *err, size_t errlen);
+
+/* Closes s (syncing first). NULL: no-op. */
+void ward_spool_close(ward_spool *s);
+
+uint64_t ward_spool_epoch(const ward_spool *s);
+void ward_spool_stats_get(const ward_spool *s, ward_spool_stats *out);
+
+/* 1 when a record of len bytes would not fit under the cap. */
+int ward_spool_full(const ward_spool *s, size_t len);
+
+/* Appends one record; sets *seq. Not durable until ward_spool_sync. Returns 0, or -1
+ * with errno: ENOSPC at the cap (nothing written; counted in full), EMSGSIZE over
+ * max_record, or the write's errno (err says what). */
+int ward_spool_append(ward_spool *s, const uint8_t *p, size_t len, uint64_t *seq, char *err,
+                      size_t errlen);
+
+/* Makes every appended record durable (fdatasync of the current segment; the directory
+ * too when a segment was made). A no-op when nothing is pending. Returns 0 or -1. */
+int ward_spool_sync(ward_spool *s, char *err, size_t errlen);
+
+/* Calls fn for durable records from seq `from` on, in order, until max_records or
+ * max_bytes of payload are given or fn returns non-zero. p is valid only during the
+ * call. Returns the number of records given, or -1 (read error, err set). */
+typedef int (*ward_spool_fn)(void *ctx, uint64_t seq, const uint8_t *p, size_t len);
+long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t max_bytes,
+                     ward_spool_fn fn, void *ctx, char *err, size_t errlen);
+
+/* Records up to seq are acknowledged: persisted in spool.meta, and segments whose
+ * records all are removed. seq beyond durable_seq is an error. Returns 0 or -1. */
+int ward_spool_ack(ward_spool *s, uint64_t seq, char *err, size_t errlen);
+
+#endif
