@@ -34,6 +34,7 @@
 
 #include "ward/f2bdate.h"
 #include "ward/json.h"
+#include "ward/node.h"
 #include "ward/re.h"
 
 #define EXIT_OK 0
@@ -45,6 +46,9 @@
 #define MAX_INCLUDE_DEPTH 32
 #define MAX_VARIANTS 32
 #define PCRE2_MAX_GROUPS 255 /* ward's match data keeps this many groups */
+/* Configuration files and sample logs are read whole, up to this size (fail2ban's
+ * largest, sshd's sample log, is 34 KB). */
+#define MAX_FILE_BYTES (1u << 20)
 /* The date put in front of a journal sample: ward's journal source writes syslog lines. */
 #define JOURNAL_DATE "Aug 14 10:00:00 "
 
@@ -197,6 +201,33 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
+/* Reads the regular file path whole (at most MAX_FILE_BYTES) into *buf (caller frees).
+ * Returns 0, or -1 with "path: reason" in err. */
+static int read_whole(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen) {
+    char e[256];
+    if (ward_file_read(path, MAX_FILE_BYTES, buf, len, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, e);
+        return -1;
+    }
+    return 0;
+}
+
+/* The line of buf (len bytes) that starts at *pos, without its '\n' and the '\r's before
+ * it, as a new string (caller frees; *n is its length, which a NUL byte inside the line
+ * does not end); *pos moves to the next line. NULL when no line is left. */
+static char *next_line(const uint8_t *buf, size_t len, size_t *pos, size_t *n) {
+    if (*pos >= len)
+        return NULL;
+    const uint8_t *s = buf + *pos;
+    const uint8_t *nl = memchr(s, '\n', len - *pos);
+    size_t l = nl ? (size_t)(nl - s) : len - *pos;
+    *pos += nl ? l + 1 : l;
+    while (l > 0 && s[l - 1] == '\r')
+        l--;
+    *n = l;
+    return xstrndup((const char *)s, l);
+}
+
 static char *dir_name(const char *p) {
     const char *s = strrchr(p, '/');
     if (!s)
@@ -300,26 +331,21 @@ static void conf_fini(conf *c) {
 /* Parses one file. Returns 0, or -1 with "file:line: message" in err (a file that
  * cannot be read, an option outside a section, a line that is no option). */
 static int ini_parse(const char *path, conf *out, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    uint8_t *buf;
+    size_t len, pos = 0, n;
+    if (read_whole(path, &buf, &len, err, errlen) != 0)
         return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line;
     int lineno = 0, rc = 0;
     sec *cur = NULL;
     kv *opt = NULL;
     size_t indent = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
+    for (; (line = next_line(buf, len, &pos, &n)) != NULL; free(line)) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
         ssize_t cstart = -1;
-        for (ssize_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++)
             if (line[i] == ';' && (i == 0 || is_space((unsigned char)line[i - 1]))) {
-                cstart = i;
+                cstart = (ssize_t)i;
                 break;
             }
         const char *p = line;
@@ -384,7 +410,7 @@ static int ini_parse(const char *path, conf *out, char *err, size_t errlen) {
         free(v);
     }
     free(line);
-    fclose(f);
+    free(buf);
     /* values end where their last non-blank line ends */
     for (size_t i = 0; i <= out->n; i++) {
         sec *s = i < out->n ? &out->s[i] : &out->def;
@@ -2539,12 +2565,14 @@ static void read_samples(imp *im, filt *f) {
         oom();
     for (size_t fi = 0; fi < files.n; fi++) {
         char *path = xasprintf("%s/%s", im->samples, files.v[fi]);
-        FILE *fp = fopen(path, "r");
-        if (!fp) {
+        uint8_t *buf;
+        size_t len, pos = 0, n;
+        char rerr[512];
+        if (read_whole(path, &buf, &len, rerr, sizeof(rerr)) != 0) {
             if (fi == 0)
-                fprintf(stderr, "%s: no sample log (%s)\n", f->path, strerror(errno));
+                fprintf(stderr, "%s: no sample log (%s)\n", f->path, rerr);
             else
-                fprintf(stderr, "%s: %s\n", path, strerror(errno));
+                fprintf(stderr, "%s\n", rerr);
             free(path);
             continue;
         }
@@ -2552,14 +2580,10 @@ static void read_samples(imp *im, filt *f) {
         sec *tests = NULL; /* the current filterOptions */
         size_t ntests = 0;
         int ignore_block = 0;
-        char *line = NULL, *next = NULL;
-        size_t cap = 0, cap2 = 0;
-        ssize_t n;
+        char *line;
         int lineno = 0;
-        while ((n = getline(&line, &cap, fp)) >= 0) {
+        for (; (line = next_line(buf, len, &pos, &n)) != NULL; free(line)) {
             lineno++;
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                line[--n] = '\0';
             jv fd = {0};
             int have_fd = 0;
             const char *p = line;
@@ -2629,19 +2653,14 @@ static void read_samples(imp *im, filt *f) {
                     continue;
                 }
                 have_fd = 1;
-                ssize_t m = getline(&next, &cap2, fp);
-                if (m < 0) {
+                char *sample = next_line(buf, len, &pos, &n);
+                if (!sample) {
                     jv_fini(&fd);
                     break;
                 }
                 lineno++;
-                while (m > 0 && (next[m - 1] == '\n' || next[m - 1] == '\r'))
-                    next[--m] = '\0';
                 free(line);
-                line = next;
-                cap = cap2;
-                next = NULL;
-                cap2 = 0;
+                line = sample;
             } else if (ignore_block || line[0] == '#' || !line[strspn(line, " \t\r\n\f\v")]) {
                 continue;
             }
@@ -2688,12 +2707,11 @@ static void read_samples(imp *im, filt *f) {
             jv_fini(&fd);
         }
         free(line);
-        free(next);
+        free(buf);
         for (size_t k = 0; k < ntests; k++)
             sec_fini(&tests[k]);
         free(tests);
         sec_fini(&common);
-        fclose(fp);
         free(path);
     }
     pcre2_code_free(ipre);

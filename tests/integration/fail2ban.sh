@@ -82,6 +82,43 @@ expect_grep '^4 passed, 0 failed$' "$T/f/test.out" "every sample ran"
 [ $? -eq 1 ] && ok "a missing filter fails the import" || bad "a missing filter does not fail"
 expect_grep 'nope\.conf: cannot be read' "$T/f/nope.out" "a missing filter is reported"
 
+# ---- the importer's limits: hostile or broken filters and samples ----
+# import_lim NAME [ARGS...]: imports $T/lim/NAME.conf into $T/lim/out, output in
+# $T/lim/NAME.out and .err and its exit status in $T/lim/NAME.rc; a minute at most, and
+# (but under ASan, which reserves more) 2 GB of memory, so that a filter the importer
+# would expand for ever fails the test instead of the machine.
+mkdir -p "$T/lim/out" "$T/lim/samples"
+import_lim() {
+    local name=$1
+    shift
+    (
+        [ -n "${WARD_SANITIZE:-}" ] || ulimit -v 2000000
+        exec timeout 60 "$WR" import-fail2ban "$@" "$T/lim/$name.conf" -o "$T/lim/out"
+    ) >"$T/lim/$name.out" 2>"$T/lim/$name.err"
+    echo $? >"$T/lim/$name.rc"
+    no_sanitizer_report "$T/lim/$name.err" "import-fail2ban $name"
+}
+rc_is() { # NAME RC DESCRIPTION
+    local rc
+    rc=$(cat "$T/lim/$1.rc")
+    [ "$rc" -eq "$2" ] && ok "$3" || { bad "$3: exit $rc, not $2"; head -5 "$T/lim/$1.err"; }
+}
+
+# a sample log that adds a device, and a filter file over the size limit
+printf '[Definition]\nfailregex = ^x <HOST>$\n' >"$T/lim/zero.conf"
+printf '# addFILE: "../../../../../../dev/zero"\nx 192.0.2.1\n' >"$T/lim/samples/zero"
+import_lim zero --samples "$T/lim/samples"
+rc_is zero 0 "a sample log that adds /dev/zero: the filter is still imported"
+expect_grep 'dev/zero: not a regular file' "$T/lim/zero.err" "a sample file that is no regular file is refused"
+expect_grep '^imported zero: 1 rule \(f2b-zero\), 1 tests from 1 sample lines$' "$T/lim/zero.out" \
+    "the samples of the regular file are read"
+{ printf '[Definition]\nfailregex = ^x <HOST>$\n'; head -c 1100000 /dev/zero | tr '\0' '#' | fold -w 100; } \
+    >"$T/lim/big.conf"
+import_lim big
+rc_is big 1 "a filter over the size limit fails"
+expect_grep 'big\.conf: file is [0-9]+ bytes, over the 1048576 byte limit' "$T/lim/big.err" \
+    "a filter over the size limit is reported with the limit"
+
 # ---- fail2ban's own filters and samples ----
 if [ ! -d "$FILTERS" ] || [ ! -d "$LOGS" ]; then
     echo "not ok - fail2ban is not installed ($FILTERS or $LOGS is missing);" \
