@@ -44,6 +44,7 @@
 #define MAX_INTERPOLATION_DEPTH 10 /* Python's configparser */
 #define MAX_TAG_REPLACE 25         /* fail2ban's substituteRecursiveTags */
 #define MAX_INCLUDE_DEPTH 32
+#define MAX_INCLUDE_FILES 256 /* files of one filter with its includes, repeats counted */
 #define MAX_VARIANTS 32
 #define PCRE2_MAX_GROUPS 255 /* ward's match data keeps this many groups */
 /* Configuration files and sample logs are read whole, up to this size (fail2ban's
@@ -474,14 +475,39 @@ static parsed *read_one(imp *im, const char *path) {
     return p;
 }
 
-static void get_includes(imp *im, const strv *names, const strv *seen, strv *out, int depth);
+/* The walk over a file's includes. fail2ban has no limit but an include cycle, which it
+ * skips; this walk also stops (and the filter fails) at MAX_INCLUDE_DEPTH levels and at
+ * MAX_INCLUDE_FILES files, a file included twice counting twice since it is read twice:
+ * a few files that each include the next twice would otherwise be billions. */
+typedef struct incwalk {
+    imp *im;
+    const char *path; /* the filter's (or jail's) file */
+    size_t files;
+    char *err; /* the reason the walk stopped */
+    size_t errlen;
+    int bad;
+} incwalk;
 
-static void includes_of(imp *im, const char *res, const strv *seen, strv *out, int depth) {
-    parsed *p = read_one(im, res);
+static void get_includes(incwalk *w, const strv *names, const strv *seen, strv *out, int depth);
+
+static void includes_of(incwalk *w, const char *res, const strv *seen, strv *out, int depth) {
+    if (w->bad)
+        return;
+    parsed *p = read_one(w->im, res);
     if (!p->ok)
         return;
     if (depth > MAX_INCLUDE_DEPTH) {
-        fprintf(stderr, "%s: includes nested too deep\n", res);
+        snprintf(w->err, w->errlen, "%s: includes nested deeper than %d levels (at %s)", w->path,
+                 MAX_INCLUDE_DEPTH, res);
+        w->bad = 1;
+        return;
+    }
+    if (++w->files > MAX_INCLUDE_FILES) {
+        snprintf(w->err, w->errlen,
+                 "%s: over %d files read with its includes (a file included twice counts "
+                 "twice; stopped at %s)",
+                 w->path, MAX_INCLUDE_FILES, res);
+        w->bad = 1;
         return;
     }
     char *dir = dir_name(res);
@@ -500,14 +526,19 @@ static void includes_of(imp *im, const char *res, const strv *seen, strv *out, i
             char *name = strip_dup(tok, strlen(tok));
             if (*name) {
                 char *r = name[0] == '/' ? xstrdup(name) : xasprintf("%s/%s", dir, name);
-                if (!strv_has(seen, r)) {
+                if (strv_has(seen, r)) {
+                    fprintf(stderr,
+                            "%s:%d: %s is already being read (an include cycle): not read "
+                            "again, as fail2ban does\n",
+                            o->file, o->line, r);
+                } else {
                     strv s2 = {0};
                     for (size_t i = 0; i < seen->n; i++)
                         strv_push(&s2, xstrdup(seen->v[i]));
                     strv_push(&s2, xstrdup(res));
                     strv one = {0};
                     strv_push(&one, xstrdup(r));
-                    get_includes(im, &one, &s2, &lists[k], depth + 1);
+                    get_includes(w, &one, &s2, &lists[k], depth + 1);
                     strv_free(&one);
                     strv_free(&s2);
                 }
@@ -528,7 +559,7 @@ static void includes_of(imp *im, const char *res, const strv *seen, strv *out, i
     free(dir);
 }
 
-static void get_includes(imp *im, const strv *names, const strv *seen, strv *out, int depth) {
+static void get_includes(incwalk *w, const strv *names, const strv *seen, strv *out, int depth) {
     strv exp = {0};
     for (size_t i = 0; i < names->n; i++) {
         strv_push(&exp, xstrdup(names->v[i]));
@@ -542,7 +573,7 @@ static void get_includes(imp *im, const strv *names, const strv *seen, strv *out
             free(local);
     }
     for (size_t i = 0; i < exp.n; i++)
-        includes_of(im, exp.v[i], seen, out, depth);
+        includes_of(w, exp.v[i], seen, out, depth);
     strv_free(&exp);
 }
 
@@ -581,8 +612,8 @@ static void glob_dir(const char *stem, const char *suffix, strv *out) {
 
 /* Reads path as fail2ban reads a filter or jail file: path, path.d/ *.conf, the .local
  * and path.d/ *.local, each with its includes, merged in that order. Returns 0, or -1
- * when path itself cannot be read. */
-static int conf_read(imp *im, const char *path, conf *out) {
+ * with err ("path: cannot be read", or why the includes were not followed). */
+static int conf_read(imp *im, const char *path, conf *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
     size_t l = strlen(path);
     char *stem = l > 5 && !strcmp(path + l - 5, ".conf") ? xstrndup(path, l - 5) : xstrdup(path);
@@ -606,9 +637,16 @@ static int conf_read(imp *im, const char *path, conf *out) {
     for (size_t i = 0; i < tmp.n; i++)
         strv_push(&files, xstrdup(tmp.v[i]));
     strv_free(&tmp);
-    get_includes(im, &files, &seen, &full, 0);
-    int rc = read_one(im, path)->ok ? 0 : -1;
-    for (size_t i = 0; i < full.n; i++) {
+    incwalk w = {im, path, 0, err, errlen, 0};
+    get_includes(&w, &files, &seen, &full, 0);
+    int rc = 0;
+    if (!read_one(im, path)->ok) {
+        snprintf(err, errlen, "%s: cannot be read", path);
+        rc = -1;
+    } else if (w.bad) {
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < full.n; i++) {
         parsed *p = read_one(im, full.v[i]);
         if (!p->ok)
             continue;
@@ -3126,14 +3164,14 @@ static void process_filter(imp *im, const char *path) {
     size_t bl = strlen(bn);
     f.name = bl > 5 && !strcmp(bn + bl - 5, ".conf") ? xstrndup(bn, bl - 5) : xstrdup(bn);
     im->filters++;
-    if (conf_read(im, path, &f.c) != 0) {
-        fprintf(stderr, "%s: cannot be read\n", path);
+    char err[1024];
+    if (conf_read(im, path, &f.c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         im->failed++;
-        strv_push(&im->skipped_list, xasprintf("%s: cannot be read", f.name));
+        strv_push(&im->skipped_list, xasprintf("%s: %s", f.name, err));
         filt_fini(&f);
         return;
     }
-    char err[512];
     if (cfg_get(&f.c, "Definition", "mode", (vars){0}, &f.default_mode, NULL, err, sizeof(err)) !=
         G_OK)
         f.default_mode = NULL;
@@ -3259,8 +3297,9 @@ int import_fail2ban_main(int argc, char **argv) {
     }
     int rc = EXIT_OK;
     if (im.jail) {
-        if (conf_read(&im, im.jail, &im.jailconf) != 0) {
-            fprintf(stderr, "ward-rules import-fail2ban: --jail %s: cannot be read\n", im.jail);
+        char err[1024];
+        if (conf_read(&im, im.jail, &im.jailconf, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ward-rules import-fail2ban: --jail %s\n", err);
             rc = EXIT_USAGE;
             goto done;
         }

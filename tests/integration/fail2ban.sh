@@ -119,6 +119,29 @@ rc_is big 1 "a filter over the size limit fails"
 expect_grep 'big\.conf: file is [0-9]+ bytes, over the 1048576 byte limit' "$T/lim/big.err" \
     "a filter over the size limit is reported with the limit"
 
+# includes: nested too deep, a cycle, and a fan-out (each file includes the next twice)
+for i in $(seq 0 40); do printf '[INCLUDES]\nbefore = deep%d.conf\n' $((i + 1)) >"$T/lim/deep$i.conf"; done
+printf '[Definition]\nfailregex = ^x <HOST>$\n' >"$T/lim/deep41.conf"
+cp "$T/lim/deep0.conf" "$T/lim/deep.conf"
+import_lim deep
+rc_is deep 1 "includes nested too deep fail the filter"
+expect_grep 'deep\.conf: includes nested deeper than 32 levels \(at .*/deep33\.conf\)' "$T/lim/deep.err" \
+    "includes nested too deep are reported"
+printf '[INCLUDES]\nbefore = cycle-b.conf\n[Definition]\nfailregex = ^x <HOST>$\n' >"$T/lim/cycle.conf"
+printf '[INCLUDES]\nbefore = cycle.conf\n' >"$T/lim/cycle-b.conf"
+import_lim cycle
+rc_is cycle 0 "an include cycle is skipped, as fail2ban skips it"
+expect_grep 'cycle-b\.conf:2: .*/cycle\.conf is already being read \(an include cycle\): not read again' \
+    "$T/lim/cycle.err" "an include cycle is reported"
+for i in $(seq 0 30); do printf '[INCLUDES]\nbefore = fan%d.conf\n  fan%d.conf\n' $((i + 1)) $((i + 1)) >"$T/lim/fan$i.conf"; done
+printf '[Definition]\nfailregex = ^x <HOST>$\n' >"$T/lim/fan31.conf"
+cp "$T/lim/fan0.conf" "$T/lim/fan.conf"
+import_lim fan
+rc_is fan 1 "a filter whose includes fan out fails"
+expect_grep 'fan\.conf: over 256 files read with its includes' "$T/lim/fan.err" \
+    "includes that fan out stop at the file limit, and say so"
+expect_grep '^  not imported: fan: .*over 256 files' "$T/lim/fan.out" "the summary says why"
+
 # ---- fail2ban's own filters and samples ----
 if [ ! -d "$FILTERS" ] || [ ! -d "$LOGS" ]; then
     echo "not ok - fail2ban is not installed ($FILTERS or $LOGS is missing);" \
