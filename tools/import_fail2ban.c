@@ -43,6 +43,12 @@
 
 #define MAX_INTERPOLATION_DEPTH 10 /* Python's configparser */
 #define MAX_TAG_REPLACE 25         /* fail2ban's substituteRecursiveTags */
+/* An option's value once %(name)s references and <tag>s are replaced: fail2ban's largest
+ * (sshd's failregex) is under 8 KiB, while ten options each naming the next ten times
+ * would be 10^10 bytes. The bytes built for one value, over all its replacements, stop
+ * at MAX_SUBST_WORK. */
+#define MAX_VALUE_BYTES (64u << 10)
+#define MAX_SUBST_WORK (64u << 20)
 #define MAX_INCLUDE_DEPTH 32
 #define MAX_INCLUDE_FILES 256 /* files of one filter with its includes, repeats counted */
 #define MAX_VARIANTS 32
@@ -770,6 +776,11 @@ static int interpolate(getctx *g, const char *option, const char *rest, ward_buf
     if (strchr(rest, '/') && strstr(rest, "%("))
         map_section_options(g, rest);
     while (*rest) {
+        if (acc->len > MAX_VALUE_BYTES) {
+            snprintf(g->err, g->errlen, "[%s] %s: the value grows over %u bytes", g->section,
+                     option, MAX_VALUE_BYTES);
+            return -1;
+        }
         const char *p = strchr(rest, '%');
         if (!p) {
             bputs(acc, rest);
@@ -803,6 +814,11 @@ static int interpolate(getctx *g, const char *option, const char *rest, ward_buf
             if (r != 0)
                 return -1;
             rest = e + 2;
+            if (!*rest && acc->len > MAX_VALUE_BYTES) {
+                snprintf(g->err, g->errlen, "[%s] %s: the value grows over %u bytes", g->section,
+                         option, MAX_VALUE_BYTES);
+                return -1;
+            }
         } else {
             snprintf(g->err, g->errlen, "[%s] %s: '%%' must be followed by '%%' or '('", g->section,
                      option);
@@ -853,9 +869,9 @@ static int cfg_get(const conf *c, const char *section, const char *option, vars 
 }
 
 /* fail2ban's get_ex: "sec/opt" names an option of another section ("known/opt": the
- * value a later file replaced; "default/opt": [DEFAULT]). */
-static int cfg_get_ex(const conf *c, const char *section, const char *option, vars vs, char **out) {
-    char err[256];
+ * value a later file replaced; "default/opt": [DEFAULT]). Returns as cfg_get. */
+static int cfg_get_ex(const conf *c, const char *section, const char *option, vars vs, char **out,
+                      char *err, size_t errlen) {
     const char *sl = strchr(option, '/');
     if (sl && sl > option && sl[1]) {
         int ok = 1;
@@ -878,17 +894,17 @@ static int cfg_get_ex(const conf *c, const char *section, const char *option, va
                 cands[0] = xstrdup(strcmp(sl2, "default") ? secn : "DEFAULT");
             }
             int r = G_NOOPT;
-            for (int k = 0; k < 2 && cands[k] && r != G_OK; k++)
-                r = cfg_get(c, cands[k], opt, (vars){0}, out, NULL, err, sizeof(err));
+            for (int k = 0; k < 2 && cands[k] && r != G_OK && r != G_ERR; k++)
+                r = cfg_get(c, cands[k], opt, (vars){0}, out, NULL, err, errlen);
             free(cands[0]);
             free(cands[1]);
             free(secn);
             free(sl2);
-            if (r == G_OK)
-                return G_OK;
+            if (r == G_OK || r == G_ERR)
+                return r;
         }
     }
-    return cfg_get(c, section, option, vs, out, NULL, err, sizeof(err));
+    return cfg_get(c, section, option, vs, out, NULL, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -936,12 +952,13 @@ typedef struct subst {
  * innermost tag first, a tag that names no option is left as it is (<HOST>). */
 static char *subst_tags(subst *sb, const char *tag, const char *value) {
     char *v = xstrdup(value);
-    size_t pos = 0;
-    struct {
+    size_t pos = 0, work = 0;
+    /* how often each tag was replaced: fail2ban's limit, per tag name */
+    struct tagcount {
         char *name;
         int n;
-    } counts[64];
-    size_t ncounts = 0;
+    } *counts = NULL;
+    size_t ncounts = 0, capcounts = 0;
     /* A replacement can complete a tag that starts before it ("<lt_<logtype>/x>"):
      * fail2ban then goes over the value again, and so does this loop. */
     int replaced = 0, passes = 0;
@@ -969,17 +986,21 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         if (!strcmp(rtag, tag) || (ci < ncounts && counts[ci].n > MAX_TAG_REPLACE)) {
             snprintf(sb->err, sb->errlen, "option %s refers to itself through <%s>", tag, rtag);
             free(rtag);
-            free(v);
-            for (size_t k = 0; k < ncounts; k++)
-                free(counts[k].name);
-            return NULL;
+            goto fail;
         }
         char *repl = NULL;
         const kv *o = sec_kv(sb->comb, rtag);
-        if (o)
+        if (o) {
             repl = xstrdup(o->val);
-        else if (cfg_get_ex(sb->c, "Definition", rtag, sb->vs, &repl) != G_OK)
-            repl = NULL;
+        } else {
+            int r = cfg_get_ex(sb->c, "Definition", rtag, sb->vs, &repl, sb->err, sb->errlen);
+            if (r == G_ERR) {
+                free(rtag);
+                goto fail;
+            }
+            if (r != G_OK)
+                repl = NULL;
+        }
         if (!repl) {
             pos = (size_t)(e - v) + 1;
             free(rtag);
@@ -992,6 +1013,8 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         for (char *p = v, *q; (q = strstr(p, pat)); p = q + strlen(pat)) {
             bput(&nb, p, (size_t)(q - p));
             bputs(&nb, repl);
+            if (nb.len > MAX_VALUE_BYTES)
+                break;
             if (!strstr(q + strlen(pat), pat)) {
                 bputs(&nb, q + strlen(pat));
                 break;
@@ -1001,21 +1024,43 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         v = btake(&nb);
         free(pat);
         free(repl);
-        if (ci == ncounts && ncounts < 64) {
+        work += strlen(v);
+        if (strlen(v) > MAX_VALUE_BYTES || work > MAX_SUBST_WORK) {
+            if (strlen(v) > MAX_VALUE_BYTES)
+                snprintf(sb->err, sb->errlen, "option %s grows over %u bytes when <%s> is replaced",
+                         tag, MAX_VALUE_BYTES, rtag);
+            else
+                snprintf(sb->err, sb->errlen,
+                         "option %s: over %u bytes built replacing its tags (at <%s>)", tag,
+                         MAX_SUBST_WORK, rtag);
+            free(rtag);
+            goto fail;
+        }
+        if (ci == ncounts) {
+            if (ncounts == capcounts) {
+                capcounts = capcounts ? capcounts * 2 : 16;
+                counts = xrealloc(counts, capcounts * sizeof(*counts));
+            }
             counts[ncounts].name = rtag;
             counts[ncounts].n = 0;
             ncounts++;
         } else {
             free(rtag);
         }
-        if (ci < ncounts)
-            counts[ci].n++;
+        counts[ci].n++;
         pos = start;
         replaced = 1;
     }
     for (size_t k = 0; k < ncounts; k++)
         free(counts[k].name);
+    free(counts);
     return v;
+fail:
+    free(v);
+    for (size_t k = 0; k < ncounts; k++)
+        free(counts[k].name);
+    free(counts);
+    return NULL;
 }
 
 static const char *const filter_opts[] = {"usedns",   "prefregex",   "ignoreregex", "failregex",
@@ -3238,7 +3283,7 @@ static void process_filter(imp *im, const char *path) {
         else
             im->skipped++;
         strv_push(&im->skipped_list, xasprintf("%s: %s", f.name, why ? why : "no rule"));
-        printf("skipped %s: %s", f.name, why ? why : "no rule");
+        printf("%s %s: %s", config_error ? "failed" : "skipped", f.name, why ? why : "no rule");
         if (lost + f.tests_dropped)
             printf(" (%zu tests not imported)", lost + f.tests_dropped);
         printf("\n");

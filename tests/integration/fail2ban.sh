@@ -142,6 +142,30 @@ expect_grep 'fan\.conf: over 256 files read with its includes' "$T/lim/fan.err" 
     "includes that fan out stop at the file limit, and say so"
 expect_grep '^  not imported: fan: .*over 256 files' "$T/lim/fan.out" "the summary says why"
 
+# values: a tag cycle among tags first seen after 64 others, ten options each naming the
+# next ten times (10^9 bytes), tags that each double the value (2^40 bytes)
+{ printf '[Definition]\nfailregex = ^x <t0> <HOST>$\n'
+  for i in $(seq 0 69); do printf 't%d = <t%d>\n' $i $((i + 1)); done
+  printf 't70 = <t66>\n'; } >"$T/lim/tagcycle.conf"
+import_lim tagcycle
+rc_is tagcycle 1 "a tag cycle fails the filter"
+expect_grep 'tagcycle\.conf: option failregex refers to itself through <t(6[6-9]|70)>' \
+    "$T/lim/tagcycle.err" "a tag cycle after 64 other tags is found and reported"
+{ printf '[Definition]\nfailregex = ^%%(v0)s <HOST>$\n'
+  for i in $(seq 0 8); do printf 'v%d = ' $i; for k in $(seq 10); do printf '%%(v%d)s' $((i + 1)); done; echo; done
+  printf 'v9 = x\n'; } >"$T/lim/interp.conf"
+import_lim interp
+rc_is interp 1 "a value that interpolates to 10^9 bytes fails the filter"
+expect_grep 'interp\.conf:2: \[Definition\] failregex: the value grows over 65536 bytes' \
+    "$T/lim/interp.err" "interpolation stops at the value limit, naming the filter and option"
+{ printf '[Definition]\nfailregex = ^<t0> <HOST>$\n'
+  for i in $(seq 0 39); do printf 't%d = <t%d><t%d>\n' $i $((i + 1)) $((i + 1)); done
+  printf 't40 = x\n'; } >"$T/lim/double.conf"
+import_lim double
+rc_is double 1 "tags that double the value fail the filter"
+expect_grep 'double\.conf: option failregex grows over 65536 bytes when <t[0-9]+> is replaced' \
+    "$T/lim/double.err" "tag substitution stops at the value limit, naming the filter and option"
+
 # ---- fail2ban's own filters and samples ----
 if [ ! -d "$FILTERS" ] || [ ! -d "$LOGS" ]; then
     echo "not ok - fail2ban is not installed ($FILTERS or $LOGS is missing);" \
