@@ -2687,7 +2687,20 @@ static void read_samples(imp *im, filt *f) {
             char *origin;
             if (kind >= 0) {
                 if (json_parse(p, &fd) != 0) {
-                    fprintf(stderr, "%s:%d: annotation is not JSON\n", path, lineno);
+                    fprintf(stderr, "%s:%d: annotation is not JSON", path, lineno);
+                    /* a failJSON's sample cannot be tested without it: it is not read as
+                     * a line without annotation (a no_match test) */
+                    char *sample = kind == 0 ? next_line(buf, len, &pos, &n) : NULL;
+                    if (sample) {
+                        lineno++;
+                        if (!ignore_block) {
+                            fprintf(stderr, ": the sample on line %d is not imported", lineno);
+                            f->sample_lines++;
+                            f->tests_dropped++;
+                        }
+                        free(sample);
+                    }
+                    fputc('\n', stderr);
                     continue;
                 }
                 if (kind == 1) {
@@ -3002,10 +3015,12 @@ static void yaml_line(ward_buf *b, const char *indent, const char *key, const ch
     bputc(b, '\n');
 }
 
-/* Appends variant v's rule to out. Returns 0, 1 when the variant gives no rule (v->why
- * says why), -1 on a configuration error (also in v->why). */
-static int write_rule(imp *im, filt *f, variant *v, ward_buf *out) {
+/* Appends variant v's rule to out, *ntests getting the number of tests it has (v's
+ * samples but those YAML cannot hold). Returns 0, 1 when the variant gives no rule
+ * (v->why says why), -1 on a configuration error (also in v->why). */
+static int write_rule(imp *im, filt *f, variant *v, ward_buf *out, size_t *ntests) {
     char err[1024];
+    *ntests = 0;
     fdef d;
     if (filter_eval(&f->c, &v->opts, &d, err, sizeof(err)) != 0) {
         v->why = err[0] == '/' ? xstrdup(err) : xasprintf("%s: %s", f->path, err);
@@ -3152,7 +3167,7 @@ static int write_rule(imp *im, filt *f, variant *v, ward_buf *out) {
                     f->tests_dropped++;
                 } else {
                     bput(&b, one.p, one.len);
-                    im->tests++;
+                    (*ntests)++;
                 }
                 ward_buf_fini(&one);
             }
@@ -3242,11 +3257,12 @@ static void process_filter(imp *im, const char *path) {
     int config_error = 0;
     for (size_t i = 0; i < f.nv; i++) {
         variant *v = &f.v[i];
-        int r = write_rule(im, &f, v, &out);
+        size_t nt = 0;
+        int r = write_rule(im, &f, v, &out, &nt);
         v->built = r == 0 ? 1 : -1;
         if (r == 0) {
             written++;
-            tests += v->nt;
+            tests += nt;
         } else {
             lost += v->nt;
             config_error |= r < 0;
@@ -3264,6 +3280,7 @@ static void process_filter(imp *im, const char *path) {
         } else {
             im->imported++;
             im->rules += written;
+            im->tests += tests;
             printf("imported %s: %zu rule%s", f.name, written, written == 1 ? "" : "s");
             for (size_t i = 0, k = 0; i < f.nv; i++)
                 if (f.v[i].built > 0)

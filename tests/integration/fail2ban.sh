@@ -166,6 +166,33 @@ rc_is double 1 "tags that double the value fail the filter"
 expect_grep 'double\.conf: option failregex grows over 65536 bytes when <t[0-9]+> is replaced' \
     "$T/lim/double.err" "tag substitution stops at the value limit, naming the filter and option"
 
+# samples that cannot be tests: an annotation that is not JSON (its sample is not a
+# no_match test), a line that is not UTF-8 (YAML cannot hold it: not counted as a test)
+printf '[Definition]\nfailregex = auth failed from <HOST>$\n' >"$T/lim/badjson.conf"
+cat >"$T/lim/samples/badjson" <<'S'
+# failJSON: { "match": true, "host": "192.0.2.1" }
+Jan  1 00:00:01 host demod[1]: auth failed from 192.0.2.1
+# failJSON: { "match": true, "host": 
+Jan  1 00:00:02 host demod[1]: auth failed from 192.0.2.2
+S
+import_lim badjson --samples "$T/lim/samples"
+expect_grep 'badjson:3: annotation is not JSON: the sample on line 4 is not imported' \
+    "$T/lim/badjson.err" "an annotation that is not JSON is reported with its sample"
+expect_grep '^imported badjson: 1 rule \(f2b-badjson\), 1 tests from 2 sample lines, 1 tests not imported$' \
+    "$T/lim/badjson.out" "the sample of an annotation that is not JSON is not a test, and is counted"
+if grep -q '192\.0\.2\.2' "$T/lim/out/badjson.yml"; then bad "the sample of a bad annotation became a test"; else
+    ok "the sample of a bad annotation is not a test"; fi
+cp "$T/lim/badjson.conf" "$T/lim/notutf8.conf"
+{ printf '# failJSON: { "match": true, "host": "192.0.2.1" }\n'
+  printf 'Jan  1 00:00:01 host demod[1]: auth failed from 192.0.2.1\n'
+  printf 'Jan  1 00:00:02 host demod[1]: auth \377failed from 192.0.2.2\n'; } >"$T/lim/samples/notutf8"
+import_lim notutf8 --samples "$T/lim/samples"
+expect_grep 'notutf8:3: not UTF-8, cannot be a YAML test' "$T/lim/notutf8.err" "a sample that is not UTF-8 is reported"
+expect_grep '^imported notutf8: 1 rule \(f2b-notutf8\), 1 tests from 2 sample lines, 1 tests not imported$' \
+    "$T/lim/notutf8.out" "a sample that is not UTF-8 is not counted as a test"
+expect_grep '^summary: 1 filters: 1 imported \(1 rules, 1 tests\)' "$T/lim/notutf8.out" \
+    "the summary counts the tests written"
+
 # ---- fail2ban's own filters and samples ----
 if [ ! -d "$FILTERS" ] || [ ! -d "$LOGS" ]; then
     echo "not ok - fail2ban is not installed ($FILTERS or $LOGS is missing);" \
