@@ -2027,62 +2027,9 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* JSON (the sample logs' annotations) */
-
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jv {
-    jtype t;
-    int b;
-    char *s; /* J_STR, and J_NUM's text */
-    struct jv *items;
-    char **keys;
-    size_t n;
-} jv;
-
-static void jv_fini(jv *v) {
-    free(v->s);
-    for (size_t i = 0; i < v->n; i++) {
-        jv_fini(&v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    memset(v, 0, sizeof(*v));
-}
-
-typedef struct jp {
-    const char *p;
-    int depth;
-} jp;
-
-static void jws(jp *j) {
-    while (is_space((unsigned char)*j->p))
-        j->p++;
-}
-
-static void utf8_put(ward_buf *b, unsigned long cp) {
-    char u[4];
-    if (cp < 0x80) {
-        bputc(b, (char)cp);
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 2);
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 4);
-    }
-}
+/* The sample logs' annotations: JSON, which fail2ban reads with json.loads. JSON is
+ * YAML, so the rules' YAML parser reads them, once json_prep has rewritten the one
+ * escape that the two spell differently. */
 
 static int jhex4(const char *p, unsigned long *out) {
     unsigned long v = 0;
@@ -2100,142 +2047,88 @@ static int jhex4(const char *p, unsigned long *out) {
     return 0;
 }
 
-static int jstring(jp *j, char **out) {
-    if (*j->p != '"')
-        return -1;
-    j->p++;
+/* The annotation s as YAML, in a new string (caller frees): JSON writes a character past
+ * U+FFFF as a surrogate pair (\ud83d\ude00), which YAML refuses, and YAML as \U0001F600.
+ * A \u0000 is refused, since a node's string ends at a NUL. Returns NULL with why in err. */
+static char *json_prep(const char *s, char *err, size_t errlen) {
     ward_buf b;
     ward_buf_init(&b);
-    while (*j->p && *j->p != '"') {
-        if (*j->p != '\\') {
-            bputc(&b, *j->p++);
+    int in_str = 0;
+    for (const char *p = s; *p; p++) {
+        if (in_str && *p == '\\' && p[1]) {
+            unsigned long hi, lo;
+            if (p[1] == 'u' && jhex4(p + 2, &hi) == 0) {
+                if (hi == 0) {
+                    snprintf(err, errlen, "a string holds \\u0000");
+                    ward_buf_fini(&b);
+                    return NULL;
+                }
+                if (hi >= 0xD800 && hi <= 0xDBFF && p[6] == '\\' && p[7] == 'u' &&
+                    jhex4(p + 8, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+                    bprintf(&b, "\\U%08lX", 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                    p += 11;
+                    continue;
+                }
+            }
+            bput(&b, p, 2); /* an escape, \" among them, stays as it is */
+            p++;
             continue;
         }
-        char e = j->p[1];
-        j->p += 2;
-        const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-        const char *k = e ? strchr(from, e) : NULL;
-        if (k) {
-            bputc(&b, to[k - from]);
-        } else if (e == 'u') {
-            unsigned long cp;
-            if (jhex4(j->p, &cp) != 0)
-                goto bad;
-            j->p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && j->p[0] == '\\' && j->p[1] == 'u') {
-                unsigned long lo;
-                if (jhex4(j->p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    j->p += 6;
-                }
-            }
-            utf8_put(&b, cp);
-        } else {
-            goto bad;
-        }
+        if (*p == '"')
+            in_str = !in_str;
+        bputc(&b, *p);
     }
-    if (*j->p != '"')
-        goto bad;
-    j->p++;
-    *out = btake(&b);
-    return 0;
-bad:
-    ward_buf_fini(&b);
-    return -1;
+    return btake(&b);
 }
 
-static int jvalue(jp *j, jv *v) {
-    memset(v, 0, sizeof(*v));
-    jws(j);
-    if (++j->depth > 16)
-        return -1;
-    int rc = 0;
-    if (*j->p == '{' || *j->p == '[') {
-        int obj = *j->p == '{';
-        v->t = obj ? J_OBJ : J_ARR;
-        j->p++;
-        jws(j);
-        if (*j->p == (obj ? '}' : ']')) {
-            j->p++;
-            j->depth--;
-            return 0;
-        }
-        for (;;) {
-            char *key = NULL;
-            jws(j);
-            if (obj) {
-                if (jstring(j, &key) != 0)
-                    return -1;
-                jws(j);
-                if (*j->p++ != ':') {
-                    free(key);
-                    return -1;
-                }
-            }
-            v->items = xrealloc(v->items, (v->n + 1) * sizeof(*v->items));
-            if (obj) {
-                v->keys = xrealloc(v->keys, (v->n + 1) * sizeof(*v->keys));
-                v->keys[v->n] = key;
-            }
-            rc = jvalue(j, &v->items[v->n]);
-            v->n++;
-            if (rc != 0)
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == (obj ? '}' : ']')) {
-                j->p++;
-                break;
-            }
-            return -1;
-        }
-    } else if (*j->p == '"') {
-        v->t = J_STR;
-        rc = jstring(j, &v->s);
-    } else if (!strncmp(j->p, "true", 4) || !strncmp(j->p, "false", 5)) {
-        v->t = J_BOOL;
-        v->b = *j->p == 't';
-        j->p += v->b ? 4 : 5;
-    } else if (!strncmp(j->p, "null", 4)) {
-        v->t = J_NULL;
-        j->p += 4;
-    } else {
-        const char *s = j->p;
-        while (*j->p && strchr("+-0123456789.eE", *j->p))
-            j->p++;
-        if (j->p == s)
-            return -1;
-        v->t = J_NUM;
-        v->s = xstrndup(s, (size_t)(j->p - s));
-    }
-    j->depth--;
-    return rc;
-}
+typedef struct jdoc {
+    ward_node *root;
+    size_t n;
+} jdoc;
 
-static int json_parse(const char *s, jv *out) {
-    jp j = {s, 0};
-    if (jvalue(&j, out) != 0) {
-        jv_fini(out);
-        return -1;
-    }
-    jws(&j);
-    if (*j.p) {
-        jv_fini(out);
-        return -1;
-    }
+static int jdoc_take(ward_node *root, void *ctx) {
+    jdoc *j = ctx;
+    if (j->n++ == 0)
+        j->root = root;
+    else
+        ward_node_free(root);
     return 0;
 }
 
-static const jv *jget(const jv *o, const char *key) {
-    if (o->t != J_OBJ)
+/* Parses the annotation s. Returns its tree (caller frees it with ward_node_free), or
+ * NULL with why in err. */
+static ward_node *json_parse(const char *s, char *err, size_t errlen) {
+    jdoc j = {NULL, 0};
+    ward_diags d;
+    ward_diags_init(&d);
+    char *y = json_prep(s, err, errlen);
+    if (!y)
         return NULL;
-    for (size_t i = 0; i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return &o->items[i];
-    return NULL;
+    int rc = ward_yaml_parse(NULL, (const uint8_t *)y, strlen(y), jdoc_take, &j, &d);
+    free(y);
+    if (rc != 0 || j.n != 1 || !j.root) {
+        if (d.oom)
+            oom();
+        const char *m = d.n ? d.v[0].msg : "no value";
+        /* what follows is where in the annotation, which would read as the file's lines */
+        const char *cut = strstr(m, " (line ");
+        if (!cut)
+            cut = strstr(m, " (first at line ");
+        snprintf(err, errlen, "%.*s", cut ? (int)(cut - m) : (int)strlen(m), m);
+        ward_node_free(j.root);
+        j.root = NULL;
+    }
+    ward_diags_fini(&d);
+    return j.root;
+}
+
+/* A JSON string's value: a quoted scalar (a plain one is a number, true, false). */
+static const char *jstr(const ward_node *n) {
+    return n && n->type == WARD_NODE_SCALAR && !n->plain ? n->str : NULL;
+}
+
+static int jtrue(const ward_node *n) {
+    return n && n->type == WARD_NODE_SCALAR && n->plain && !strcmp(n->str, "true");
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -2588,21 +2481,15 @@ static int is_ip(pcre2_code *re, const char *s) {
     return r >= 0;
 }
 
-static void add_test(variant *v, const char *line, const jv *fd, const char *origin,
+static void add_test(variant *v, const char *line, const ward_node *fd, const char *origin,
                      pcre2_code *ipre) {
-    const jv *m = fd ? jget(fd, "match") : NULL;
-    int match = m && m->t == J_BOOL && m->b;
-    const jv *h = match ? jget(fd, "host") : NULL;
-    const jv *u = match ? jget(fd, "user") : NULL;
-    const char *hs = h && h->t == J_STR ? h->s : NULL;
-    const char *us = u && u->t == J_STR ? u->s : NULL;
+    int match = jtrue(ward_node_get(fd, "match"));
+    const char *hs = match ? jstr(ward_node_get(fd, "host")) : NULL;
+    const char *us = match ? jstr(ward_node_get(fd, "user")) : NULL;
     /* without "host", an annotation may name the group: ip4, ip6 or dns */
     static const char *const alt[] = {"ip4", "ip6", "dns"};
-    for (size_t k = 0; match && !hs && k < 3; k++) {
-        const jv *a = jget(fd, alt[k]);
-        if (a && a->t == J_STR)
-            hs = a->s;
-    }
+    for (size_t k = 0; match && !hs && k < 3; k++)
+        hs = jstr(ward_node_get(fd, alt[k]));
     /* the same sample line under two option sets that make the same rule ({} and
      * {"mode": "normal"}) is one test */
     for (size_t i = 0; i < v->nt; i++)
@@ -2625,17 +2512,20 @@ static void add_test(variant *v, const char *line, const jv *fd, const char *ori
     t->origin = xstrdup(origin);
 }
 
-static void jv_to_sec(const jv *o, const sec *common, sec *out) {
+/* The options of common and then of the object o, their values as Python's str() gives
+ * them to fail2ban's test: True, False, 1.5e1; '' for null, an array or an object. */
+static void jv_to_sec(const ward_node *o, const sec *common, sec *out) {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; common && i < common->n; i++)
         sec_put(out, common->o[i].key, common->o[i].val, NULL, 0);
-    for (size_t i = 0; o->t == J_OBJ && i < o->n; i++) {
-        const jv *x = &o->items[i];
-        const char *val = x->t == J_STR    ? x->s
-                          : x->t == J_NUM  ? x->s
-                          : x->t == J_BOOL ? (x->b ? "True" : "False")
-                                           : "";
-        sec_put(out, o->keys[i], val, NULL, 0);
+    for (size_t i = 0; o->type == WARD_NODE_MAP && i < o->n; i++) {
+        const ward_node *x = o->kids[i];
+        const char *val = x->type != WARD_NODE_SCALAR ? ""
+                          : !x->plain                 ? x->str
+                          : !strcmp(x->str, "true")   ? "True"
+                          : !strcmp(x->str, "false")  ? "False"
+                                                      : x->str;
+        sec_put(out, o->keys[i]->str, val, NULL, 0);
     }
 }
 
@@ -2667,8 +2557,7 @@ static void read_samples(imp *im, filt *f) {
         int lineno = 0;
         for (; (line = next_line(buf, len, &pos, &n)) != NULL; free(line)) {
             lineno++;
-            jv fd = {0};
-            int have_fd = 0;
+            ward_node *fd = NULL;
             const char *p = line;
             int hashes = 0;
             while (*p == '#') {
@@ -2686,8 +2575,22 @@ static void read_samples(imp *im, filt *f) {
                 }
             char *origin;
             if (kind >= 0) {
-                if (json_parse(p, &fd) != 0) {
-                    fprintf(stderr, "%s:%d: annotation is not JSON", path, lineno);
+                char jerr[256], why[300];
+                fd = json_parse(p, jerr, sizeof(jerr));
+                /* what fail2ban's test reads of each: anything else fails its test */
+                static const char *const want[] = {"an object", "an object",
+                                                   "an object or an array", "a string"};
+                int fit = fd && (kind == 3 ? jstr(fd) != NULL
+                                           : fd->type == WARD_NODE_MAP ||
+                                                 (kind == 2 && fd->type == WARD_NODE_SEQ));
+                if (!fd)
+                    snprintf(why, sizeof(why), "annotation is not JSON (%s)", jerr);
+                else
+                    snprintf(why, sizeof(why), "the %.*s is not %s", (int)strlen(kinds[kind]) - 1,
+                             kinds[kind], want[kind]);
+                if (!fit) {
+                    ward_node_free(fd);
+                    fprintf(stderr, "%s:%d: %s", path, lineno, why);
                     /* a failJSON's sample cannot be tested without it: it is not read as
                      * a line without annotation (a no_match test) */
                     char *sample = kind == 0 ? next_line(buf, len, &pos, &n) : NULL;
@@ -2705,8 +2608,8 @@ static void read_samples(imp *im, filt *f) {
                 }
                 if (kind == 1) {
                     sec_fini(&common);
-                    jv_to_sec(&fd, NULL, &common);
-                    jv_fini(&fd);
+                    jv_to_sec(fd, NULL, &common);
+                    ward_node_free(fd);
                     continue;
                 }
                 if (kind == 2) {
@@ -2716,12 +2619,12 @@ static void read_samples(imp *im, filt *f) {
                     tests = NULL;
                     ntests = 0;
                     ignore_block = 0;
-                    size_t cnt = fd.t == J_ARR ? fd.n : 1;
+                    size_t cnt = fd->type == WARD_NODE_SEQ ? fd->n : 1;
                     tests = calloc(cnt ? cnt : 1, sizeof(*tests));
                     if (!tests)
                         oom();
                     for (size_t k = 0; k < cnt; k++) {
-                        const jv *o = fd.t == J_ARR ? &fd.items[k] : &fd;
+                        const ward_node *o = fd->type == WARD_NODE_SEQ ? fd->kids[k] : fd;
                         sec opts;
                         jv_to_sec(o, &common, &opts);
                         const kv *cond = sec_kv(&opts, "test.condition");
@@ -2739,19 +2642,18 @@ static void read_samples(imp *im, filt *f) {
                         else
                             sec_fini(&opts);
                     }
-                    jv_fini(&fd);
+                    ward_node_free(fd);
                     continue;
                 }
                 if (kind == 3) {
-                    if (fd.t == J_STR && !strv_has(&files, fd.s))
-                        strv_push(&files, xstrdup(fd.s));
-                    jv_fini(&fd);
+                    if (!strv_has(&files, fd->str))
+                        strv_push(&files, xstrdup(fd->str));
+                    ward_node_free(fd);
                     continue;
                 }
-                have_fd = 1;
                 char *sample = next_line(buf, len, &pos, &n);
                 if (!sample) {
-                    jv_fini(&fd);
+                    ward_node_free(fd);
                     break;
                 }
                 lineno++;
@@ -2761,7 +2663,7 @@ static void read_samples(imp *im, filt *f) {
                 continue;
             }
             if (ignore_block) {
-                jv_fini(&fd);
+                ward_node_free(fd);
                 continue;
             }
             f->sample_lines++;
@@ -2770,12 +2672,12 @@ static void read_samples(imp *im, filt *f) {
             sec *vs = ntests ? tests : &dflt;
             size_t nvs = ntests ? ntests : 1;
             for (size_t k = 0; k < nvs; k++) {
-                const jv *cons = have_fd ? jget(&fd, "constraint") : NULL;
-                if (cons && cons->t == J_STR) {
-                    int r = py_eval(cons->s, f->name, &vs[k]);
+                const char *cons = jstr(ward_node_get(fd, "constraint"));
+                if (cons) {
+                    int r = py_eval(cons, f->name, &vs[k]);
                     if (r < 0) {
                         fprintf(stderr, "%s: constraint '%s' not understood: sample skipped\n",
-                                origin, cons->s);
+                                origin, cons);
                         f->tests_dropped++;
                         continue;
                     }
@@ -2795,12 +2697,12 @@ static void read_samples(imp *im, filt *f) {
                     fprintf(stderr, "%s: too many option sets: sample skipped\n", origin);
                     f->tests_dropped++;
                 } else {
-                    add_test(v, l2, have_fd ? &fd : NULL, origin, ipre);
+                    add_test(v, l2, fd, origin, ipre);
                 }
                 free(l2);
             }
             free(origin);
-            jv_fini(&fd);
+            ward_node_free(fd);
         }
         free(line);
         free(buf);

@@ -82,6 +82,33 @@ expect_grep '^4 passed, 0 failed$' "$T/f/test.out" "every sample ran"
 [ $? -eq 1 ] && ok "a missing filter fails the import" || bad "a missing filter does not fail"
 expect_grep 'nope\.conf: cannot be read' "$T/f/nope.out" "a missing filter is reported"
 
+# the annotations' JSON: escapes (\u00e9, a surrogate pair, \/, \t), no blanks, nesting
+mkdir -p "$T/j/samples" "$T/j/out"
+printf '[Definition]\nmode = normal\nfailregex = auth failed for <F-USER>.+</F-USER> from <HOST>$\n' \
+    >"$T/j/esc.conf"
+cat >"$T/j/samples/esc" <<'S'
+# fileOptions: {"logtype": "file", "n": 1.5e1, "x": null, "b": false}
+# failJSON: { "match": true, "host": "192.0.2.1", "user": "ren\u00e9" }
+Jan  1 00:00:01 host demod[1]: auth failed for rené from 192.0.2.1
+# failJSON: {"match":true,"host":"192.0.2.2","user":"a\/b\ud83d\ude00\tc"}
+Jan  1 00:00:02 host demod[1]: auth failed for a/b😀	c from 192.0.2.2
+# failJSON: { "time": "2005-01-01T00:00:03", "match": false, "desc": {"a": [1, "x"]} }
+Jan  1 00:00:03 host demod[1]: auth failed for nobody
+# filterOptions: [{"mode": "normal"}, {"mode": "normal", "test.condition": "name == 'esc'"}]
+# failJSON: { "constraint": "opts.get('mode') == 'normal'", "match": true, "host": "192.0.2.4", "user": "\u0041\"q\\" }
+Jan  1 00:00:04 host demod[1]: auth failed for A"q\ from 192.0.2.4
+S
+"$WR" import-fail2ban --samples "$T/j/samples" "$T/j/esc.conf" -o "$T/j/out" >"$T/j/out.txt" 2>"$T/j/err.txt"
+no_sanitizer_report "$T/j/err.txt" import-fail2ban
+# fileOptions' values as fail2ban's test gives them to the filter: False, 1.5e1, ''
+expect_grep '^imported esc: 2 rules \(f2b-esc, f2b-esc-b-False-logtype-file-n-1\.5e1-x-\), 4 tests from 4 sample lines$' \
+    "$T/j/out.txt" "annotations with escapes, no blanks and nesting are read"
+expect_grep "user: 'rené'" "$T/j/out/esc.yml" "\\u00e9 is é"
+expect_grep 'user: "a/b😀\\tc"' "$T/j/out/esc.yml" "a surrogate pair is one character, \\/ is /"
+"$WR" test "$T/j/out" >"$T/j/test.txt" 2>&1 && ok "the escaped samples pass as ward tests" ||
+    { bad "ward-rules test on the escaped samples"; cat "$T/j/test.txt"; }
+no_sanitizer_report "$T/j/test.txt" "ward-rules test"
+
 # ---- the importer's limits: hostile or broken filters and samples ----
 # import_lim NAME [ARGS...]: imports $T/lim/NAME.conf into $T/lim/out, output in
 # $T/lim/NAME.out and .err and its exit status in $T/lim/NAME.rc; a minute at most, and
@@ -174,14 +201,22 @@ cat >"$T/lim/samples/badjson" <<'S'
 Jan  1 00:00:01 host demod[1]: auth failed from 192.0.2.1
 # failJSON: { "match": true, "host": 
 Jan  1 00:00:02 host demod[1]: auth failed from 192.0.2.2
+# failJSON: ["match", true]
+Jan  1 00:00:03 host demod[1]: auth failed from 192.0.2.3
+# failJSON: { "match": true, "host": "192.0.2.4", "user": "a\u0000b" }
+Jan  1 00:00:04 host demod[1]: auth failed from 192.0.2.4
 S
 import_lim badjson --samples "$T/lim/samples"
-expect_grep 'badjson:3: annotation is not JSON: the sample on line 4 is not imported' \
-    "$T/lim/badjson.err" "an annotation that is not JSON is reported with its sample"
-expect_grep '^imported badjson: 1 rule \(f2b-badjson\), 1 tests from 2 sample lines, 1 tests not imported$' \
+expect_grep 'badjson:3: annotation is not JSON \(YAML: [^)]+\): the sample on line 4 is not imported' \
+    "$T/lim/badjson.err" "an annotation that is not JSON is reported with why and its sample"
+expect_grep 'badjson:5: the failJSON is not an object: the sample on line 6 is not imported' \
+    "$T/lim/badjson.err" "a failJSON that is JSON but no object is reported"
+expect_grep 'badjson:7: annotation is not JSON \(a string holds \\u0000\)' \
+    "$T/lim/badjson.err" "a \\u0000 in an annotation is refused"
+expect_grep '^imported badjson: 1 rule \(f2b-badjson\), 1 tests from 4 sample lines, 3 tests not imported$' \
     "$T/lim/badjson.out" "the sample of an annotation that is not JSON is not a test, and is counted"
-if grep -q '192\.0\.2\.2' "$T/lim/out/badjson.yml"; then bad "the sample of a bad annotation became a test"; else
-    ok "the sample of a bad annotation is not a test"; fi
+if grep -qE '192\.0\.2\.[234]' "$T/lim/out/badjson.yml"; then bad "the sample of a bad annotation became a test"; else
+    ok "the samples of bad annotations are not tests"; fi
 cp "$T/lim/badjson.conf" "$T/lim/notutf8.conf"
 { printf '# failJSON: { "match": true, "host": "192.0.2.1" }\n'
   printf 'Jan  1 00:00:01 host demod[1]: auth failed from 192.0.2.1\n'
