@@ -1408,16 +1408,26 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void load_path(loadctx *lc, const char *path, int depth, int explicit);
+typedef struct walker {
+    ward_rules_file_fn fn;
+    void *ctx;
+    ward_diags *d;
+    int failed;
+} walker;
 
-static void load_dir(loadctx *lc, const char *path, int depth) {
+static void walk_path(walker *w, const char *path, int depth, int explicit);
+
+static void walk_dir(walker *w, const char *path, int depth) {
     if (depth > MAX_DIR_DEPTH) {
-        file_err(lc, path, "directories nested deeper than %d levels", MAX_DIR_DEPTH);
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "directories nested deeper than %d levels",
+                       MAX_DIR_DEPTH);
         return;
     }
     DIR *dir = opendir(path);
     if (!dir) {
-        file_err(lc, path, "cannot open directory: %s", strerror(errno));
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot open directory: %s", strerror(errno));
         return;
     }
     char **names = NULL;
@@ -1427,41 +1437,54 @@ static void load_dir(loadctx *lc, const char *path, int depth) {
     while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.') /* hidden files, '.' and '..' */
             continue;
-        if (strv_push(&names, &n, e->d_name, strlen(e->d_name)) < 0) {
-            file_err(lc, path, "out of memory");
-            goto done;
-        }
+        if (strv_push(&names, &n, e->d_name, strlen(e->d_name)) < 0)
+            goto oom;
         errno = 0;
     }
-    if (errno)
-        file_err(lc, path, "cannot read directory: %s", strerror(errno));
+    if (errno) {
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot read directory: %s", strerror(errno));
+    }
     if (n)
         qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *sub;
         const char *sep = path[0] && path[strlen(path) - 1] == '/' ? "" : "/";
-        if (asprintf(&sub, "%s%s%s", path, sep, names[i]) < 0) {
-            file_err(lc, path, "out of memory");
-            goto done;
-        }
-        load_path(lc, sub, depth + 1, 0);
+        if (asprintf(&sub, "%s%s%s", path, sep, names[i]) < 0)
+            goto oom;
+        walk_path(w, sub, depth + 1, 0);
         free(sub);
     }
+    goto done;
+oom:
+    w->failed = 1;
+    ward_diags_add(w->d, path, 0, 0, NULL, "out of memory");
 done:
     strv_free(names, n);
     closedir(dir);
 }
 
-static void load_path(loadctx *lc, const char *path, int depth, int explicit) {
+static void walk_path(walker *w, const char *path, int depth, int explicit) {
     struct stat st;
     if (stat(path, &st) < 0) {
-        file_err(lc, path, "cannot open: %s", strerror(errno));
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
         return;
     }
-    if (S_ISDIR(st.st_mode)) {
-        load_dir(lc, path, depth);
-        return;
-    }
+    if (S_ISDIR(st.st_mode))
+        walk_dir(w, path, depth);
+    else
+        w->fn(path, explicit, w->ctx);
+}
+
+int ward_rules_walk(const char *path, ward_rules_file_fn fn, void *ctx, ward_diags *d) {
+    walker w = {fn, ctx, d, 0};
+    walk_path(&w, path, 0, 1);
+    return w.failed ? -1 : 0;
+}
+
+static void load_found(const char *path, int explicit, void *ctx) {
+    loadctx *lc = ctx;
     switch (file_type(path)) {
     case F_YAML:
         load_yaml_file(lc, path, rule_doc);
@@ -1479,7 +1502,8 @@ static void load_path(loadctx *lc, const char *path, int depth, int explicit) {
 
 int ward_rules_load(ward_rules *rs, const char *path, ward_diags *d) {
     loadctx lc = {rs, d, path, 0};
-    load_path(&lc, path, 0, 1);
+    if (ward_rules_walk(path, load_found, &lc, d) < 0)
+        lc.failed = 1;
     if (ward_yara_finish(rs, d) < 0)
         lc.failed = 1;
     return lc.failed ? -1 : 0;

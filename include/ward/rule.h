@@ -94,6 +94,16 @@ void ward_rules_fini(ward_rules *rs);
  * Returns 0 when no error was found, -1 otherwise. */
 int ward_rules_load(ward_rules *rs, const char *path, ward_diags *d);
 
+/* Called by ward_rules_walk for each file found; explicit is 1 for the path that was
+ * given (whatever its name), 0 for a file found in a directory. path is the walker's. */
+typedef void (*ward_rules_file_fn)(const char *path, int explicit, void *ctx);
+
+/* Walks path as ward_rules_load does: a file is given to fn, a directory's entries are
+ * walked in name order, names starting with '.' skipped, 16 levels deep at most. What
+ * cannot be opened or read, and directories nested deeper, go to d (the path, no line).
+ * Returns 0, or -1 when such an error was reported. */
+int ward_rules_walk(const char *path, ward_rules_file_fn fn, void *ctx, ward_diags *d);
+
 /* Loads YAML rules from memory; name is used in messages. Same return as above. */
 int ward_rules_load_buffer(ward_rules *rs, const char *name, const uint8_t *buf, size_t len,
                            ward_diags *d);

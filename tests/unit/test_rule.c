@@ -613,6 +613,33 @@ static void test_rule_trailing_slash_directory(void **state) {
     assert_string_equal(f->rs.v[0]->file, DATA "tree/a/m.yml");
 }
 
+typedef struct walked {
+    char got[512];
+} walked;
+
+static void on_walked(const char *path, int explicit, void *ctx) {
+    walked *w = ctx;
+    size_t n = strlen(w->got);
+    snprintf(w->got + n, sizeof(w->got) - n, "%s%s%s", n ? " " : "", path + strlen(DATA "tree"),
+             explicit ? "!" : "");
+}
+
+static void test_rule_walk_gives_every_file_in_order(void **state) {
+    fixture *f = *state;
+    walked w = {""};
+    /* every file, whatever its name (the caller chooses); hidden ones are not given */
+    assert_int_equal(ward_rules_walk(DATA "tree", on_walked, &w, &f->d), 0);
+    assert_string_equal(w.got, "/a/m.yml /a/z.yaml /b.yml /c.yml /notes.txt");
+    expect_ndiags(&f->d, 0);
+    w.got[0] = 0;
+    assert_int_equal(ward_rules_walk(DATA "tree/notes.txt", on_walked, &w, &f->d), 0);
+    assert_string_equal(w.got, "/notes.txt!");
+    w.got[0] = 0;
+    assert_int_equal(ward_rules_walk(DATA "tree/nope", on_walked, &w, &f->d), -1);
+    assert_string_equal(w.got, "");
+    expect_diag(&f->d, DATA "tree/nope: cannot open: No such file or directory");
+}
+
 static void test_rule_explicit_other_extension_is_error(void **state) {
     fixture *f = *state;
     expect_file_error(f, DATA "not-a-rule.txt",
@@ -1033,6 +1060,7 @@ int main(void) {
         T(test_rule_errors_in_many_keys_of_one_rule),
         T(test_rule_directory_recursive_sorted),
         T(test_rule_trailing_slash_directory),
+        T(test_rule_walk_gives_every_file_in_order),
         T(test_rule_explicit_other_extension_is_error),
         T(test_rule_missing_file),
         T(test_rule_unreadable_file),
