@@ -462,6 +462,9 @@ static void parse_threshold(rctx *c, const ward_node *v, ward_threshold *t) {
             parse_dur_key(c, "suppress", x, 0, &t->suppress_s);
         } else if (key_is(k, "group_by")) {
             get_strv(c, "threshold.group_by", x, 1, &t->group_by, &t->ngroup_by);
+            if (t->ngroup_by > WARD_THRESHOLD_MAX_GROUP_BY)
+                rerr(c, x, "threshold.group_by has %zu fields, over the limit of %d", t->ngroup_by,
+                     WARD_THRESHOLD_MAX_GROUP_BY);
         } else if (key_is(k, "distinct")) {
             get_str(c, "threshold.distinct", x, 1, &t->distinct);
         } else {
@@ -521,6 +524,19 @@ static int extract_order(struct ward_extract *x, uint32_t names) {
     }
     x->norder = names;
     return 0;
+}
+
+/* The names of re's name table (names entries), a name that (?J) gives to several
+ * groups counted once: the table is sorted by name, so repeats are next to each other. */
+static uint32_t distinct_names(const pcre2_code *re, uint32_t names) {
+    uint32_t size = 0, n = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &size);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
+    for (uint32_t i = 0; i < names; i++)
+        n += i == 0 || strcmp((const char *)table + (size_t)i * size + 2,
+                              (const char *)table + (size_t)(i - 1) * size + 2) != 0;
+    return n;
 }
 
 static void check_literal_hints(rctx *c, struct ward_extract *x, const ward_node *pat,
@@ -597,10 +613,14 @@ static void parse_extract(rctx *c, ward_rule *r, const ward_node *v) {
         } else {
             uint32_t names = 0;
             pcre2_pattern_info(x->re, PCRE2_INFO_NAMECOUNT, &names);
+            uint32_t distinct = distinct_names(x->re, names);
             if (names == 0)
                 rerr(c, pat,
                      "extract.pcre2 has no named group (?<name>...): it would extract "
                      "nothing");
+            else if (distinct > WARD_EXTRACT_MAX)
+                rerr(c, pat, "extract.pcre2 has %u group names, over the limit of %d", distinct,
+                     WARD_EXTRACT_MAX);
             else if (extract_order(x, names) < 0)
                 oom(c, pat);
             check_literal_hints(c, x, pat, lits);

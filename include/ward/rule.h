@@ -24,12 +24,19 @@ typedef enum ward_mode { WARD_MODE_ALERT = 0, WARD_MODE_SHADOW, WARD_MODE_OFF } 
 const char *ward_level_name(ward_level l);
 const char *ward_mode_name(ward_mode m);
 
+/* Limits the loader enforces, so that the agent's per-event arrays are fixed: a
+ * threshold groups by at most WARD_THRESHOLD_MAX_GROUP_BY fields, and an extract pattern
+ * has at most WARD_EXTRACT_MAX group names (the fields it adds to one alert; a name that
+ * (?J) gives to several groups counts once, as the importer of fail2ban writes them). */
+#define WARD_THRESHOLD_MAX_GROUP_BY 16
+#define WARD_EXTRACT_MAX 64
+
 /* threshold: evaluated by the agent; the loader only parses and validates it. */
 typedef struct ward_threshold {
     int set;
     uint32_t count;    /* >= 1 */
     uint32_t within_s; /* window in seconds, >= 1 */
-    char **group_by;   /* field names */
+    char **group_by;   /* field names, at most WARD_THRESHOLD_MAX_GROUP_BY */
     size_t ngroup_by;
     char *distinct;      /* field whose distinct values are counted, or NULL */
     uint32_t suppress_s; /* silence after firing, 0 = none */
