@@ -25,6 +25,7 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1  /* rule errors, failed tests */
 #define EXIT_USAGE 2 /* bad command line, unreadable input */
+#define MAX_RUNS 16  /* bench --runs */
 
 static const char usage_text[] =
     "usage: ward-rules COMMAND [OPTIONS] ...\n"
@@ -853,16 +854,12 @@ static int dbl_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Runs the engine (or the naive loop) over len bytes runs times; keeps the pairs of the
- * first run and the median time. */
+/* Runs the engine (or the naive loop) over len bytes runs times (1 to MAX_RUNS, as
+ * --runs takes it); keeps the pairs of the first run and the median time. */
 static int bench_run(const ward_engine *e, const opts *o, const uint8_t *p, size_t len, int naive,
                      int runs, bench_result *out) {
-    double t[16];
+    double t[MAX_RUNS];
     memset(out, 0, sizeof(*out));
-    if (runs > 16)
-        runs = 16;
-    if (runs < 1)
-        runs = 1;
     for (int k = 0; k < runs; k++) {
         run_ctx c;
         if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_RAW) != 0) {
@@ -1094,8 +1091,8 @@ int main(int argc, char **argv) {
             break;
         case OPT_RUNS: {
             size_t r;
-            if (parse_size(optarg, &r) != 0 || r > 16) {
-                fprintf(stderr, "ward-rules: --runs wants 1 to 16\n");
+            if (parse_size(optarg, &r) != 0 || r > MAX_RUNS) {
+                fprintf(stderr, "ward-rules: --runs wants 1 to %d\n", MAX_RUNS);
                 goto done;
             }
             o.runs = (int)r;
