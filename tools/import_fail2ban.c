@@ -604,11 +604,12 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The files path.d/ *SUFFIX, sorted. */
+/* Appends the files path.d/ *SUFFIX to out, in byte order (glob's is the locale's). */
 static void glob_dir(const char *stem, const char *suffix, strv *out) {
     char *pat = xasprintf("%s.d/*%s", stem, suffix);
     glob_t g;
     if (glob(pat, 0, NULL, &g) == 0) {
+        qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), cmp_str);
         for (size_t i = 0; i < g.gl_pathc; i++)
             strv_push(out, xstrdup(g.gl_pathv[i]));
         globfree(&g);
@@ -625,24 +626,13 @@ static int conf_read(imp *im, const char *path, conf *out, char *err, size_t err
     char *stem = l > 5 && !strcmp(path + l - 5, ".conf") ? xstrndup(path, l - 5) : xstrdup(path);
     strv files = {0}, seen = {0}, full = {0};
     strv_push(&files, xstrdup(path));
-    strv tmp = {0};
-    glob_dir(stem, ".conf", &tmp);
-    if (tmp.n)
-        qsort(tmp.v, tmp.n, sizeof(char *), cmp_str);
-    for (size_t i = 0; i < tmp.n; i++)
-        strv_push(&files, xstrdup(tmp.v[i]));
-    strv_free(&tmp);
+    glob_dir(stem, ".conf", &files);
     char *local = xasprintf("%s.local", stem);
     if (file_exists(local))
         strv_push(&files, local);
     else
         free(local);
-    glob_dir(stem, ".local", &tmp);
-    if (tmp.n)
-        qsort(tmp.v, tmp.n, sizeof(char *), cmp_str);
-    for (size_t i = 0; i < tmp.n; i++)
-        strv_push(&files, xstrdup(tmp.v[i]));
-    strv_free(&tmp);
+    glob_dir(stem, ".local", &files);
     incwalk w = {im, path, 0, err, errlen, 0};
     get_includes(&w, &files, &seen, &full, 0);
     int rc = 0;
@@ -1625,6 +1615,17 @@ static void rx_checks(rx *r, size_t npref, size_t fstart) {
  * fail2ban follows connections (<F-MLFID>), the first failregex that matches decides,
  * failure or not ((*COMMIT) stops the search there); otherwise the first that gives a
  * failure counts (a match without a host is an error in fail2ban, which goes on). */
+/* The pattern r built (caller frees), or NULL with why in err; r is finished. */
+static char *rx_take(rx *r, char *err, size_t errlen) {
+    char *out = NULL;
+    if (r->bad)
+        snprintf(err, errlen, "%s", r->err);
+    else
+        out = btake(&r->b);
+    rx_fini(r);
+    return out;
+}
+
 static char *build_all(const prep *p, uint32_t *ngroups, char *err, size_t errlen) {
     rx r;
     rx_init(&r);
@@ -1650,14 +1651,8 @@ static char *build_all(const prep *p, uint32_t *ngroups, char *err, size_t errle
         rx_checks(&r, pref_groups, fstart);
     }
     rx_raw(&r, ")");
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
     *ngroups = r.ngroups;
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* One failregex alone, to check that it converts and compiles. Returns the pattern
@@ -1669,13 +1664,7 @@ static char *build_fail_sel(const prep *p, size_t i, char *err, size_t errlen) {
     rx_begin(&r, p, &at_start);
     rx_prefix(&r, p, &at_start);
     rx_fail(&r, p, &p->fail[i], 1, r.ng, at_start);
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* An ignoreregex searched in the prefregex's content (full == 0) or in the whole line. */
@@ -1693,17 +1682,25 @@ static char *build_ignore_sel(const prep *p, size_t j, int full, char *err, size
     rx_py(&r, p->ign[j].py, caret, full ? NULL : p->tail_dollar, &p->ign[j].fnames, P_IGNORE);
     rx_raw(&r, ")");
     free(caret);
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Preparing a variant */
+
+/* f's regex and group names from the fail2ban regex re, its tags replaced. Returns 1
+ * when it uses <SKIPLINES> (multi-line: ward cannot convert it), else 0. */
+static int fre_tags(fre *f, const char *re, int dns_no) {
+    tagged t;
+    f2b_tags(re, dns_no, 0, &t);
+    f->py = t.py;
+    f->fnames = t.fnames;
+    t.py = NULL;
+    t.fnames = (strv){0};
+    int skip = t.skiplines;
+    tagged_fini(&t);
+    return skip;
+}
 
 /* Splits a prefregex (tags replaced, <F-CONTENT> marked) into head, content and tail.
  * Returns 0, or -1 with err. */
@@ -1949,15 +1946,7 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
     size_t usable = 0;
     for (size_t i = 0; i < fl.n; i++) {
         fre *f = &p->fail[i];
-        tagged t;
-        f2b_tags(fl.v[i], dns_no, 0, &t);
-        f->py = t.py;
-        f->fnames = t.fnames;
-        t.py = NULL;
-        t.fnames = (strv){0};
-        int skip = t.skiplines;
-        tagged_fini(&t);
-        if (skip) {
+        if (fre_tags(f, fl.v[i], dns_no)) {
             regex_warn(im, fat, "failregex", i, fl.v[i], "<SKIPLINES>: multi-line");
             continue;
         }
@@ -1992,14 +1981,7 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
     }
     for (size_t j = 0; j < il.n; j++) {
         fre *g = &p->ign[j];
-        tagged t;
-        f2b_tags(il.v[j], dns_no, 0, &t);
-        g->py = t.py;
-        g->fnames = t.fnames;
-        t.py = NULL;
-        t.fnames = (strv){0};
-        int skip = t.skiplines;
-        tagged_fini(&t);
+        int skip = fre_tags(g, il.v[j], dns_no);
         g->ok = !skip;
         char e[512];
         for (int full = 0; full < 2 && g->ok; full++) {
