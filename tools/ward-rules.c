@@ -131,6 +131,18 @@ static ward_engine *load_engine(const char *const *paths, size_t npaths, const o
     return e;
 }
 
+/* load_engine for the commands that run the rules on logs: NULL (after printing every
+ * error) when any rule has one. */
+static ward_engine *load_clean(const char *const *paths, size_t npaths, const opts *o) {
+    size_t nerr = 0;
+    ward_engine *e = load_engine(paths, npaths, o, &nerr);
+    if (e && nerr) {
+        ward_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
 /* ---- reading lines ---- */
 
 typedef struct reader {
@@ -260,19 +272,18 @@ static void text_val(FILE *out, const char *s, size_t len) {
 
 /* ---- extracted fields ---- */
 
-#define MAX_EXTRACT 64
 typedef struct extracted {
     size_t n;
     struct {
         const char *name;
         const char *val;
         size_t len;
-    } f[MAX_EXTRACT];
+    } f[WARD_EXTRACT_MAX];
 } extracted;
 
 static int collect_field(const char *name, const char *val, size_t len, void *ctx) {
     extracted *x = ctx;
-    if (x->n < MAX_EXTRACT) {
+    if (x->n < WARD_EXTRACT_MAX) {
         x->f[x->n].name = name;
         x->f[x->n].val = val;
         x->f[x->n].len = len;
@@ -568,14 +579,9 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
         fprintf(stderr, "ward-rules match: -r PATH is required\n");
         return EXIT_USAGE;
     }
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     if (!e)
         return EXIT_FAIL;
-    if (nerr) {
-        ward_engine_free(e);
-        return EXIT_FAIL;
-    }
     ward_scratch *s = ward_scratch_new(e);
     if (!s) {
         ward_engine_free(e);
@@ -783,14 +789,13 @@ static int cmd_profile(const opts *o, char **files, int nfiles) {
         fprintf(stderr, "ward-rules profile: usage: profile -r PATH FILE\n");
         return EXIT_USAGE;
     }
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     if (!e)
         return EXIT_FAIL;
     mapped m;
-    if (nerr || map_file(files[0], &m) != 0) {
+    if (map_file(files[0], &m) != 0) {
         ward_engine_free(e);
-        return nerr ? EXIT_FAIL : EXIT_USAGE;
+        return EXIT_USAGE;
     }
     run_ctx c;
     if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_AUTO) != 0) {
@@ -901,23 +906,17 @@ static int cmd_bench(const opts *o, char **files, int nfiles) {
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     double compile_s = seconds_since(&t0);
     if (!e)
         return EXIT_FAIL;
-    if (nerr) {
-        ward_engine_free(e);
-        return EXIT_FAIL;
-    }
     ward_engine *base = NULL;
     if (o->baseline) {
         const char *bp[] = {o->baseline};
         opts bo = *o;
         bo.noverlays = 0;
-        base = load_engine(bp, 1, &bo, &nerr);
-        if (!base || nerr) {
-            ward_engine_free(base);
+        base = load_clean(bp, 1, &bo);
+        if (!base) {
             ward_engine_free(e);
             return EXIT_FAIL;
         }
