@@ -10,7 +10,6 @@
 #include <time.h>
 
 #define MAX_HITS 256           /* rules reported per record; more are counted */
-#define MAX_EXTRACTED 64       /* fields one rule may extract into one alert */
 #define FLUSH_BYTES (1u << 20) /* buffered alerts written (not yet synced) past this */
 
 uint64_t agent_now_ms(void) {
@@ -47,13 +46,13 @@ static int on_hit(const ward_rule *r, size_t idx, void *ctx) {
 }
 
 typedef struct xfields {
-    ward_alert_field f[MAX_EXTRACTED];
+    ward_alert_field f[WARD_EXTRACT_MAX];
     size_t n;
 } xfields;
 
 static int on_field(const char *name, const char *val, size_t len, void *ctx) {
     xfields *x = ctx;
-    if (x->n < MAX_EXTRACTED)
+    if (x->n < WARD_EXTRACT_MAX)
         x->f[x->n++] = (ward_alert_field){name, val, len};
     return 0;
 }
@@ -296,11 +295,13 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         if (!now)
             now = agent_now_ms();
         ward_corr_result thr;
-        ward_corr_val group[16];
+        ward_corr_val group[WARD_THRESHOLD_MAX_GROUP_BY];
         int is_thr = rule->threshold.set;
         if (is_thr) {
             const ward_threshold *t = &rule->threshold;
-            size_t ng = t->ngroup_by < 16 ? t->ngroup_by : 16;
+            /* the loader refuses more; a rule built by hand is cut to the limit */
+            size_t ng = t->ngroup_by < WARD_THRESHOLD_MAX_GROUP_BY ? t->ngroup_by
+                                                                   : WARD_THRESHOLD_MAX_GROUP_BY;
             for (size_t i = 0; i < ng; i++)
                 group[i] = field_val(&x, &a->ev, t->group_by[i]);
             ward_corr_val distinct = {NULL, 0};

@@ -24,7 +24,6 @@ struct ward_logsource {
     const ward_fieldmap *map;
     size_t nmap;
     const char *const *fields; /* what its decoders produce ("x.*" prefixes); NULL: open */
-    const char *what;
 };
 
 #define DEC(x) (1u << WARD_DECODER_##x)
@@ -222,45 +221,32 @@ static const ward_fieldmap m_k8s[] = {
 
 /* ---- the table: the first entry that matches a rule's logsource is its own ---- */
 
-#define WHAT_ZEEK                                                                                  \
-    "Zeek logs written as JSON (LogAscii::use_json=T), one object a line, through the json "       \
-    "decoder, with Zeek's own field names (id.orig_h, query, uri ...)"
 #define ZEEK(svc)                                                                                  \
-    { "zeek", svc, NULL, NULL, DEC(JSON), NULL, NOMAP, NULL, WHAT_ZEEK }
-#define WHAT_SYSLOG_SVC "syslog lines of the service's programs; keywords over the message"
+    { "zeek", svc, NULL, NULL, DEC(JSON), NULL, NOMAP, NULL }
 #define LINUX_SVC(svc, progs)                                                                      \
-    { "?linux", svc, NULL, NULL, DEC_TEXT, progs, NOMAP, NULL, WHAT_SYSLOG_SVC }
-#define WHAT_NETDEV "syslog lines from the device; keywords over the message"
+    { "?linux", svc, NULL, NULL, DEC_TEXT, progs, NOMAP, NULL }
 #define NETDEV(prod, svc)                                                                          \
-    { prod, svc, NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL, WHAT_NETDEV }
-#define WHAT_APP "application log lines (plain, syslog or JSON); keywords over the message"
+    { prod, svc, NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL }
 #define APP(prod)                                                                                  \
-    { prod, NULL, "?application", NULL, DEC_TEXT, NULL, NOMAP, NULL, WHAT_APP }
+    { prod, NULL, "?application", NULL, DEC_TEXT, NULL, NOMAP, NULL }
 #define REFUSE_LINUX_EDR                                                                           \
     "process, file and network events from Sysmon for Linux or an EDR agent, which ward does "     \
     "not read"
 #define LINUX_EDR(cat)                                                                             \
-    { "linux", NULL, cat, REFUSE_LINUX_EDR, 0, NULL, NOMAP, NULL, NULL }
+    { "linux", NULL, cat, REFUSE_LINUX_EDR, 0, NULL, NOMAP, NULL }
 
 static const ward_logsource table[] = {
-    {"*", NULL, "webserver", NULL, DEC_WEB, NULL, MAP(m_webserver), f_access,
-     "web server access logs in the combined or common format through the combined_access "
-     "decoder (vhost_combined adds cs-host), or JSON access logs with W3C names"},
-    {"*", NULL, "proxy", NULL, DEC_WEB, NULL, MAP(m_proxy), f_access,
-     "proxy access logs in the combined format (e.g. squid's logformat combined) through the "
-     "combined_access decoder"},
-    {NULL, NULL, "dns", NULL, DEC(JSON) | DEC(KV), NULL, MAP(m_dns), NULL,
-     "DNS query logs as JSON (Zeek dns.log: query, qtype_name, answers) or key=value"},
-    {NULL, NULL, "firewall", NULL, DEC(KV) | DEC(JSON), NULL, MAP(m_firewall), NULL,
-     "firewall logs as key=value (FortiGate traffic, iptables kernel lines) or JSON (Zeek "
-     "conn.log)"},
+    {"*", NULL, "webserver", NULL, DEC_WEB, NULL, MAP(m_webserver), f_access},
+    {"*", NULL, "proxy", NULL, DEC_WEB, NULL, MAP(m_proxy), f_access},
+    {NULL, NULL, "dns", NULL, DEC(JSON) | DEC(KV), NULL, MAP(m_dns), NULL},
+    {NULL, NULL, "firewall", NULL, DEC(KV) | DEC(JSON), NULL, MAP(m_firewall), NULL},
 
     {"rpc_firewall", "*", "*", "Windows RPC Firewall events, which ward does not read", 0, NULL,
-     NOMAP, NULL, NULL},
+     NOMAP, NULL},
     {"windows", "*", "*", "Windows event logs (EVTX and ETW channels), which ward does not read", 0,
-     NULL, NOMAP, NULL, NULL},
+     NULL, NOMAP, NULL},
     {"macos", "*", "*", "macOS unified log and endpoint security events, which ward does not read",
-     0, NULL, NOMAP, NULL, NULL},
+     0, NULL, NOMAP, NULL},
     LINUX_EDR("process_creation"),
     LINUX_EDR("file_event"),
     LINUX_EDR("file_change"),
@@ -269,12 +255,8 @@ static const ward_logsource table[] = {
     LINUX_EDR("network_connection"),
     LINUX_EDR("raw_access_thread"),
 
-    {"?linux", "auditd", NULL, NULL, DEC_TEXT, p_auditd, MAP(m_auditd), NULL,
-     "Linux audit records (audit.log, or audisp lines in syslog) through the kv decoder: type, "
-     "syscall, SYSCALL (enriched format), exe, comm, key, a0..., name, nametype, and the "
-     "fields inside msg='...'"},
-    {"?linux", "audit", NULL, NULL, DEC_TEXT, p_auditd, MAP(m_auditd), NULL,
-     "the same as service auditd"},
+    {"?linux", "auditd", NULL, NULL, DEC_TEXT, p_auditd, MAP(m_auditd), NULL},
+    {"?linux", "audit", NULL, NULL, DEC_TEXT, p_auditd, MAP(m_auditd), NULL},
     LINUX_SVC("sshd", p_sshd),
     LINUX_SVC("sudo", p_sudo),
     LINUX_SVC("su", p_su),
@@ -283,18 +265,14 @@ static const ward_logsource table[] = {
     LINUX_SVC("clamav", p_clamav),
     LINUX_SVC("guacamole", p_guacamole),
     LINUX_SVC("auth", p_auth),
-    {"?linux", "syslog", NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL,
-     "syslog lines of any program; keywords over the message"},
-    {"linux", NULL, NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL,
-     "Linux host logs (syslog, journal, plain lines); keywords over the message"},
-    {"?apache", "apache", NULL, NULL, DEC_TEXT, p_apache, NOMAP, NULL,
-     "Apache error log lines (plain, or through syslog); keywords over the message"},
-    {"?nginx", "nginx", NULL, NULL, DEC_TEXT, p_nginx, NOMAP, NULL,
-     "nginx error log lines (plain, or through syslog); keywords over the message"},
+    {"?linux", "syslog", NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL},
+    {"linux", NULL, NULL, NULL, DEC_TEXT, NULL, NOMAP, NULL},
+    {"?apache", "apache", NULL, NULL, DEC_TEXT, p_apache, NOMAP, NULL},
+    {"?nginx", "nginx", NULL, NULL, DEC_TEXT, p_nginx, NOMAP, NULL},
 
     ZEEK("conn"),
     ZEEK("dns"),
-    {"zeek", "http", NULL, NULL, DEC(JSON), NULL, MAP(m_zeek_http), NULL, WHAT_ZEEK},
+    {"zeek", "http", NULL, NULL, DEC(JSON), NULL, MAP(m_zeek_http), NULL},
     ZEEK("files"),
     ZEEK("ssl"),
     ZEEK("x509"),
@@ -316,22 +294,13 @@ static const ward_logsource table[] = {
     ZEEK("sip"),
     ZEEK("snmp"),
 
-    {"opencanary", NULL, "?application", NULL, DEC(JSON), NULL, NOMAP, f_opencanary,
-     "OpenCanary JSON events (logtype, src_host, dst_port, logdata.*) through the json decoder"},
-    {"kubernetes", "audit", "?application", NULL, DEC(JSON), NULL, MAP(m_k8s), f_k8s,
-     "Kubernetes API server audit events (audit.k8s.io/v1, one JSON object a line) through the "
-     "json decoder; hostPath and capabilities need the Request audit level"},
-    {"github", "audit", NULL, NULL, DEC(JSON), NULL, NOMAP, NULL,
-     "GitHub audit log events streamed as JSON (action, actor, org, repo ...)"},
-    {"bitbucket", "audit", NULL, NULL, DEC(JSON), NULL, NOMAP, NULL,
-     "Bitbucket audit log events as JSON (auditType.category, auditType.action ...)"},
-    {"fortigate", "event", NULL, NULL, DEC(KV), NULL, NOMAP, NULL,
-     "FortiGate syslog in key=value form through the kv decoder (type, subtype, action, "
-     "cfgpath ...)"},
-    {"fortigate", "traffic", NULL, NULL, DEC(KV), NULL, NOMAP, NULL,
-     "FortiGate syslog in key=value form through the kv decoder"},
-    {"fortigate", "utm", NULL, NULL, DEC(KV), NULL, NOMAP, NULL,
-     "FortiGate syslog in key=value form through the kv decoder"},
+    {"opencanary", NULL, "?application", NULL, DEC(JSON), NULL, NOMAP, f_opencanary},
+    {"kubernetes", "audit", "?application", NULL, DEC(JSON), NULL, MAP(m_k8s), f_k8s},
+    {"github", "audit", NULL, NULL, DEC(JSON), NULL, NOMAP, NULL},
+    {"bitbucket", "audit", NULL, NULL, DEC(JSON), NULL, NOMAP, NULL},
+    {"fortigate", "event", NULL, NULL, DEC(KV), NULL, NOMAP, NULL},
+    {"fortigate", "traffic", NULL, NULL, DEC(KV), NULL, NOMAP, NULL},
+    {"fortigate", "utm", NULL, NULL, DEC(KV), NULL, NOMAP, NULL},
     NETDEV("cisco", "aaa"),
     NETDEV("cisco", "bgp"),
     NETDEV("cisco", "ldp"),
@@ -407,10 +376,6 @@ int ward_logsource_produces(const ward_logsource *ls, const char *name) {
         }
     }
     return 0;
-}
-
-const char *ward_logsource_what(const ward_logsource *ls) {
-    return ls && ls->what ? ls->what : "";
 }
 
 void ward_logsource_format(const char *product, const char *service, const char *category,

@@ -462,6 +462,9 @@ static void parse_threshold(rctx *c, const ward_node *v, ward_threshold *t) {
             parse_dur_key(c, "suppress", x, 0, &t->suppress_s);
         } else if (key_is(k, "group_by")) {
             get_strv(c, "threshold.group_by", x, 1, &t->group_by, &t->ngroup_by);
+            if (t->ngroup_by > WARD_THRESHOLD_MAX_GROUP_BY)
+                rerr(c, x, "threshold.group_by has %zu fields, over the limit of %d", t->ngroup_by,
+                     WARD_THRESHOLD_MAX_GROUP_BY);
         } else if (key_is(k, "distinct")) {
             get_str(c, "threshold.distinct", x, 1, &t->distinct);
         } else {
@@ -521,6 +524,19 @@ static int extract_order(struct ward_extract *x, uint32_t names) {
     }
     x->norder = names;
     return 0;
+}
+
+/* The names of re's name table (names entries), a name that (?J) gives to several
+ * groups counted once: the table is sorted by name, so repeats are next to each other. */
+static uint32_t distinct_names(const pcre2_code *re, uint32_t names) {
+    uint32_t size = 0, n = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &size);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
+    for (uint32_t i = 0; i < names; i++)
+        n += i == 0 || strcmp((const char *)table + (size_t)i * size + 2,
+                              (const char *)table + (size_t)(i - 1) * size + 2) != 0;
+    return n;
 }
 
 static void check_literal_hints(rctx *c, struct ward_extract *x, const ward_node *pat,
@@ -597,10 +613,14 @@ static void parse_extract(rctx *c, ward_rule *r, const ward_node *v) {
         } else {
             uint32_t names = 0;
             pcre2_pattern_info(x->re, PCRE2_INFO_NAMECOUNT, &names);
+            uint32_t distinct = distinct_names(x->re, names);
             if (names == 0)
                 rerr(c, pat,
                      "extract.pcre2 has no named group (?<name>...): it would extract "
                      "nothing");
+            else if (distinct > WARD_EXTRACT_MAX)
+                rerr(c, pat, "extract.pcre2 has %u group names, over the limit of %d", distinct,
+                     WARD_EXTRACT_MAX);
             else if (extract_order(x, names) < 0)
                 oom(c, pat);
             check_literal_hints(c, x, pat, lits);
@@ -1408,16 +1428,26 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void load_path(loadctx *lc, const char *path, int depth, int explicit);
+typedef struct walker {
+    ward_rules_file_fn fn;
+    void *ctx;
+    ward_diags *d;
+    int failed;
+} walker;
 
-static void load_dir(loadctx *lc, const char *path, int depth) {
+static void walk_path(walker *w, const char *path, int depth, int explicit);
+
+static void walk_dir(walker *w, const char *path, int depth) {
     if (depth > MAX_DIR_DEPTH) {
-        file_err(lc, path, "directories nested deeper than %d levels", MAX_DIR_DEPTH);
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "directories nested deeper than %d levels",
+                       MAX_DIR_DEPTH);
         return;
     }
     DIR *dir = opendir(path);
     if (!dir) {
-        file_err(lc, path, "cannot open directory: %s", strerror(errno));
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot open directory: %s", strerror(errno));
         return;
     }
     char **names = NULL;
@@ -1427,41 +1457,54 @@ static void load_dir(loadctx *lc, const char *path, int depth) {
     while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.') /* hidden files, '.' and '..' */
             continue;
-        if (strv_push(&names, &n, e->d_name, strlen(e->d_name)) < 0) {
-            file_err(lc, path, "out of memory");
-            goto done;
-        }
+        if (strv_push(&names, &n, e->d_name, strlen(e->d_name)) < 0)
+            goto oom;
         errno = 0;
     }
-    if (errno)
-        file_err(lc, path, "cannot read directory: %s", strerror(errno));
+    if (errno) {
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot read directory: %s", strerror(errno));
+    }
     if (n)
         qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *sub;
         const char *sep = path[0] && path[strlen(path) - 1] == '/' ? "" : "/";
-        if (asprintf(&sub, "%s%s%s", path, sep, names[i]) < 0) {
-            file_err(lc, path, "out of memory");
-            goto done;
-        }
-        load_path(lc, sub, depth + 1, 0);
+        if (asprintf(&sub, "%s%s%s", path, sep, names[i]) < 0)
+            goto oom;
+        walk_path(w, sub, depth + 1, 0);
         free(sub);
     }
+    goto done;
+oom:
+    w->failed = 1;
+    ward_diags_add(w->d, path, 0, 0, NULL, "out of memory");
 done:
     strv_free(names, n);
     closedir(dir);
 }
 
-static void load_path(loadctx *lc, const char *path, int depth, int explicit) {
+static void walk_path(walker *w, const char *path, int depth, int explicit) {
     struct stat st;
     if (stat(path, &st) < 0) {
-        file_err(lc, path, "cannot open: %s", strerror(errno));
+        w->failed = 1;
+        ward_diags_add(w->d, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
         return;
     }
-    if (S_ISDIR(st.st_mode)) {
-        load_dir(lc, path, depth);
-        return;
-    }
+    if (S_ISDIR(st.st_mode))
+        walk_dir(w, path, depth);
+    else
+        w->fn(path, explicit, w->ctx);
+}
+
+int ward_rules_walk(const char *path, ward_rules_file_fn fn, void *ctx, ward_diags *d) {
+    walker w = {fn, ctx, d, 0};
+    walk_path(&w, path, 0, 1);
+    return w.failed ? -1 : 0;
+}
+
+static void load_found(const char *path, int explicit, void *ctx) {
+    loadctx *lc = ctx;
     switch (file_type(path)) {
     case F_YAML:
         load_yaml_file(lc, path, rule_doc);
@@ -1479,7 +1522,8 @@ static void load_path(loadctx *lc, const char *path, int depth, int explicit) {
 
 int ward_rules_load(ward_rules *rs, const char *path, ward_diags *d) {
     loadctx lc = {rs, d, path, 0};
-    load_path(&lc, path, 0, 1);
+    if (ward_rules_walk(path, load_found, &lc, d) < 0)
+        lc.failed = 1;
     if (ward_yara_finish(rs, d) < 0)
         lc.failed = 1;
     return lc.failed ? -1 : 0;

@@ -34,6 +34,7 @@
 
 #include "ward/f2bdate.h"
 #include "ward/json.h"
+#include "ward/node.h"
 #include "ward/re.h"
 
 #define EXIT_OK 0
@@ -42,9 +43,19 @@
 
 #define MAX_INTERPOLATION_DEPTH 10 /* Python's configparser */
 #define MAX_TAG_REPLACE 25         /* fail2ban's substituteRecursiveTags */
+/* An option's value once %(name)s references and <tag>s are replaced: fail2ban's largest
+ * (sshd's failregex) is under 8 KiB, while ten options each naming the next ten times
+ * would be 10^10 bytes. The bytes built for one value, over all its replacements, stop
+ * at MAX_SUBST_WORK. */
+#define MAX_VALUE_BYTES (64u << 10)
+#define MAX_SUBST_WORK (64u << 20)
 #define MAX_INCLUDE_DEPTH 32
+#define MAX_INCLUDE_FILES 256 /* files of one filter with its includes, repeats counted */
 #define MAX_VARIANTS 32
 #define PCRE2_MAX_GROUPS 255 /* ward's match data keeps this many groups */
+/* Configuration files and sample logs are read whole, up to this size (fail2ban's
+ * largest, sshd's sample log, is 34 KB). */
+#define MAX_FILE_BYTES (1u << 20)
 /* The date put in front of a journal sample: ward's journal source writes syslog lines. */
 #define JOURNAL_DATE "Aug 14 10:00:00 "
 
@@ -197,6 +208,33 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
+/* Reads the regular file path whole (at most MAX_FILE_BYTES) into *buf (caller frees).
+ * Returns 0, or -1 with "path: reason" in err. */
+static int read_whole(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen) {
+    char e[256];
+    if (ward_file_read(path, MAX_FILE_BYTES, buf, len, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, e);
+        return -1;
+    }
+    return 0;
+}
+
+/* The line of buf (len bytes) that starts at *pos, without its '\n' and the '\r's before
+ * it, as a new string (caller frees; *n is its length, which a NUL byte inside the line
+ * does not end); *pos moves to the next line. NULL when no line is left. */
+static char *next_line(const uint8_t *buf, size_t len, size_t *pos, size_t *n) {
+    if (*pos >= len)
+        return NULL;
+    const uint8_t *s = buf + *pos;
+    const uint8_t *nl = memchr(s, '\n', len - *pos);
+    size_t l = nl ? (size_t)(nl - s) : len - *pos;
+    *pos += nl ? l + 1 : l;
+    while (l > 0 && s[l - 1] == '\r')
+        l--;
+    *n = l;
+    return xstrndup((const char *)s, l);
+}
+
 static char *dir_name(const char *p) {
     const char *s = strrchr(p, '/');
     if (!s)
@@ -300,26 +338,21 @@ static void conf_fini(conf *c) {
 /* Parses one file. Returns 0, or -1 with "file:line: message" in err (a file that
  * cannot be read, an option outside a section, a line that is no option). */
 static int ini_parse(const char *path, conf *out, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    uint8_t *buf;
+    size_t len, pos = 0, n;
+    if (read_whole(path, &buf, &len, err, errlen) != 0)
         return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line;
     int lineno = 0, rc = 0;
     sec *cur = NULL;
     kv *opt = NULL;
     size_t indent = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
+    for (; (line = next_line(buf, len, &pos, &n)) != NULL; free(line)) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
         ssize_t cstart = -1;
-        for (ssize_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++)
             if (line[i] == ';' && (i == 0 || is_space((unsigned char)line[i - 1]))) {
-                cstart = i;
+                cstart = (ssize_t)i;
                 break;
             }
         const char *p = line;
@@ -384,7 +417,7 @@ static int ini_parse(const char *path, conf *out, char *err, size_t errlen) {
         free(v);
     }
     free(line);
-    fclose(f);
+    free(buf);
     /* values end where their last non-blank line ends */
     for (size_t i = 0; i <= out->n; i++) {
         sec *s = i < out->n ? &out->s[i] : &out->def;
@@ -448,14 +481,39 @@ static parsed *read_one(imp *im, const char *path) {
     return p;
 }
 
-static void get_includes(imp *im, const strv *names, const strv *seen, strv *out, int depth);
+/* The walk over a file's includes. fail2ban has no limit but an include cycle, which it
+ * skips; this walk also stops (and the filter fails) at MAX_INCLUDE_DEPTH levels and at
+ * MAX_INCLUDE_FILES files, a file included twice counting twice since it is read twice:
+ * a few files that each include the next twice would otherwise be billions. */
+typedef struct incwalk {
+    imp *im;
+    const char *path; /* the filter's (or jail's) file */
+    size_t files;
+    char *err; /* the reason the walk stopped */
+    size_t errlen;
+    int bad;
+} incwalk;
 
-static void includes_of(imp *im, const char *res, const strv *seen, strv *out, int depth) {
-    parsed *p = read_one(im, res);
+static void get_includes(incwalk *w, const strv *names, const strv *seen, strv *out, int depth);
+
+static void includes_of(incwalk *w, const char *res, const strv *seen, strv *out, int depth) {
+    if (w->bad)
+        return;
+    parsed *p = read_one(w->im, res);
     if (!p->ok)
         return;
     if (depth > MAX_INCLUDE_DEPTH) {
-        fprintf(stderr, "%s: includes nested too deep\n", res);
+        snprintf(w->err, w->errlen, "%s: includes nested deeper than %d levels (at %s)", w->path,
+                 MAX_INCLUDE_DEPTH, res);
+        w->bad = 1;
+        return;
+    }
+    if (++w->files > MAX_INCLUDE_FILES) {
+        snprintf(w->err, w->errlen,
+                 "%s: over %d files read with its includes (a file included twice counts "
+                 "twice; stopped at %s)",
+                 w->path, MAX_INCLUDE_FILES, res);
+        w->bad = 1;
         return;
     }
     char *dir = dir_name(res);
@@ -474,14 +532,19 @@ static void includes_of(imp *im, const char *res, const strv *seen, strv *out, i
             char *name = strip_dup(tok, strlen(tok));
             if (*name) {
                 char *r = name[0] == '/' ? xstrdup(name) : xasprintf("%s/%s", dir, name);
-                if (!strv_has(seen, r)) {
+                if (strv_has(seen, r)) {
+                    fprintf(stderr,
+                            "%s:%d: %s is already being read (an include cycle): not read "
+                            "again, as fail2ban does\n",
+                            o->file, o->line, r);
+                } else {
                     strv s2 = {0};
                     for (size_t i = 0; i < seen->n; i++)
                         strv_push(&s2, xstrdup(seen->v[i]));
                     strv_push(&s2, xstrdup(res));
                     strv one = {0};
                     strv_push(&one, xstrdup(r));
-                    get_includes(im, &one, &s2, &lists[k], depth + 1);
+                    get_includes(w, &one, &s2, &lists[k], depth + 1);
                     strv_free(&one);
                     strv_free(&s2);
                 }
@@ -502,7 +565,7 @@ static void includes_of(imp *im, const char *res, const strv *seen, strv *out, i
     free(dir);
 }
 
-static void get_includes(imp *im, const strv *names, const strv *seen, strv *out, int depth) {
+static void get_includes(incwalk *w, const strv *names, const strv *seen, strv *out, int depth) {
     strv exp = {0};
     for (size_t i = 0; i < names->n; i++) {
         strv_push(&exp, xstrdup(names->v[i]));
@@ -516,7 +579,7 @@ static void get_includes(imp *im, const strv *names, const strv *seen, strv *out
             free(local);
     }
     for (size_t i = 0; i < exp.n; i++)
-        includes_of(im, exp.v[i], seen, out, depth);
+        includes_of(w, exp.v[i], seen, out, depth);
     strv_free(&exp);
 }
 
@@ -541,11 +604,12 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The files path.d/ *SUFFIX, sorted. */
+/* Appends the files path.d/ *SUFFIX to out, in byte order (glob's is the locale's). */
 static void glob_dir(const char *stem, const char *suffix, strv *out) {
     char *pat = xasprintf("%s.d/*%s", stem, suffix);
     glob_t g;
     if (glob(pat, 0, NULL, &g) == 0) {
+        qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), cmp_str);
         for (size_t i = 0; i < g.gl_pathc; i++)
             strv_push(out, xstrdup(g.gl_pathv[i]));
         globfree(&g);
@@ -555,34 +619,30 @@ static void glob_dir(const char *stem, const char *suffix, strv *out) {
 
 /* Reads path as fail2ban reads a filter or jail file: path, path.d/ *.conf, the .local
  * and path.d/ *.local, each with its includes, merged in that order. Returns 0, or -1
- * when path itself cannot be read. */
-static int conf_read(imp *im, const char *path, conf *out) {
+ * with err ("path: cannot be read", or why the includes were not followed). */
+static int conf_read(imp *im, const char *path, conf *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
     size_t l = strlen(path);
     char *stem = l > 5 && !strcmp(path + l - 5, ".conf") ? xstrndup(path, l - 5) : xstrdup(path);
     strv files = {0}, seen = {0}, full = {0};
     strv_push(&files, xstrdup(path));
-    strv tmp = {0};
-    glob_dir(stem, ".conf", &tmp);
-    if (tmp.n)
-        qsort(tmp.v, tmp.n, sizeof(char *), cmp_str);
-    for (size_t i = 0; i < tmp.n; i++)
-        strv_push(&files, xstrdup(tmp.v[i]));
-    strv_free(&tmp);
+    glob_dir(stem, ".conf", &files);
     char *local = xasprintf("%s.local", stem);
     if (file_exists(local))
         strv_push(&files, local);
     else
         free(local);
-    glob_dir(stem, ".local", &tmp);
-    if (tmp.n)
-        qsort(tmp.v, tmp.n, sizeof(char *), cmp_str);
-    for (size_t i = 0; i < tmp.n; i++)
-        strv_push(&files, xstrdup(tmp.v[i]));
-    strv_free(&tmp);
-    get_includes(im, &files, &seen, &full, 0);
-    int rc = read_one(im, path)->ok ? 0 : -1;
-    for (size_t i = 0; i < full.n; i++) {
+    glob_dir(stem, ".local", &files);
+    incwalk w = {im, path, 0, err, errlen, 0};
+    get_includes(&w, &files, &seen, &full, 0);
+    int rc = 0;
+    if (!read_one(im, path)->ok) {
+        snprintf(err, errlen, "%s: cannot be read", path);
+        rc = -1;
+    } else if (w.bad) {
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < full.n; i++) {
         parsed *p = read_one(im, full.v[i]);
         if (!p->ok)
             continue;
@@ -706,6 +766,11 @@ static int interpolate(getctx *g, const char *option, const char *rest, ward_buf
     if (strchr(rest, '/') && strstr(rest, "%("))
         map_section_options(g, rest);
     while (*rest) {
+        if (acc->len > MAX_VALUE_BYTES) {
+            snprintf(g->err, g->errlen, "[%s] %s: the value grows over %u bytes", g->section,
+                     option, MAX_VALUE_BYTES);
+            return -1;
+        }
         const char *p = strchr(rest, '%');
         if (!p) {
             bputs(acc, rest);
@@ -739,6 +804,11 @@ static int interpolate(getctx *g, const char *option, const char *rest, ward_buf
             if (r != 0)
                 return -1;
             rest = e + 2;
+            if (!*rest && acc->len > MAX_VALUE_BYTES) {
+                snprintf(g->err, g->errlen, "[%s] %s: the value grows over %u bytes", g->section,
+                         option, MAX_VALUE_BYTES);
+                return -1;
+            }
         } else {
             snprintf(g->err, g->errlen, "[%s] %s: '%%' must be followed by '%%' or '('", g->section,
                      option);
@@ -789,9 +859,9 @@ static int cfg_get(const conf *c, const char *section, const char *option, vars 
 }
 
 /* fail2ban's get_ex: "sec/opt" names an option of another section ("known/opt": the
- * value a later file replaced; "default/opt": [DEFAULT]). */
-static int cfg_get_ex(const conf *c, const char *section, const char *option, vars vs, char **out) {
-    char err[256];
+ * value a later file replaced; "default/opt": [DEFAULT]). Returns as cfg_get. */
+static int cfg_get_ex(const conf *c, const char *section, const char *option, vars vs, char **out,
+                      char *err, size_t errlen) {
     const char *sl = strchr(option, '/');
     if (sl && sl > option && sl[1]) {
         int ok = 1;
@@ -814,17 +884,17 @@ static int cfg_get_ex(const conf *c, const char *section, const char *option, va
                 cands[0] = xstrdup(strcmp(sl2, "default") ? secn : "DEFAULT");
             }
             int r = G_NOOPT;
-            for (int k = 0; k < 2 && cands[k] && r != G_OK; k++)
-                r = cfg_get(c, cands[k], opt, (vars){0}, out, NULL, err, sizeof(err));
+            for (int k = 0; k < 2 && cands[k] && r != G_OK && r != G_ERR; k++)
+                r = cfg_get(c, cands[k], opt, (vars){0}, out, NULL, err, errlen);
             free(cands[0]);
             free(cands[1]);
             free(secn);
             free(sl2);
-            if (r == G_OK)
-                return G_OK;
+            if (r == G_OK || r == G_ERR)
+                return r;
         }
     }
-    return cfg_get(c, section, option, vs, out, NULL, err, sizeof(err));
+    return cfg_get(c, section, option, vs, out, NULL, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -872,12 +942,13 @@ typedef struct subst {
  * innermost tag first, a tag that names no option is left as it is (<HOST>). */
 static char *subst_tags(subst *sb, const char *tag, const char *value) {
     char *v = xstrdup(value);
-    size_t pos = 0;
-    struct {
+    size_t pos = 0, work = 0;
+    /* how often each tag was replaced: fail2ban's limit, per tag name */
+    struct tagcount {
         char *name;
         int n;
-    } counts[64];
-    size_t ncounts = 0;
+    } *counts = NULL;
+    size_t ncounts = 0, capcounts = 0;
     /* A replacement can complete a tag that starts before it ("<lt_<logtype>/x>"):
      * fail2ban then goes over the value again, and so does this loop. */
     int replaced = 0, passes = 0;
@@ -905,17 +976,21 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         if (!strcmp(rtag, tag) || (ci < ncounts && counts[ci].n > MAX_TAG_REPLACE)) {
             snprintf(sb->err, sb->errlen, "option %s refers to itself through <%s>", tag, rtag);
             free(rtag);
-            free(v);
-            for (size_t k = 0; k < ncounts; k++)
-                free(counts[k].name);
-            return NULL;
+            goto fail;
         }
         char *repl = NULL;
         const kv *o = sec_kv(sb->comb, rtag);
-        if (o)
+        if (o) {
             repl = xstrdup(o->val);
-        else if (cfg_get_ex(sb->c, "Definition", rtag, sb->vs, &repl) != G_OK)
-            repl = NULL;
+        } else {
+            int r = cfg_get_ex(sb->c, "Definition", rtag, sb->vs, &repl, sb->err, sb->errlen);
+            if (r == G_ERR) {
+                free(rtag);
+                goto fail;
+            }
+            if (r != G_OK)
+                repl = NULL;
+        }
         if (!repl) {
             pos = (size_t)(e - v) + 1;
             free(rtag);
@@ -928,6 +1003,8 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         for (char *p = v, *q; (q = strstr(p, pat)); p = q + strlen(pat)) {
             bput(&nb, p, (size_t)(q - p));
             bputs(&nb, repl);
+            if (nb.len > MAX_VALUE_BYTES)
+                break;
             if (!strstr(q + strlen(pat), pat)) {
                 bputs(&nb, q + strlen(pat));
                 break;
@@ -937,21 +1014,43 @@ static char *subst_tags(subst *sb, const char *tag, const char *value) {
         v = btake(&nb);
         free(pat);
         free(repl);
-        if (ci == ncounts && ncounts < 64) {
+        work += strlen(v);
+        if (strlen(v) > MAX_VALUE_BYTES || work > MAX_SUBST_WORK) {
+            if (strlen(v) > MAX_VALUE_BYTES)
+                snprintf(sb->err, sb->errlen, "option %s grows over %u bytes when <%s> is replaced",
+                         tag, MAX_VALUE_BYTES, rtag);
+            else
+                snprintf(sb->err, sb->errlen,
+                         "option %s: over %u bytes built replacing its tags (at <%s>)", tag,
+                         MAX_SUBST_WORK, rtag);
+            free(rtag);
+            goto fail;
+        }
+        if (ci == ncounts) {
+            if (ncounts == capcounts) {
+                capcounts = capcounts ? capcounts * 2 : 16;
+                counts = xrealloc(counts, capcounts * sizeof(*counts));
+            }
             counts[ncounts].name = rtag;
             counts[ncounts].n = 0;
             ncounts++;
         } else {
             free(rtag);
         }
-        if (ci < ncounts)
-            counts[ci].n++;
+        counts[ci].n++;
         pos = start;
         replaced = 1;
     }
     for (size_t k = 0; k < ncounts; k++)
         free(counts[k].name);
+    free(counts);
     return v;
+fail:
+    free(v);
+    for (size_t k = 0; k < ncounts; k++)
+        free(counts[k].name);
+    free(counts);
+    return NULL;
 }
 
 static const char *const filter_opts[] = {"usedns",   "prefregex",   "ignoreregex", "failregex",
@@ -1516,6 +1615,17 @@ static void rx_checks(rx *r, size_t npref, size_t fstart) {
  * fail2ban follows connections (<F-MLFID>), the first failregex that matches decides,
  * failure or not ((*COMMIT) stops the search there); otherwise the first that gives a
  * failure counts (a match without a host is an error in fail2ban, which goes on). */
+/* The pattern r built (caller frees), or NULL with why in err; r is finished. */
+static char *rx_take(rx *r, char *err, size_t errlen) {
+    char *out = NULL;
+    if (r->bad)
+        snprintf(err, errlen, "%s", r->err);
+    else
+        out = btake(&r->b);
+    rx_fini(r);
+    return out;
+}
+
 static char *build_all(const prep *p, uint32_t *ngroups, char *err, size_t errlen) {
     rx r;
     rx_init(&r);
@@ -1541,14 +1651,8 @@ static char *build_all(const prep *p, uint32_t *ngroups, char *err, size_t errle
         rx_checks(&r, pref_groups, fstart);
     }
     rx_raw(&r, ")");
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
     *ngroups = r.ngroups;
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* One failregex alone, to check that it converts and compiles. Returns the pattern
@@ -1560,13 +1664,7 @@ static char *build_fail_sel(const prep *p, size_t i, char *err, size_t errlen) {
     rx_begin(&r, p, &at_start);
     rx_prefix(&r, p, &at_start);
     rx_fail(&r, p, &p->fail[i], 1, r.ng, at_start);
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* An ignoreregex searched in the prefregex's content (full == 0) or in the whole line. */
@@ -1584,17 +1682,25 @@ static char *build_ignore_sel(const prep *p, size_t j, int full, char *err, size
     rx_py(&r, p->ign[j].py, caret, full ? NULL : p->tail_dollar, &p->ign[j].fnames, P_IGNORE);
     rx_raw(&r, ")");
     free(caret);
-    char *out = NULL;
-    if (r.bad)
-        snprintf(err, errlen, "%s", r.err);
-    else
-        out = btake(&r.b);
-    rx_fini(&r);
-    return out;
+    return rx_take(&r, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* Preparing a variant */
+
+/* f's regex and group names from the fail2ban regex re, its tags replaced. Returns 1
+ * when it uses <SKIPLINES> (multi-line: ward cannot convert it), else 0. */
+static int fre_tags(fre *f, const char *re, int dns_no) {
+    tagged t;
+    f2b_tags(re, dns_no, 0, &t);
+    f->py = t.py;
+    f->fnames = t.fnames;
+    t.py = NULL;
+    t.fnames = (strv){0};
+    int skip = t.skiplines;
+    tagged_fini(&t);
+    return skip;
+}
 
 /* Splits a prefregex (tags replaced, <F-CONTENT> marked) into head, content and tail.
  * Returns 0, or -1 with err. */
@@ -1840,15 +1946,7 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
     size_t usable = 0;
     for (size_t i = 0; i < fl.n; i++) {
         fre *f = &p->fail[i];
-        tagged t;
-        f2b_tags(fl.v[i], dns_no, 0, &t);
-        f->py = t.py;
-        f->fnames = t.fnames;
-        t.py = NULL;
-        t.fnames = (strv){0};
-        int skip = t.skiplines;
-        tagged_fini(&t);
-        if (skip) {
+        if (fre_tags(f, fl.v[i], dns_no)) {
             regex_warn(im, fat, "failregex", i, fl.v[i], "<SKIPLINES>: multi-line");
             continue;
         }
@@ -1883,14 +1981,7 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
     }
     for (size_t j = 0; j < il.n; j++) {
         fre *g = &p->ign[j];
-        tagged t;
-        f2b_tags(il.v[j], dns_no, 0, &t);
-        g->py = t.py;
-        g->fnames = t.fnames;
-        t.py = NULL;
-        t.fnames = (strv){0};
-        int skip = t.skiplines;
-        tagged_fini(&t);
+        int skip = fre_tags(g, il.v[j], dns_no);
         g->ok = !skip;
         char e[512];
         for (int full = 0; full < 2 && g->ok; full++) {
@@ -1918,62 +2009,9 @@ static int prep_build(imp *im, const fdef *d, const char *where, int journal, pr
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* JSON (the sample logs' annotations) */
-
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jv {
-    jtype t;
-    int b;
-    char *s; /* J_STR, and J_NUM's text */
-    struct jv *items;
-    char **keys;
-    size_t n;
-} jv;
-
-static void jv_fini(jv *v) {
-    free(v->s);
-    for (size_t i = 0; i < v->n; i++) {
-        jv_fini(&v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    memset(v, 0, sizeof(*v));
-}
-
-typedef struct jp {
-    const char *p;
-    int depth;
-} jp;
-
-static void jws(jp *j) {
-    while (is_space((unsigned char)*j->p))
-        j->p++;
-}
-
-static void utf8_put(ward_buf *b, unsigned long cp) {
-    char u[4];
-    if (cp < 0x80) {
-        bputc(b, (char)cp);
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 2);
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        bput(b, u, 4);
-    }
-}
+/* The sample logs' annotations: JSON, which fail2ban reads with json.loads. JSON is
+ * YAML, so the rules' YAML parser reads them, once json_prep has rewritten the one
+ * escape that the two spell differently. */
 
 static int jhex4(const char *p, unsigned long *out) {
     unsigned long v = 0;
@@ -1991,142 +2029,88 @@ static int jhex4(const char *p, unsigned long *out) {
     return 0;
 }
 
-static int jstring(jp *j, char **out) {
-    if (*j->p != '"')
-        return -1;
-    j->p++;
+/* The annotation s as YAML, in a new string (caller frees): JSON writes a character past
+ * U+FFFF as a surrogate pair (\ud83d\ude00), which YAML refuses, and YAML as \U0001F600.
+ * A \u0000 is refused, since a node's string ends at a NUL. Returns NULL with why in err. */
+static char *json_prep(const char *s, char *err, size_t errlen) {
     ward_buf b;
     ward_buf_init(&b);
-    while (*j->p && *j->p != '"') {
-        if (*j->p != '\\') {
-            bputc(&b, *j->p++);
+    int in_str = 0;
+    for (const char *p = s; *p; p++) {
+        if (in_str && *p == '\\' && p[1]) {
+            unsigned long hi, lo;
+            if (p[1] == 'u' && jhex4(p + 2, &hi) == 0) {
+                if (hi == 0) {
+                    snprintf(err, errlen, "a string holds \\u0000");
+                    ward_buf_fini(&b);
+                    return NULL;
+                }
+                if (hi >= 0xD800 && hi <= 0xDBFF && p[6] == '\\' && p[7] == 'u' &&
+                    jhex4(p + 8, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+                    bprintf(&b, "\\U%08lX", 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                    p += 11;
+                    continue;
+                }
+            }
+            bput(&b, p, 2); /* an escape, \" among them, stays as it is */
+            p++;
             continue;
         }
-        char e = j->p[1];
-        j->p += 2;
-        const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-        const char *k = e ? strchr(from, e) : NULL;
-        if (k) {
-            bputc(&b, to[k - from]);
-        } else if (e == 'u') {
-            unsigned long cp;
-            if (jhex4(j->p, &cp) != 0)
-                goto bad;
-            j->p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && j->p[0] == '\\' && j->p[1] == 'u') {
-                unsigned long lo;
-                if (jhex4(j->p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    j->p += 6;
-                }
-            }
-            utf8_put(&b, cp);
-        } else {
-            goto bad;
-        }
+        if (*p == '"')
+            in_str = !in_str;
+        bputc(&b, *p);
     }
-    if (*j->p != '"')
-        goto bad;
-    j->p++;
-    *out = btake(&b);
-    return 0;
-bad:
-    ward_buf_fini(&b);
-    return -1;
+    return btake(&b);
 }
 
-static int jvalue(jp *j, jv *v) {
-    memset(v, 0, sizeof(*v));
-    jws(j);
-    if (++j->depth > 16)
-        return -1;
-    int rc = 0;
-    if (*j->p == '{' || *j->p == '[') {
-        int obj = *j->p == '{';
-        v->t = obj ? J_OBJ : J_ARR;
-        j->p++;
-        jws(j);
-        if (*j->p == (obj ? '}' : ']')) {
-            j->p++;
-            j->depth--;
-            return 0;
-        }
-        for (;;) {
-            char *key = NULL;
-            jws(j);
-            if (obj) {
-                if (jstring(j, &key) != 0)
-                    return -1;
-                jws(j);
-                if (*j->p++ != ':') {
-                    free(key);
-                    return -1;
-                }
-            }
-            v->items = xrealloc(v->items, (v->n + 1) * sizeof(*v->items));
-            if (obj) {
-                v->keys = xrealloc(v->keys, (v->n + 1) * sizeof(*v->keys));
-                v->keys[v->n] = key;
-            }
-            rc = jvalue(j, &v->items[v->n]);
-            v->n++;
-            if (rc != 0)
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == (obj ? '}' : ']')) {
-                j->p++;
-                break;
-            }
-            return -1;
-        }
-    } else if (*j->p == '"') {
-        v->t = J_STR;
-        rc = jstring(j, &v->s);
-    } else if (!strncmp(j->p, "true", 4) || !strncmp(j->p, "false", 5)) {
-        v->t = J_BOOL;
-        v->b = *j->p == 't';
-        j->p += v->b ? 4 : 5;
-    } else if (!strncmp(j->p, "null", 4)) {
-        v->t = J_NULL;
-        j->p += 4;
-    } else {
-        const char *s = j->p;
-        while (*j->p && strchr("+-0123456789.eE", *j->p))
-            j->p++;
-        if (j->p == s)
-            return -1;
-        v->t = J_NUM;
-        v->s = xstrndup(s, (size_t)(j->p - s));
-    }
-    j->depth--;
-    return rc;
-}
+typedef struct jdoc {
+    ward_node *root;
+    size_t n;
+} jdoc;
 
-static int json_parse(const char *s, jv *out) {
-    jp j = {s, 0};
-    if (jvalue(&j, out) != 0) {
-        jv_fini(out);
-        return -1;
-    }
-    jws(&j);
-    if (*j.p) {
-        jv_fini(out);
-        return -1;
-    }
+static int jdoc_take(ward_node *root, void *ctx) {
+    jdoc *j = ctx;
+    if (j->n++ == 0)
+        j->root = root;
+    else
+        ward_node_free(root);
     return 0;
 }
 
-static const jv *jget(const jv *o, const char *key) {
-    if (o->t != J_OBJ)
+/* Parses the annotation s. Returns its tree (caller frees it with ward_node_free), or
+ * NULL with why in err. */
+static ward_node *json_parse(const char *s, char *err, size_t errlen) {
+    jdoc j = {NULL, 0};
+    ward_diags d;
+    ward_diags_init(&d);
+    char *y = json_prep(s, err, errlen);
+    if (!y)
         return NULL;
-    for (size_t i = 0; i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return &o->items[i];
-    return NULL;
+    int rc = ward_yaml_parse(NULL, (const uint8_t *)y, strlen(y), jdoc_take, &j, &d);
+    free(y);
+    if (rc != 0 || j.n != 1 || !j.root) {
+        if (d.oom)
+            oom();
+        const char *m = d.n ? d.v[0].msg : "no value";
+        /* what follows is where in the annotation, which would read as the file's lines */
+        const char *cut = strstr(m, " (line ");
+        if (!cut)
+            cut = strstr(m, " (first at line ");
+        snprintf(err, errlen, "%.*s", cut ? (int)(cut - m) : (int)strlen(m), m);
+        ward_node_free(j.root);
+        j.root = NULL;
+    }
+    ward_diags_fini(&d);
+    return j.root;
+}
+
+/* A JSON string's value: a quoted scalar (a plain one is a number, true, false). */
+static const char *jstr(const ward_node *n) {
+    return n && n->type == WARD_NODE_SCALAR && !n->plain ? n->str : NULL;
+}
+
+static int jtrue(const ward_node *n) {
+    return n && n->type == WARD_NODE_SCALAR && n->plain && !strcmp(n->str, "true");
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -2479,21 +2463,15 @@ static int is_ip(pcre2_code *re, const char *s) {
     return r >= 0;
 }
 
-static void add_test(variant *v, const char *line, const jv *fd, const char *origin,
+static void add_test(variant *v, const char *line, const ward_node *fd, const char *origin,
                      pcre2_code *ipre) {
-    const jv *m = fd ? jget(fd, "match") : NULL;
-    int match = m && m->t == J_BOOL && m->b;
-    const jv *h = match ? jget(fd, "host") : NULL;
-    const jv *u = match ? jget(fd, "user") : NULL;
-    const char *hs = h && h->t == J_STR ? h->s : NULL;
-    const char *us = u && u->t == J_STR ? u->s : NULL;
+    int match = jtrue(ward_node_get(fd, "match"));
+    const char *hs = match ? jstr(ward_node_get(fd, "host")) : NULL;
+    const char *us = match ? jstr(ward_node_get(fd, "user")) : NULL;
     /* without "host", an annotation may name the group: ip4, ip6 or dns */
     static const char *const alt[] = {"ip4", "ip6", "dns"};
-    for (size_t k = 0; match && !hs && k < 3; k++) {
-        const jv *a = jget(fd, alt[k]);
-        if (a && a->t == J_STR)
-            hs = a->s;
-    }
+    for (size_t k = 0; match && !hs && k < 3; k++)
+        hs = jstr(ward_node_get(fd, alt[k]));
     /* the same sample line under two option sets that make the same rule ({} and
      * {"mode": "normal"}) is one test */
     for (size_t i = 0; i < v->nt; i++)
@@ -2516,17 +2494,20 @@ static void add_test(variant *v, const char *line, const jv *fd, const char *ori
     t->origin = xstrdup(origin);
 }
 
-static void jv_to_sec(const jv *o, const sec *common, sec *out) {
+/* The options of common and then of the object o, their values as Python's str() gives
+ * them to fail2ban's test: True, False, 1.5e1; '' for null, an array or an object. */
+static void jv_to_sec(const ward_node *o, const sec *common, sec *out) {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; common && i < common->n; i++)
         sec_put(out, common->o[i].key, common->o[i].val, NULL, 0);
-    for (size_t i = 0; o->t == J_OBJ && i < o->n; i++) {
-        const jv *x = &o->items[i];
-        const char *val = x->t == J_STR    ? x->s
-                          : x->t == J_NUM  ? x->s
-                          : x->t == J_BOOL ? (x->b ? "True" : "False")
-                                           : "";
-        sec_put(out, o->keys[i], val, NULL, 0);
+    for (size_t i = 0; o->type == WARD_NODE_MAP && i < o->n; i++) {
+        const ward_node *x = o->kids[i];
+        const char *val = x->type != WARD_NODE_SCALAR ? ""
+                          : !x->plain                 ? x->str
+                          : !strcmp(x->str, "true")   ? "True"
+                          : !strcmp(x->str, "false")  ? "False"
+                                                      : x->str;
+        sec_put(out, o->keys[i]->str, val, NULL, 0);
     }
 }
 
@@ -2539,12 +2520,14 @@ static void read_samples(imp *im, filt *f) {
         oom();
     for (size_t fi = 0; fi < files.n; fi++) {
         char *path = xasprintf("%s/%s", im->samples, files.v[fi]);
-        FILE *fp = fopen(path, "r");
-        if (!fp) {
+        uint8_t *buf;
+        size_t len, pos = 0, n;
+        char rerr[512];
+        if (read_whole(path, &buf, &len, rerr, sizeof(rerr)) != 0) {
             if (fi == 0)
-                fprintf(stderr, "%s: no sample log (%s)\n", f->path, strerror(errno));
+                fprintf(stderr, "%s: no sample log (%s)\n", f->path, rerr);
             else
-                fprintf(stderr, "%s: %s\n", path, strerror(errno));
+                fprintf(stderr, "%s\n", rerr);
             free(path);
             continue;
         }
@@ -2552,16 +2535,11 @@ static void read_samples(imp *im, filt *f) {
         sec *tests = NULL; /* the current filterOptions */
         size_t ntests = 0;
         int ignore_block = 0;
-        char *line = NULL, *next = NULL;
-        size_t cap = 0, cap2 = 0;
-        ssize_t n;
+        char *line;
         int lineno = 0;
-        while ((n = getline(&line, &cap, fp)) >= 0) {
+        for (; (line = next_line(buf, len, &pos, &n)) != NULL; free(line)) {
             lineno++;
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                line[--n] = '\0';
-            jv fd = {0};
-            int have_fd = 0;
+            ward_node *fd = NULL;
             const char *p = line;
             int hashes = 0;
             while (*p == '#') {
@@ -2579,14 +2557,41 @@ static void read_samples(imp *im, filt *f) {
                 }
             char *origin;
             if (kind >= 0) {
-                if (json_parse(p, &fd) != 0) {
-                    fprintf(stderr, "%s:%d: annotation is not JSON\n", path, lineno);
+                char jerr[256], why[300];
+                fd = json_parse(p, jerr, sizeof(jerr));
+                /* what fail2ban's test reads of each: anything else fails its test */
+                static const char *const want[] = {"an object", "an object",
+                                                   "an object or an array", "a string"};
+                int fit = fd && (kind == 3 ? jstr(fd) != NULL
+                                           : fd->type == WARD_NODE_MAP ||
+                                                 (kind == 2 && fd->type == WARD_NODE_SEQ));
+                if (!fd)
+                    snprintf(why, sizeof(why), "annotation is not JSON (%s)", jerr);
+                else
+                    snprintf(why, sizeof(why), "the %.*s is not %s", (int)strlen(kinds[kind]) - 1,
+                             kinds[kind], want[kind]);
+                if (!fit) {
+                    ward_node_free(fd);
+                    fprintf(stderr, "%s:%d: %s", path, lineno, why);
+                    /* a failJSON's sample cannot be tested without it: it is not read as
+                     * a line without annotation (a no_match test) */
+                    char *sample = kind == 0 ? next_line(buf, len, &pos, &n) : NULL;
+                    if (sample) {
+                        lineno++;
+                        if (!ignore_block) {
+                            fprintf(stderr, ": the sample on line %d is not imported", lineno);
+                            f->sample_lines++;
+                            f->tests_dropped++;
+                        }
+                        free(sample);
+                    }
+                    fputc('\n', stderr);
                     continue;
                 }
                 if (kind == 1) {
                     sec_fini(&common);
-                    jv_to_sec(&fd, NULL, &common);
-                    jv_fini(&fd);
+                    jv_to_sec(fd, NULL, &common);
+                    ward_node_free(fd);
                     continue;
                 }
                 if (kind == 2) {
@@ -2596,12 +2601,12 @@ static void read_samples(imp *im, filt *f) {
                     tests = NULL;
                     ntests = 0;
                     ignore_block = 0;
-                    size_t cnt = fd.t == J_ARR ? fd.n : 1;
+                    size_t cnt = fd->type == WARD_NODE_SEQ ? fd->n : 1;
                     tests = calloc(cnt ? cnt : 1, sizeof(*tests));
                     if (!tests)
                         oom();
                     for (size_t k = 0; k < cnt; k++) {
-                        const jv *o = fd.t == J_ARR ? &fd.items[k] : &fd;
+                        const ward_node *o = fd->type == WARD_NODE_SEQ ? fd->kids[k] : fd;
                         sec opts;
                         jv_to_sec(o, &common, &opts);
                         const kv *cond = sec_kv(&opts, "test.condition");
@@ -2619,34 +2624,28 @@ static void read_samples(imp *im, filt *f) {
                         else
                             sec_fini(&opts);
                     }
-                    jv_fini(&fd);
+                    ward_node_free(fd);
                     continue;
                 }
                 if (kind == 3) {
-                    if (fd.t == J_STR && !strv_has(&files, fd.s))
-                        strv_push(&files, xstrdup(fd.s));
-                    jv_fini(&fd);
+                    if (!strv_has(&files, fd->str))
+                        strv_push(&files, xstrdup(fd->str));
+                    ward_node_free(fd);
                     continue;
                 }
-                have_fd = 1;
-                ssize_t m = getline(&next, &cap2, fp);
-                if (m < 0) {
-                    jv_fini(&fd);
+                char *sample = next_line(buf, len, &pos, &n);
+                if (!sample) {
+                    ward_node_free(fd);
                     break;
                 }
                 lineno++;
-                while (m > 0 && (next[m - 1] == '\n' || next[m - 1] == '\r'))
-                    next[--m] = '\0';
                 free(line);
-                line = next;
-                cap = cap2;
-                next = NULL;
-                cap2 = 0;
+                line = sample;
             } else if (ignore_block || line[0] == '#' || !line[strspn(line, " \t\r\n\f\v")]) {
                 continue;
             }
             if (ignore_block) {
-                jv_fini(&fd);
+                ward_node_free(fd);
                 continue;
             }
             f->sample_lines++;
@@ -2655,12 +2654,12 @@ static void read_samples(imp *im, filt *f) {
             sec *vs = ntests ? tests : &dflt;
             size_t nvs = ntests ? ntests : 1;
             for (size_t k = 0; k < nvs; k++) {
-                const jv *cons = have_fd ? jget(&fd, "constraint") : NULL;
-                if (cons && cons->t == J_STR) {
-                    int r = py_eval(cons->s, f->name, &vs[k]);
+                const char *cons = jstr(ward_node_get(fd, "constraint"));
+                if (cons) {
+                    int r = py_eval(cons, f->name, &vs[k]);
                     if (r < 0) {
                         fprintf(stderr, "%s: constraint '%s' not understood: sample skipped\n",
-                                origin, cons->s);
+                                origin, cons);
                         f->tests_dropped++;
                         continue;
                     }
@@ -2680,20 +2679,19 @@ static void read_samples(imp *im, filt *f) {
                     fprintf(stderr, "%s: too many option sets: sample skipped\n", origin);
                     f->tests_dropped++;
                 } else {
-                    add_test(v, l2, have_fd ? &fd : NULL, origin, ipre);
+                    add_test(v, l2, fd, origin, ipre);
                 }
                 free(l2);
             }
             free(origin);
-            jv_fini(&fd);
+            ward_node_free(fd);
         }
         free(line);
-        free(next);
+        free(buf);
         for (size_t k = 0; k < ntests; k++)
             sec_fini(&tests[k]);
         free(tests);
         sec_fini(&common);
-        fclose(fp);
         free(path);
     }
     pcre2_code_free(ipre);
@@ -2901,10 +2899,12 @@ static void yaml_line(ward_buf *b, const char *indent, const char *key, const ch
     bputc(b, '\n');
 }
 
-/* Appends variant v's rule to out. Returns 0, 1 when the variant gives no rule (v->why
- * says why), -1 on a configuration error (also in v->why). */
-static int write_rule(imp *im, filt *f, variant *v, ward_buf *out) {
+/* Appends variant v's rule to out, *ntests getting the number of tests it has (v's
+ * samples but those YAML cannot hold). Returns 0, 1 when the variant gives no rule
+ * (v->why says why), -1 on a configuration error (also in v->why). */
+static int write_rule(imp *im, filt *f, variant *v, ward_buf *out, size_t *ntests) {
     char err[1024];
+    *ntests = 0;
     fdef d;
     if (filter_eval(&f->c, &v->opts, &d, err, sizeof(err)) != 0) {
         v->why = err[0] == '/' ? xstrdup(err) : xasprintf("%s: %s", f->path, err);
@@ -3051,7 +3051,7 @@ static int write_rule(imp *im, filt *f, variant *v, ward_buf *out) {
                     f->tests_dropped++;
                 } else {
                     bput(&b, one.p, one.len);
-                    im->tests++;
+                    (*ntests)++;
                 }
                 ward_buf_fini(&one);
             }
@@ -3108,14 +3108,14 @@ static void process_filter(imp *im, const char *path) {
     size_t bl = strlen(bn);
     f.name = bl > 5 && !strcmp(bn + bl - 5, ".conf") ? xstrndup(bn, bl - 5) : xstrdup(bn);
     im->filters++;
-    if (conf_read(im, path, &f.c) != 0) {
-        fprintf(stderr, "%s: cannot be read\n", path);
+    char err[1024];
+    if (conf_read(im, path, &f.c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         im->failed++;
-        strv_push(&im->skipped_list, xasprintf("%s: cannot be read", f.name));
+        strv_push(&im->skipped_list, xasprintf("%s: %s", f.name, err));
         filt_fini(&f);
         return;
     }
-    char err[512];
     if (cfg_get(&f.c, "Definition", "mode", (vars){0}, &f.default_mode, NULL, err, sizeof(err)) !=
         G_OK)
         f.default_mode = NULL;
@@ -3141,11 +3141,12 @@ static void process_filter(imp *im, const char *path) {
     int config_error = 0;
     for (size_t i = 0; i < f.nv; i++) {
         variant *v = &f.v[i];
-        int r = write_rule(im, &f, v, &out);
+        size_t nt = 0;
+        int r = write_rule(im, &f, v, &out, &nt);
         v->built = r == 0 ? 1 : -1;
         if (r == 0) {
             written++;
-            tests += v->nt;
+            tests += nt;
         } else {
             lost += v->nt;
             config_error |= r < 0;
@@ -3163,6 +3164,7 @@ static void process_filter(imp *im, const char *path) {
         } else {
             im->imported++;
             im->rules += written;
+            im->tests += tests;
             printf("imported %s: %zu rule%s", f.name, written, written == 1 ? "" : "s");
             for (size_t i = 0, k = 0; i < f.nv; i++)
                 if (f.v[i].built > 0)
@@ -3182,7 +3184,7 @@ static void process_filter(imp *im, const char *path) {
         else
             im->skipped++;
         strv_push(&im->skipped_list, xasprintf("%s: %s", f.name, why ? why : "no rule"));
-        printf("skipped %s: %s", f.name, why ? why : "no rule");
+        printf("%s %s: %s", config_error ? "failed" : "skipped", f.name, why ? why : "no rule");
         if (lost + f.tests_dropped)
             printf(" (%zu tests not imported)", lost + f.tests_dropped);
         printf("\n");
@@ -3241,8 +3243,9 @@ int import_fail2ban_main(int argc, char **argv) {
     }
     int rc = EXIT_OK;
     if (im.jail) {
-        if (conf_read(&im, im.jail, &im.jailconf) != 0) {
-            fprintf(stderr, "ward-rules import-fail2ban: --jail %s: cannot be read\n", im.jail);
+        char err[1024];
+        if (conf_read(&im, im.jail, &im.jailconf, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ward-rules import-fail2ban: --jail %s\n", err);
             rc = EXIT_USAGE;
             goto done;
         }

@@ -17,7 +17,11 @@ for my $f (sort @files) {
     if ($f =~ /\.yara?$/) {
         my %r;
         while (<$in>) {
-            if (/^\s*(?:private\s+)?rule\s+(\w+)/) { %r = (name => $1, private => /private/ ? 1 : 0) }
+            # "private" and "global" are modifiers before "rule", in any order; the name, the
+            # tags and the rest of the line may say "private" without making it private
+            if (/^\s*((?:(?:private|global)\s+)*)rule\s+(\w+)/) {
+                %r = (name => $2, private => $1 =~ /\bprivate\b/ ? 1 : 0);
+            }
             $r{id} = $1 if /^\s*id\s*=\s*"([^"]*)"/;
             $r{title} = $1 if /^\s*title\s*=\s*"([^"]*)"/;
             $r{level} = $1 if /^\s*level\s*=\s*"([^"]*)"/;

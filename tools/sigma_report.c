@@ -3,23 +3,19 @@
  * keep a loaded rule from working (a log source ward's table does not have, a field its
  * decoders do not produce).
  *
- * Each file is enumerated once for its documents (line, id, title) and loaded once into
- * one rule list (so duplicate ids across files are found); the loader's diagnostics are
- * given to the document whose lines they fall in. */
+ * The files are found by ward_rules_walk, as ward_rules_load finds them. Each is read
+ * once; its bytes are parsed for the documents (line, id, title) and loaded into one rule
+ * list (so duplicate ids across files are found); the loader's diagnostics are given to
+ * the document whose lines they fall in. */
 #include "sigma_report.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ward/detect.h"
 #include "ward/logsource.h"
 #include "ward/node.h"
 #include "ward/rule.h"
-
-#define MAX_DEPTH 16
 
 typedef struct doc {
     char *file;
@@ -41,10 +37,8 @@ typedef struct report {
     ward_diags d; /* the loader's */
     doc *docs;
     size_t ndocs, capdocs;
-    char **files;
     size_t nfiles;
-    size_t file_errors; /* diagnostics of no document: unreadable files, directories */
-    char **warn;        /* "file:line: rule ID: message", one per warning */
+    char **warn; /* "file:line: rule ID: message", one per warning */
     size_t nwarn;
     group *wgroups;
     size_t nwgroups;
@@ -56,84 +50,6 @@ static char *xstrndup(report *rp, const char *s, size_t n) {
     if (!p)
         rp->oom = 1;
     return p;
-}
-
-/* ---- finding the files ---- */
-
-static int is_yaml(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && (strcmp(dot, ".yml") == 0 || strcmp(dot, ".yaml") == 0);
-}
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void add_file(report *rp, const char *path) {
-    char **v = realloc(rp->files, (rp->nfiles + 1) * sizeof(*v));
-    if (!v) {
-        rp->oom = 1;
-        return;
-    }
-    rp->files = v;
-    if ((v[rp->nfiles] = strdup(path)) != NULL)
-        rp->nfiles++;
-    else
-        rp->oom = 1;
-}
-
-static void walk(report *rp, const char *path, int depth, int explicit) {
-    struct stat st;
-    if (stat(path, &st) < 0 || depth > MAX_DEPTH) {
-        if (depth > MAX_DEPTH)
-            ward_diags_add(&rp->d, path, 0, 0, NULL, "directories nested deeper than %d levels",
-                           MAX_DEPTH);
-        else
-            ward_diags_add(&rp->d, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-        rp->file_errors++;
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (is_yaml(path) || explicit)
-            add_file(rp, path);
-        return;
-    }
-    DIR *dir = opendir(path);
-    if (!dir) {
-        ward_diags_add(&rp->d, path, 0, 0, NULL, "cannot open directory: %s", strerror(errno));
-        rp->file_errors++;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char **v = realloc(names, (n + 1) * sizeof(*v));
-        if (!v || !(v[n] = strdup(e->d_name))) {
-            names = v ? v : names;
-            rp->oom = 1;
-            break;
-        }
-        names = v;
-        n++;
-    }
-    closedir(dir);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        char *sub;
-        const char *sep = path[0] && path[strlen(path) - 1] == '/' ? "" : "/";
-        if (asprintf(&sub, "%s%s%s", path, sep, names[i]) < 0) {
-            rp->oom = 1;
-        } else {
-            walk(rp, sub, depth + 1, 0);
-            free(sub);
-        }
-        free(names[i]);
-    }
-    free(names);
 }
 
 /* ---- the documents of a file ---- */
@@ -192,20 +108,36 @@ static int same_diag(const ward_diag *a, const ward_diag *b) {
     return a->line == b->line && a->col == b->col && strcmp(a->msg, b->msg) == 0;
 }
 
-/* Enumerates and loads one file, then gives each new diagnostic to its document. */
-static void do_file(report *rp, const char *file) {
+static int is_yaml(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (strcmp(dot, ".yml") == 0 || strcmp(dot, ".yaml") == 0);
+}
+
+/* Reads, enumerates and loads one file found by ward_rules_walk, then gives each new
+ * diagnostic to its document. */
+static void do_file(const char *file, int explicit, void *vrp) {
+    report *rp = vrp;
+    if (!is_yaml(file)) {
+        if (explicit)
+            ward_diags_add(&rp->d, file, 0, 0, NULL,
+                           "not a Sigma rule file: expected .yml or .yaml");
+        return;
+    }
+    rp->nfiles++;
+    uint8_t *buf;
+    size_t len;
+    char err[512];
+    if (ward_file_read(file, WARD_YAML_MAX_FILE, &buf, &len, err, sizeof(err)) != 0) {
+        ward_diags_add(&rp->d, file, 0, 0, NULL, "%s", err);
+        return;
+    }
     size_t doc0 = rp->ndocs, diag0 = rp->d.n, rule0 = rp->rs.n;
     ward_diags yd;
     ward_diags_init(&yd);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    char err[512];
-    if (ward_file_read(file, WARD_YAML_MAX_FILE, &buf, &len, err, sizeof(err)) == 0) {
-        enum_ctx ec = {rp, file};
-        ward_yaml_parse(file, buf, len, on_doc, &ec, &yd);
-        free(buf);
-    }
-    ward_rules_load(&rp->rs, file, &rp->d);
+    enum_ctx ec = {rp, file};
+    ward_yaml_parse(file, buf, len, on_doc, &ec, &yd);
+    ward_rules_load_buffer(&rp->rs, file, buf, len, &rp->d);
+    free(buf);
     for (size_t i = rule0; i < rp->rs.n; i++)
         for (size_t k = doc0; k < rp->ndocs; k++)
             if (rp->docs[k].line == rp->rs.v[i]->line)
@@ -232,8 +164,6 @@ static void do_file(report *rp, const char *file) {
         }
         if (owner)
             doc_add_diag(rp, owner, i);
-        else
-            rp->file_errors++;
     }
     ward_diags_fini(&yd);
 }
@@ -373,9 +303,6 @@ static void report_free(report *rp) {
         free(rp->docs[i].diags);
     }
     free(rp->docs);
-    for (size_t i = 0; i < rp->nfiles; i++)
-        free(rp->files[i]);
-    free(rp->files);
     for (size_t i = 0; i < rp->nwarn; i++)
         free(rp->warn[i]);
     free(rp->warn);
@@ -396,9 +323,17 @@ int sigma_report_run(char **paths, int npaths, FILE *out) {
     ward_rules_init(&rp.rs);
     ward_diags_init(&rp.d);
     for (int i = 0; i < npaths; i++)
-        walk(&rp, paths[i], 0, 1);
-    for (size_t i = 0; i < rp.nfiles; i++)
-        do_file(&rp, rp.files[i]);
+        ward_rules_walk(paths[i], do_file, &rp, &rp.d);
+    /* A diagnostic of no document: a file or directory that could not be read. */
+    char *owned = calloc(rp.d.n ? rp.d.n : 1, 1);
+    if (!owned)
+        rp.oom = 1;
+    size_t file_errors = 0;
+    for (size_t k = 0; owned && k < rp.ndocs; k++)
+        for (size_t j = 0; j < rp.docs[k].ndiags; j++)
+            owned[rp.docs[k].diags[j]] = 1;
+    for (size_t i = 0; owned && i < rp.d.n; i++)
+        file_errors += !owned[i];
 
     size_t loaded = 0, refused = 0;
     for (size_t i = 0; i < rp.ndocs; i++)
@@ -436,14 +371,10 @@ int sigma_report_run(char **paths, int npaths, FILE *out) {
         fprintf(out, "\nrefusals by reason (a rule may have several):\n");
         print_groups(out, rg, nrg);
     }
-    if (rp.file_errors) {
+    if (file_errors) {
         fprintf(out, "\nerrors outside any rule:\n");
         for (size_t i = 0; i < rp.d.n; i++) {
-            int owned = 0;
-            for (size_t k = 0; k < rp.ndocs && !owned; k++)
-                for (size_t j = 0; j < rp.docs[k].ndiags && !owned; j++)
-                    owned = rp.docs[k].diags[j] == i;
-            if (!owned) {
+            if (!owned[i]) {
                 char buf[2048];
                 ward_diag_format(&rp.d.v[i], buf, sizeof(buf));
                 fprintf(out, "  %s\n", buf);
@@ -462,7 +393,8 @@ int sigma_report_run(char **paths, int npaths, FILE *out) {
     }
     if (rp.oom || rp.d.oom)
         fprintf(out, "\nward-rules: out of memory: the report is incomplete\n");
-    int rc = (refused || rp.file_errors || rp.oom || rp.d.oom) ? 1 : 0;
+    int rc = (refused || file_errors || rp.oom || rp.d.oom) ? 1 : 0;
+    free(owned);
     for (size_t i = 0; i < nrg; i++)
         free(rg[i].reason);
     free(rg);

@@ -15,6 +15,7 @@
 #include "ward/decode.h"
 #include "ward/detect.h"
 #include "ward/engine.h"
+#include "ward/json.h"
 #include "ward/rule.h"
 
 #include "import_fail2ban.h"
@@ -24,6 +25,7 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1  /* rule errors, failed tests */
 #define EXIT_USAGE 2 /* bad command line, unreadable input */
+#define MAX_RUNS 16  /* bench --runs */
 
 static const char usage_text[] =
     "usage: ward-rules COMMAND [OPTIONS] ...\n"
@@ -126,6 +128,18 @@ static ward_engine *load_engine(const char *const *paths, size_t npaths, const o
     ward_rules_fini(&rs);
     if (!e)
         fprintf(stderr, "ward-rules: %s\n", err);
+    return e;
+}
+
+/* load_engine for the commands that run the rules on logs: NULL (after printing every
+ * error) when any rule has one. */
+static ward_engine *load_clean(const char *const *paths, size_t npaths, const opts *o) {
+    size_t nerr = 0;
+    ward_engine *e = load_engine(paths, npaths, o, &nerr);
+    if (e && nerr) {
+        ward_engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -245,40 +259,6 @@ static int reader_next(reader *r, const uint8_t **line, size_t *len, int *cut) {
 
 /* ---- output helpers ---- */
 
-static void json_str(FILE *out, const char *s, size_t len) {
-    fputc('"', out);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\r':
-            fputs("\\r", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                fprintf(out, "\\u%04x", c);
-            else
-                fputc(c, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void json_cstr(FILE *out, const char *s) {
-    json_str(out, s ? s : "", s ? strlen(s) : 0);
-}
-
 /* Prints a value for text output: printable bytes as they are, others as \xHH. */
 static void text_val(FILE *out, const char *s, size_t len) {
     for (size_t i = 0; i < len; i++) {
@@ -292,19 +272,18 @@ static void text_val(FILE *out, const char *s, size_t len) {
 
 /* ---- extracted fields ---- */
 
-#define MAX_EXTRACT 64
 typedef struct extracted {
     size_t n;
     struct {
         const char *name;
         const char *val;
         size_t len;
-    } f[MAX_EXTRACT];
+    } f[WARD_EXTRACT_MAX];
 } extracted;
 
 static int collect_field(const char *name, const char *val, size_t len, void *ctx) {
     extracted *x = ctx;
-    if (x->n < MAX_EXTRACT) {
+    if (x->n < WARD_EXTRACT_MAX) {
         x->f[x->n].name = name;
         x->f[x->n].val = val;
         x->f[x->n].len = len;
@@ -472,18 +451,46 @@ typedef struct match_ctx {
     const ward_event *ev;
     ward_scratch *s;
     uint64_t matches;
+    ward_buf *json; /* --json: the line being written */
+    int failed;     /* a match could not be written */
 } match_ctx;
 
-static void print_event_json(FILE *out, const ward_event *ev) {
-    fputs("{\"decoder\":", out);
-    json_cstr(out, ev->decoder);
-    for (size_t i = 0; i < ev->nfields; i++) {
-        fputc(',', out);
-        json_cstr(out, ev->fields[i].name);
-        fputc(':', out);
-        json_str(out, ev->fields[i].val, ev->fields[i].val_len);
+/* One line of --json into b (reset first): the match, the fields extracted and the
+ * event's fields. Returns 0, or -1 when memory ran out. */
+static int match_json(ward_buf *b, const match_ctx *m, const ward_rule *r, const extracted *x) {
+    ward_jw w;
+    ward_buf_reset(b);
+    ward_jw_init(&w, b);
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "file", m->file);
+    ward_jw_ku64(&w, "line", m->lineno);
+    ward_jw_key(&w, "rule");
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "id", r->id);
+    ward_jw_kcstr(&w, "title", r->title ? r->title : "");
+    ward_jw_kcstr(&w, "level", ward_level_name(r->level));
+    ward_jw_kcstr(&w, "mode", ward_mode_name(r->mode));
+    ward_jw_ku64(&w, "rev", r->rev);
+    ward_jw_obj_end(&w);
+    ward_jw_key(&w, "extracted");
+    ward_jw_obj(&w);
+    for (size_t i = 0; i < x->n; i++)
+        ward_jw_kstr(&w, x->f[i].name, x->f[i].val, x->f[i].len);
+    ward_jw_obj_end(&w);
+    const ward_event *ev = m->ev;
+    ward_jw_key(&w, "event");
+    ward_jw_obj(&w);
+    ward_jw_kcstr(&w, "decoder", ev->decoder ? ev->decoder : "");
+    for (size_t i = 0; i < ev->nfields; i++)
+        ward_jw_kstr(&w, ev->fields[i].name, ev->fields[i].val, ev->fields[i].val_len);
+    ward_jw_obj_end(&w);
+    if (ev->truncated) {
+        ward_jw_key(&w, "truncated");
+        ward_jw_bool(&w, 1);
     }
-    fputc('}', out);
+    ward_jw_obj_end(&w);
+    ward_buf_putc(b, '\n');
+    return b->oom ? -1 : 0;
 }
 
 static int on_match(const ward_rule *r, size_t idx, void *vctx) {
@@ -493,27 +500,13 @@ static int on_match(const ward_rule *r, size_t idx, void *vctx) {
     ward_extract_run(r, m->ev, ward_scratch_ctx(m->s), collect_field, &x);
     m->matches++;
     if (m->o->json) {
-        fputs("{\"file\":", stdout);
-        json_cstr(stdout, m->file);
-        printf(",\"line\":%llu,\"rule\":{\"id\":", (unsigned long long)m->lineno);
-        json_cstr(stdout, r->id);
-        fputs(",\"title\":", stdout);
-        json_cstr(stdout, r->title);
-        printf(",\"level\":\"%s\",\"mode\":\"%s\",\"rev\":%u}", ward_level_name(r->level),
-               ward_mode_name(r->mode), r->rev);
-        fputs(",\"extracted\":{", stdout);
-        for (size_t i = 0; i < x.n; i++) {
-            if (i)
-                fputc(',', stdout);
-            json_cstr(stdout, x.f[i].name);
-            fputc(':', stdout);
-            json_str(stdout, x.f[i].val, x.f[i].len);
+        if (match_json(m->json, m, r, &x) < 0) {
+            fprintf(stderr, "ward-rules: out of memory writing the match of %s at %s:%llu\n", r->id,
+                    m->file, (unsigned long long)m->lineno);
+            m->failed = 1;
+        } else {
+            fwrite(m->json->p, 1, m->json->len, stdout);
         }
-        fputs("},\"event\":", stdout);
-        print_event_json(stdout, m->ev);
-        if (m->ev->truncated)
-            fputs(",\"truncated\":true", stdout);
-        fputs("}\n", stdout);
     } else {
         printf("%s:%llu: %s %s%s \"%s\"", m->file, (unsigned long long)m->lineno,
                ward_level_name(r->level), r->id, r->mode == WARD_MODE_SHADOW ? " (shadow)" : "",
@@ -586,14 +579,9 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
         fprintf(stderr, "ward-rules match: -r PATH is required\n");
         return EXIT_USAGE;
     }
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     if (!e)
         return EXIT_FAIL;
-    if (nerr) {
-        ward_engine_free(e);
-        return EXIT_FAIL;
-    }
     ward_scratch *s = ward_scratch_new(e);
     if (!s) {
         ward_engine_free(e);
@@ -608,6 +596,8 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
     }
     int rc = EXIT_OK;
     uint64_t lines = 0, matches = 0, truncated = 0;
+    ward_buf json;
+    ward_buf_init(&json);
     for (int fi = 0; fi < nfiles; fi++) {
         reader rd;
         if (reader_open(&rd, files[fi], o->max_line) != 0) {
@@ -617,7 +607,7 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
         const uint8_t *line;
         size_t len;
         int cut;
-        match_ctx m = {o, rd.name, 0, &ev, s, 0};
+        match_ctx m = {o, rd.name, 0, &ev, s, 0, &json, 0};
         while (reader_next(&rd, &line, &len, &cut)) {
             ward_decode(o->decoder_set ? o->decoder : WARD_DECODER_AUTO, line, len, &ev);
             ev.truncated = cut;
@@ -630,6 +620,8 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
             fprintf(stderr, "ward-rules: %s: read error\n", rd.name);
             rc = EXIT_USAGE;
         }
+        if (m.failed && rc == EXIT_OK)
+            rc = EXIT_FAIL;
         lines += rd.lineno;
         matches += m.matches;
         truncated += rd.truncated;
@@ -646,6 +638,7 @@ static int cmd_match(const opts *o, char **files, int nfiles) {
         fprintf(stderr, ", %llu regex evaluations stopped by a limit (treated as no match)",
                 (unsigned long long)limits);
     fprintf(stderr, "\n");
+    ward_buf_fini(&json);
     ward_event_fini(&ev);
     ward_scratch_free(s);
     ward_engine_free(e);
@@ -796,14 +789,13 @@ static int cmd_profile(const opts *o, char **files, int nfiles) {
         fprintf(stderr, "ward-rules profile: usage: profile -r PATH FILE\n");
         return EXIT_USAGE;
     }
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     if (!e)
         return EXIT_FAIL;
     mapped m;
-    if (nerr || map_file(files[0], &m) != 0) {
+    if (map_file(files[0], &m) != 0) {
         ward_engine_free(e);
-        return nerr ? EXIT_FAIL : EXIT_USAGE;
+        return EXIT_USAGE;
     }
     run_ctx c;
     if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_AUTO) != 0) {
@@ -867,16 +859,12 @@ static int dbl_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Runs the engine (or the naive loop) over len bytes runs times; keeps the pairs of the
- * first run and the median time. */
+/* Runs the engine (or the naive loop) over len bytes runs times (1 to MAX_RUNS, as
+ * --runs takes it); keeps the pairs of the first run and the median time. */
 static int bench_run(const ward_engine *e, const opts *o, const uint8_t *p, size_t len, int naive,
                      int runs, bench_result *out) {
-    double t[16];
+    double t[MAX_RUNS];
     memset(out, 0, sizeof(*out));
-    if (runs > 16)
-        runs = 16;
-    if (runs < 1)
-        runs = 1;
     for (int k = 0; k < runs; k++) {
         run_ctx c;
         if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_RAW) != 0) {
@@ -918,23 +906,17 @@ static int cmd_bench(const opts *o, char **files, int nfiles) {
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t nerr = 0;
-    ward_engine *e = load_engine(o->rules, o->nrules, o, &nerr);
+    ward_engine *e = load_clean(o->rules, o->nrules, o);
     double compile_s = seconds_since(&t0);
     if (!e)
         return EXIT_FAIL;
-    if (nerr) {
-        ward_engine_free(e);
-        return EXIT_FAIL;
-    }
     ward_engine *base = NULL;
     if (o->baseline) {
         const char *bp[] = {o->baseline};
         opts bo = *o;
         bo.noverlays = 0;
-        base = load_engine(bp, 1, &bo, &nerr);
-        if (!base || nerr) {
-            ward_engine_free(base);
+        base = load_clean(bp, 1, &bo);
+        if (!base) {
             ward_engine_free(e);
             return EXIT_FAIL;
         }
@@ -1108,8 +1090,8 @@ int main(int argc, char **argv) {
             break;
         case OPT_RUNS: {
             size_t r;
-            if (parse_size(optarg, &r) != 0 || r > 16) {
-                fprintf(stderr, "ward-rules: --runs wants 1 to 16\n");
+            if (parse_size(optarg, &r) != 0 || r > MAX_RUNS) {
+                fprintf(stderr, "ward-rules: --runs wants 1 to %d\n", MAX_RUNS);
                 goto done;
             }
             o.runs = (int)r;

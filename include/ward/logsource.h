@@ -69,10 +69,6 @@ const ward_fieldmap *ward_logsource_map(const ward_logsource *ls, size_t *n);
  * (JSON and key=value events carry whatever keys the log has). */
 int ward_logsource_produces(const ward_logsource *ls, const char *name);
 
-/* A short description of what ward reads for ls ("Zeek JSON logs through the json
- * decoder"). Static. */
-const char *ward_logsource_what(const ward_logsource *ls);
-
 /* Writes "product=P service=S category=C" (the parts that are set; "none" when none
  * is) into buf, NUL-terminated. */
 void ward_logsource_format(const char *product, const char *service, const char *category,

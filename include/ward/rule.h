@@ -24,12 +24,19 @@ typedef enum ward_mode { WARD_MODE_ALERT = 0, WARD_MODE_SHADOW, WARD_MODE_OFF } 
 const char *ward_level_name(ward_level l);
 const char *ward_mode_name(ward_mode m);
 
+/* Limits the loader enforces, so that the agent's per-event arrays are fixed: a
+ * threshold groups by at most WARD_THRESHOLD_MAX_GROUP_BY fields, and an extract pattern
+ * has at most WARD_EXTRACT_MAX group names (the fields it adds to one alert; a name that
+ * (?J) gives to several groups counts once, as the importer of fail2ban writes them). */
+#define WARD_THRESHOLD_MAX_GROUP_BY 16
+#define WARD_EXTRACT_MAX 64
+
 /* threshold: evaluated by the agent; the loader only parses and validates it. */
 typedef struct ward_threshold {
     int set;
     uint32_t count;    /* >= 1 */
     uint32_t within_s; /* window in seconds, >= 1 */
-    char **group_by;   /* field names */
+    char **group_by;   /* field names, at most WARD_THRESHOLD_MAX_GROUP_BY */
     size_t ngroup_by;
     char *distinct;      /* field whose distinct values are counted, or NULL */
     uint32_t suppress_s; /* silence after firing, 0 = none */
@@ -93,6 +100,16 @@ void ward_rules_fini(ward_rules *rs);
  * errors are added, rules with errors are not. Duplicate ids are errors.
  * Returns 0 when no error was found, -1 otherwise. */
 int ward_rules_load(ward_rules *rs, const char *path, ward_diags *d);
+
+/* Called by ward_rules_walk for each file found; explicit is 1 for the path that was
+ * given (whatever its name), 0 for a file found in a directory. path is the walker's. */
+typedef void (*ward_rules_file_fn)(const char *path, int explicit, void *ctx);
+
+/* Walks path as ward_rules_load does: a file is given to fn, a directory's entries are
+ * walked in name order, names starting with '.' skipped, 16 levels deep at most. What
+ * cannot be opened or read, and directories nested deeper, go to d (the path, no line).
+ * Returns 0, or -1 when such an error was reported. */
+int ward_rules_walk(const char *path, ward_rules_file_fn fn, void *ctx, ward_diags *d);
 
 /* Loads YAML rules from memory; name is used in messages. Same return as above. */
 int ward_rules_load_buffer(ward_rules *rs, const char *name, const uint8_t *buf, size_t len,

@@ -20,6 +20,14 @@ perl -MJSON::PP -ne 'my $o = decode_json($_); die "no rule id\n" unless $o->{rul
 [ -s "$T/perr" ] && { bad "--json output is not valid JSON"; cat "$T/perr"; } || ok "--json lines parse as JSON"
 [ "$(cat "$T/n")" -ge 4 ] && ok "--json reports the matches" || bad "--json reported $(cat "$T/n")"
 expect_grep '"cs-uri-stem":"/download.php"' "$T/json" "--json carries decoded fields"
+# a field that is not UTF-8, with a control character and an escaped quote, is still valid JSON
+sed -n 4p tests/data/demo/access.log | sed 's/"-" "/"-" "x\xff\x01\\"y /' >"$T/bad.log"
+"$WR" match -r rules --json "$T/bad.log" >"$T/json" 2>/dev/null
+perl -MJSON::PP -ne 'my $o = decode_json($_); my $u = $o->{event}{"cs-user-agent"} // "";
+    print join(" ", map { sprintf "%x", ord } split //, substr($u, 0, 5)), "\n"' "$T/json" \
+    >"$T/ua" 2>"$T/perr"
+[ "$(cat "$T/ua")" = "78 fffd 1 5c 22" ] && ok "--json escapes a field's bytes, U+FFFD for what is not UTF-8" ||
+    { bad "--json on bytes that are not UTF-8: $(cat "$T/ua")"; cat "$T/perr"; }
 
 head -6 tests/data/demo/access.log | tail -1 | "$WR" match -r rules --explain - >"$T/x" 2>&1
 expect_grep 'decoder=combined_access' "$T/x" "--explain shows the decoder"

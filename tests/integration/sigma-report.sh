@@ -102,6 +102,19 @@ expect_grep "^$T/set/sub/c.yml:1: rule s-unknown: log source product=acme servic
 expect_grep "^$T/set/sub/c.yml:7: rule s-cookie: field 'cs-cookie' is not among the fields" \
     "$T/out" "warning: field no decoder produces"
 grep -q 's-good' "$T/out" && bad "a rule that loaded cleanly is listed" || ok "clean rules are not listed"
+# each rule file is opened once: what is counted is what was loaded
+if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
+    strace -f -e trace=open,openat -o "$T/trace" "$WR" check --report "$T/set" >/dev/null 2>&1
+    opens=$(grep -E '"[^"]*/set/[^"]*\.yml"' "$T/trace" | grep -v ENOENT |
+        sed -E 's/.*"([^"]*)".*/\1/' | sort | uniq -c | awk '{print $1}' | sort -u | paste -sd, -)
+    [ "$opens" = 1 ] && ok "each rule file is read once" || bad "rule files opened $opens times"
+else
+    ok "# skip: strace cannot run here, the files' reads are not counted"
+fi
+"$WR" check --report "$T/set/ignored.txt" >"$T/out" 2>&1
+[ $? -eq 1 ] && ok "a file named that is not YAML exits 1" || bad "a file named that is not YAML does not exit 1"
+expect_grep 'ignored\.txt: not a Sigma rule file: expected \.yml or \.yaml' "$T/out" \
+    "a file named that is not YAML is reported"
 
 mkdir -p "$T/clean"
 cp "$T/set/b.yml" "$T/clean/" 2>/dev/null

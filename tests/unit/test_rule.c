@@ -475,6 +475,75 @@ static void test_rule_bad_threshold(void **state) {
     }
 }
 
+/* "threshold: {count: 2, within: 1m, group_by: [f0, f1, ...]}" with n fields. */
+static char *group_by_rule(size_t n) {
+    char *y = malloc(4096);
+    assert_non_null(y);
+    int len = snprintf(y, 4096, GOOD_HEAD GOOD_DET "threshold: {count: 2, within: 1m, group_by: [");
+    for (size_t i = 0; i < n; i++)
+        len += snprintf(y + len, 4096 - (size_t)len, "%sf%zu", i ? ", " : "", i);
+    snprintf(y + len, 4096 - (size_t)len, "]}\n");
+    return y;
+}
+
+static void test_rule_threshold_group_by_limit(void **state) {
+    fixture *f = *state;
+    char *y = group_by_rule(WARD_THRESHOLD_MAX_GROUP_BY);
+    assert_int_equal(load(f, y), 0);
+    assert_int_equal(f->rs.v[0]->threshold.ngroup_by, WARD_THRESHOLD_MAX_GROUP_BY);
+    free(y);
+    y = group_by_rule(WARD_THRESHOLD_MAX_GROUP_BY + 1);
+    expect_one_error(y, "t.yml:8:45: rule t1: threshold.group_by has 17 fields, over the limit "
+                        "of 16");
+    free(y);
+    /* an overlay's threshold is held to it too */
+    const char *ov = "overlay: {rule: t1, threshold: {count: 2, within: 1m, group_by: [a, b, c, "
+                     "d, e, f, g, h, i, j, k, l, m, n, o, p, q]}}";
+    assert_int_equal(overlay(f, ov), -1);
+    expect_diag(&f->d, "o.yml:1:65: rule t1: threshold.group_by has 17 fields, over the limit "
+                       "of 16");
+    expect_ndiags(&f->d, 1);
+    assert_int_equal(f->rs.v[0]->threshold.ngroup_by, WARD_THRESHOLD_MAX_GROUP_BY);
+}
+
+/* An extract of n named groups (?<g0>a)(?<g1>a)... */
+static char *extract_rule(size_t n) {
+    char *y = malloc(4096);
+    assert_non_null(y);
+    int len = snprintf(y, 4096, GOOD_HEAD GOOD_DET "extract: {on: message, pcre2: '");
+    for (size_t i = 0; i < n; i++)
+        len += snprintf(y + len, 4096 - (size_t)len, "(?<g%zu>a)", i);
+    snprintf(y + len, 4096 - (size_t)len, "'}\n");
+    return y;
+}
+
+static void test_rule_extract_named_group_limit(void **state) {
+    fixture *f = *state;
+    char *y = extract_rule(WARD_EXTRACT_MAX);
+    int rc = load(f, y);
+    if (rc)
+        dump(&f->d);
+    assert_int_equal(rc, 0);
+    free(y);
+    y = extract_rule(WARD_EXTRACT_MAX + 1);
+    expect_one_error(y, "t.yml:8:31: rule t1: extract.pcre2 has 65 group names, over the limit "
+                        "of 64");
+    free(y);
+    /* one name given to many groups (as the fail2ban importer writes src_ip) is one field */
+    char big[4096];
+    int len =
+        snprintf(big, sizeof(big),
+                 "title: T\nid: t2\nlevel: high\n" GOOD_DET "extract: {on: message, pcre2: '(?J)");
+    for (int i = 0; i < 2 * WARD_EXTRACT_MAX; i++)
+        len += snprintf(big + len, sizeof(big) - (size_t)len, "%s(?<g>a%d)", i ? "|" : "", i);
+    snprintf(big + len, sizeof(big) - (size_t)len, "'}\n");
+    rc = load(f, big);
+    if (rc)
+        dump(&f->d);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->rs.n, 2);
+}
+
 static void test_rule_extract_without_named_group(void **state) {
     (void)state;
     expect_one_error(GOOD_HEAD GOOD_DET "extract: {on: message, pcre2: 'user (\\S+)'}\n",
@@ -611,6 +680,33 @@ static void test_rule_trailing_slash_directory(void **state) {
     fixture *f = *state;
     assert_int_equal(ward_rules_load(&f->rs, DATA "tree/a/", &f->d), 0);
     assert_string_equal(f->rs.v[0]->file, DATA "tree/a/m.yml");
+}
+
+typedef struct walked {
+    char got[512];
+} walked;
+
+static void on_walked(const char *path, int explicit, void *ctx) {
+    walked *w = ctx;
+    size_t n = strlen(w->got);
+    snprintf(w->got + n, sizeof(w->got) - n, "%s%s%s", n ? " " : "", path + strlen(DATA "tree"),
+             explicit ? "!" : "");
+}
+
+static void test_rule_walk_gives_every_file_in_order(void **state) {
+    fixture *f = *state;
+    walked w = {""};
+    /* every file, whatever its name (the caller chooses); hidden ones are not given */
+    assert_int_equal(ward_rules_walk(DATA "tree", on_walked, &w, &f->d), 0);
+    assert_string_equal(w.got, "/a/m.yml /a/z.yaml /b.yml /c.yml /notes.txt");
+    expect_ndiags(&f->d, 0);
+    w.got[0] = 0;
+    assert_int_equal(ward_rules_walk(DATA "tree/notes.txt", on_walked, &w, &f->d), 0);
+    assert_string_equal(w.got, "/notes.txt!");
+    w.got[0] = 0;
+    assert_int_equal(ward_rules_walk(DATA "tree/nope", on_walked, &w, &f->d), -1);
+    assert_string_equal(w.got, "");
+    expect_diag(&f->d, DATA "tree/nope: cannot open: No such file or directory");
 }
 
 static void test_rule_explicit_other_extension_is_error(void **state) {
@@ -1022,6 +1118,8 @@ int main(void) {
         T(test_rule_bad_status_and_related),
         T(test_rule_detection_not_a_map),
         T(test_rule_bad_threshold),
+        T(test_rule_threshold_group_by_limit),
+        T(test_rule_extract_named_group_limit),
         T(test_rule_extract_without_named_group),
         T(test_rule_extract_bad_regex_shows_offset),
         T(test_rule_extract_literal_not_required),
@@ -1033,6 +1131,7 @@ int main(void) {
         T(test_rule_errors_in_many_keys_of_one_rule),
         T(test_rule_directory_recursive_sorted),
         T(test_rule_trailing_slash_directory),
+        T(test_rule_walk_gives_every_file_in_order),
         T(test_rule_explicit_other_extension_is_error),
         T(test_rule_missing_file),
         T(test_rule_unreadable_file),
