@@ -88,7 +88,8 @@ UNIT_TESTS := \
 	test_config \
 	test_correlate \
 	test_framing \
-	test_f2bdate
+	test_f2bdate \
+	test_crypto
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
