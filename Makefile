@@ -53,7 +53,8 @@ LIB_SRCS := \
 	lib/framing.c \
 	lib/crypto.c \
 	lib/wire.c \
-	lib/tls.c
+	lib/tls.c \
+	lib/feed.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -93,7 +94,8 @@ UNIT_TESTS := \
 	test_f2bdate \
 	test_crypto \
 	test_wire \
-	test_tls
+	test_tls \
+	test_feed
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -172,7 +174,7 @@ fuzz: deps
 			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
 	done
 
-FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c fuzz/*.c \
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c tests/unit/*.h fuzz/*.c \
 	bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
