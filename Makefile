@@ -164,7 +164,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
 
-FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing
+FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz
