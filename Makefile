@@ -51,7 +51,10 @@ LIB_SRCS := \
 	lib/config.c \
 	lib/correlate.c \
 	lib/framing.c \
-	lib/crypto.c
+	lib/crypto.c \
+	lib/wire.c \
+	lib/tls.c \
+	lib/feed.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -88,7 +91,11 @@ UNIT_TESTS := \
 	test_config \
 	test_correlate \
 	test_framing \
-	test_f2bdate
+	test_f2bdate \
+	test_crypto \
+	test_wire \
+	test_tls \
+	test_feed
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -157,7 +164,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
 
-FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing
+FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz
@@ -167,7 +174,7 @@ fuzz: deps
 			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
 	done
 
-FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c fuzz/*.c \
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c tests/unit/*.h fuzz/*.c \
 	bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)

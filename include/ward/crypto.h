@@ -60,4 +60,9 @@ int ward_crypto_secret_load(const char *path, uint8_t *key, size_t *len, char *e
 /* CRC32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 uint32_t ward_crypto_crc32c(uint32_t crc, const uint8_t *p, size_t len);
 
+/* The same through one implementation, for tests: impl 0 is the portable table code, 1
+ * the SSE4.2 instruction. Sets *out and returns 0, or -1 when impl is not available on
+ * this CPU. */
+int ward_crypto_crc32c_with(int impl, uint32_t crc, const uint8_t *p, size_t len, uint32_t *out);
+
 #endif
