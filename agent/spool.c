@@ -277,6 +277,15 @@ int agent_spool_alert(agent *a, const uint8_t *json, size_t len) {
     agent_spool *sp = &a->sp;
     if (!a->spool)
         return 0;
+    if ((uint64_t)len + 16 > a->cfg.spool.max_size || len > AGENT_SPOOL_MAX_RECORD) {
+        /* it could never fit: waiting for room would hold the sources for ever */
+        sp->oversize++;
+        agent_log(a, "error",
+                  "an alert of %zu bytes cannot fit in the spool (spool.max_size): it is "
+                  "dropped (counted in spool.oversize)",
+                  len);
+        return 0;
+    }
     /* in order: nothing overtakes what already waits */
     if (sp->pending.len && put_pending(a) != 0)
         return wait_or_keep(a, json, len);
@@ -440,6 +449,16 @@ int agent_spool_tool(int argc, char **argv) {
     }
     if (!S_ISDIR(st.st_mode)) {
         fprintf(stderr, "ward-agent: %s: not a directory\n", dir);
+        return 1;
+    }
+    /* a directory that is not a spool is not made into one */
+    char meta[4200];
+    snprintf(meta, sizeof(meta), "%s/spool.meta", dir);
+    if (stat(meta, &st) < 0) {
+        fprintf(stderr,
+                "ward-agent: %s: %s: not a spool (the agent makes spool.meta again at "
+                "its next start, if the segments are there)\n",
+                meta, strerror(errno));
         return 1;
     }
     /* the limits do not matter to reading, except max_record, which recovery applies */

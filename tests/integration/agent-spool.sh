@@ -75,6 +75,11 @@ printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nspool:
 printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nspool: {enabled: true, when_full: later}\nsources: [{type: file, paths: [%s]}]\n' \
     "$A/state2" "$A/logs/app.log" >"$A/bad.yml"
 "$WA" --check -c "$A/bad.yml" >/dev/null 2>"$T/bad.err"; expect_grep 'bad.yml:3.*when_full' "$T/bad.err" "a bad when_full is an error naming the line"
+"$WA" spool-dump "$A/logs" >/dev/null 2>"$T/notspool" && bad "spool-dump of a directory that is not a spool" ||
+    expect_grep 'logs/spool.meta: .*not a spool' "$T/notspool" "spool-dump refuses a directory that is not a spool"
+[ -e "$A/logs/spool.meta" ] && bad "spool-dump made a spool of it" || ok "and leaves it as it was"
+"$WA" spool-ack "$A/state/spool" 999999 2>"$T/ackfar" && bad "spool-ack beyond the spool accepted" ||
+    expect_grep 'beyond the durable records' "$T/ackfar" "spool-ack beyond the spool is refused"
 # a damaged meta file: the agent does not start, and says which file
 cp "$A/state/spool/spool.meta" "$T/meta.good"
 echo garbage >"$A/state/spool/spool.meta"
