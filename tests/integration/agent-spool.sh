@@ -187,6 +187,12 @@ appends=$(stat_of "$D/state/stats.json" '$s->{spool}{appends}')
 dump "$D/state/spool" "$D/part"
 last=$(tail -1 "$D/part.seq")
 "$WA" spool-ack "$D/state/spool" "$last" 2>/dev/null || bad "spool-ack failed"
+# the agent, started again with room and nothing new to read, reports the drops
+start_wait "$D/a.yml"
+for i in $(seq 1 100); do [ -f "$D/state/spool-dropped" ] || break; sleep 0.05; done
+stop_agent || bad "the agent exited $?"
+[ -f "$D/state/spool-dropped" ] && bad "the running agent did not report the drops" ||
+    ok "the running agent reports the drops, with no new alert to make it"
 gen "$D/logs/app.log" 401 402
 "$WA" --once -c "$D/a.yml" 2>"$T/drop2.err" || bad "the second --once failed"
 dump "$D/state/spool" "$D/part2"
@@ -196,4 +202,6 @@ expect_grep "^level=high dropped=$dropped\$" "$D/report" "a ward.spool.dropped a
 [ "$(wc -l <"$D/report")" = 1 ] && ok "once" || bad "$(wc -l <"$D/report") reports"
 check_exactly "$D/part2" 401 402 "and the alerts after it are spooled"
 [ -f "$D/state/spool-dropped" ] && bad "spool-dropped is still there after the report" || ok "the report clears spool-dropped"
+# (the ASan+UBSan run) no sanitizer report from any run
+if grep -l 'Sanitizer\|runtime error:' "$T/agent.log" "$T"/*.err "$T"/*/*.err 2>/dev/null; then bad "sanitizer report"; else ok "no sanitizer report"; fi
 finish
