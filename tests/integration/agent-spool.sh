@@ -202,6 +202,57 @@ expect_grep "^level=high dropped=$dropped\$" "$D/report" "a ward.spool.dropped a
 [ "$(wc -l <"$D/report")" = 1 ] && ok "once" || bad "$(wc -l <"$D/report") reports"
 check_exactly "$D/part2" 401 402 "and the alerts after it are spooled"
 [ -f "$D/state/spool-dropped" ] && bad "spool-dropped is still there after the report" || ok "the report clears spool-dropped"
+# --- syslog over TCP cannot be read again: with the spool full, its alerts wait in memory,
+# and at a stop they are kept in spool-pending and go into the spool at the next start
+S="$T/s"
+mkdir -p "$S/state"
+started=
+for try in 1 2 3 4 5; do
+    P=$((20000 + RANDOM % 40000))
+    {
+        echo "agent: {name: test-agent, state_dir: $S/state}"
+        echo "rules: {paths: [tests/data/rules/agent]}"
+        echo "stats: {interval: 0}"
+        echo "spool: {enabled: true, sync_interval: 20ms, max_size: 64k, segment_size: 4k}"
+        echo "sources: [{type: syslog, name: net, listen: \"tcp://127.0.0.1:$P\"}]"
+    } >"$S/a.yml"
+    n0=$(grep -c 'cannot listen' "$T/agent.log" 2>/dev/null)
+    start_agent "$S/a.yml"
+    for i in $(seq 1 100); do
+        grep -q "receiving syslog over tcp on 127.0.0.1:$P" "$T/agent.log" && { started=1; break; }
+        kill -0 "$AGENT_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$started" ] && break
+    kill9_agent
+done
+if [ -n "$started" ]; then
+    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ARGV[0]") or die "connect: $!";
+        my $b = ""; $b .= "<13>Dec  1 10:00:00 host gen[1]: SEQ $_\n" for 1 .. 400; print $s $b; close $s' "$P"
+    for i in $(seq 1 100); do
+        kill -USR1 "$AGENT_PID"
+        sleep 0.05
+        r=$(stat_of "$S/state/stats.json" '$s->{sources}[0]{records}' 2>/dev/null)
+        [ "${r:-0}" = 400 ] && break
+    done
+    waiting=$(stat_of "$S/state/stats.json" '$s->{spool}{waiting_in_memory}')
+    [ "${r:-0}" = 400 ] && [ "$waiting" -gt 0 ] && ok "syslog: $waiting alerts wait in memory for room" || bad "syslog: $r records read, $waiting alerts waiting"
+    stop_agent || bad "the syslog agent exited $?"
+    [ -s "$S/state/spool-pending" ] && ok "at the stop they are kept in spool-pending" || bad "no spool-pending"
+    : >"$S/all"
+    for round in 1 2 3 4 5 6 7 8; do
+        dump "$S/state/spool" "$S/part"
+        cat "$S/part" >>"$S/all"
+        last=$(tail -1 "$S/part.seq")
+        [ -n "$last" ] && "$WA" spool-ack "$S/state/spool" "$last" 2>/dev/null
+        [ -f "$S/state/spool-pending" ] || break
+        "$WA" --once -c "$S/a.yml" 2>>"$T/agent.log" || bad "--once with spool-pending exited $?"
+    done
+    check_exactly "$S/all" 1 400 "syslog: with the spool full, no message's alert is lost"
+else
+    bad "the syslog agent did not start"
+fi
+
 # (the ASan+UBSan run) no sanitizer report from any run
 if grep -l 'Sanitizer\|runtime error:' "$T/agent.log" "$T"/*.err "$T"/*/*.err 2>/dev/null; then bad "sanitizer report"; else ok "no sanitizer report"; fi
 finish
