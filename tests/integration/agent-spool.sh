@@ -101,7 +101,9 @@ F="$T/f"
 spool_config "$F/a.yml" "$F" ""
 gen "$F/logs/app.log" 1 20
 cc -shared -fPIC -O2 -o "$T/failsync.so" tests/integration/lib/failsync.c || bad "cannot build the fsync shim"
-WARD_FAIL_FSYNC=.seg LD_PRELOAD="$T/failsync.so" "$WA" --once -c "$F/a.yml" 2>"$F/sync.err"
+# the sanitizers' runtime must come first; with a preloaded library it does not
+WARD_FAIL_FSYNC=.seg LD_PRELOAD="$T/failsync.so" ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    "$WA" --once -c "$F/a.yml" 2>"$F/sync.err"
 rc=$?
 [ $rc = 1 ] && ok "a failed fdatasync of the spool: exit 1" || bad "a failed fdatasync of the spool: exit $rc"
 expect_grep 'spool/00000000000000000001\.seg: fdatasync: Input/output error.*agent stops' "$F/sync.err" "the message names the segment file"
