@@ -54,7 +54,8 @@ LIB_SRCS := \
 	lib/crypto.c \
 	lib/wire.c \
 	lib/tls.c \
-	lib/feed.c
+	lib/feed.c \
+	lib/spool.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -67,6 +68,7 @@ AGENT_SRCS := \
 	agent/output.c \
 	agent/bookmark.c \
 	agent/stats.c \
+	agent/spool.c \
 	agent/source_file.c \
 	agent/source_journal.c \
 	agent/source_syslog.c
@@ -95,7 +97,8 @@ UNIT_TESTS := \
 	test_crypto \
 	test_wire \
 	test_tls \
-	test_feed
+	test_feed \
+	test_spool
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

@@ -123,9 +123,13 @@ static int start_sources(agent *a) {
 
 /* ---- timers ---- */
 
+#define REPORT_RETRY_MS 1000 /* drops to report, alerts kept: looking for room in the spool */
+
 static void on_commit(void *ctx) {
     agent *a = ctx;
-    if (a->dirty)
+    /* with drops not reported yet, the commit also looks for room for the report, even
+     * when no new alert comes to make it */
+    if (a->dirty || a->sp.unreported || a->sp.pending.len)
         agent_commit(a);
     uint64_t now = ward_loop_now_ms();
     if (!a->dirty && a->bm_due && now >= a->bm_due) {
@@ -133,9 +137,18 @@ static void on_commit(void *ctx) {
             a->bm_due = 0;
     }
     if (a->dirty || a->bm_due)
-        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
+    else if (a->sp.unreported || a->sp.pending.len)
+        ward_loop_timer_after(a->loop, &a->commit_timer, REPORT_RETRY_MS);
     else
         a->commit_armed = 0;
+}
+
+uint64_t agent_commit_interval(const agent *a) {
+    uint64_t i = a->cfg.outputs.file.fsync_interval_ms;
+    if (a->spool && (!a->out.path || a->sp.sync_interval_ms < i))
+        i = a->sp.sync_interval_ms;
+    return i;
 }
 
 /* Called after every record (from agent_process): arms the group commit once. */
@@ -144,7 +157,7 @@ void agent_touch(agent *a) {
         a->bm_due = ward_loop_now_ms() + a->cfg.bookmark_interval_ms;
     if (!a->commit_armed && a->loop) {
         a->commit_armed = 1;
-        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
     }
 }
 
@@ -185,6 +198,15 @@ static int sources_equal(const agent_cfg *x, const agent_cfg *y) {
     return 1;
 }
 
+/* The spool is opened once: its settings need a restart. */
+static int spool_equal(const agent_cfg *x, const agent_cfg *y) {
+    return x->spool.enabled == y->spool.enabled && str_eq(x->spool.dir, y->spool.dir) &&
+           x->spool.max_size == y->spool.max_size &&
+           x->spool.segment_size == y->spool.segment_size &&
+           x->spool.sync_interval_ms == y->spool.sync_interval_ms &&
+           x->spool.when_full == y->spool.when_full;
+}
+
 void agent_reload(agent *a) {
     a->st.reloads++;
     agent_log(a, "info", "reloading %s", a->cfg_path);
@@ -210,6 +232,8 @@ void agent_reload(agent *a) {
     agent_commit(a);
     agent_save_bookmarks(a);
     size_t dropped = ward_corr_retain(a->corr, keep_rule, e);
+    if (!spool_equal(&a->cfg, &cfg))
+        agent_log(a, "warning", "the spool settings changed: they take effect at the next start");
     int restart = !sources_equal(&a->cfg, &cfg) ||
                   !str_eq(a->cfg.outputs.file.path, cfg.outputs.file.path) ||
                   a->cfg.outputs.stdout_ != cfg.outputs.stdout_;
@@ -316,7 +340,7 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         existed = 1;
     }
     a->first_run = !existed;
-    if (output_open(&a->out, &a->cfg, log) < 0)
+    if (output_open(&a->out, &a->cfg, log) < 0 || agent_spool_open(a) < 0)
         return -1;
     ward_loop_timer_init(&a->commit_timer, on_commit, a);
     ward_loop_timer_init(&a->stats_timer, on_stats_timer, a);
@@ -331,6 +355,12 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     signal(SIGPIPE, SIG_IGN);
     if (start_sources(a) < 0)
         return -1;
+    if (!once && (a->sp.unreported || a->sp.pending.len)) {
+        /* drops from before the restart, alerts taken back from spool-pending: into the
+         * spool as soon as there is room */
+        a->commit_armed = 1;
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
+    }
     if (!once) {
         if (a->cfg.stats.interval_ms)
             ward_loop_timer_after(a->loop, &a->stats_timer, a->cfg.stats.interval_ms);
@@ -353,8 +383,10 @@ int agent_drain(agent *a) {
                     n += r;
             }
     } while (n > 0);
+    /* a full spool (1) is not a failure: the bookmarks saved are the durable positions,
+     * and what waits is read again next time */
     int rc = agent_commit(a);
-    if (rc == 0)
+    if (rc >= 0)
         rc = agent_save_bookmarks(a);
     return rc;
 }
@@ -363,6 +395,7 @@ void agent_fini(agent *a) {
     free_sources(a);
     agent_forget_alert_parts(a);
     output_close(&a->out);
+    agent_spool_close(a);
     ward_scratch_free(a->scratch);
     ward_engine_free(a->engine);
     ward_corr_free(a->corr);

@@ -281,6 +281,7 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
     if (h.over)
         a->st.hits_over += h.over;
     int rc = 0;
+    a->sp.can_wait = s && strcmp(s->ops->type, "syslog") != 0;
     uint64_t now = 0, when = 0; /* when: the record's time, once a threshold needs it */
     int when_known = 0;
     for (size_t k = 0; k < h.n; k++) {
@@ -346,6 +347,16 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
             rc = -1;
             continue;
         }
+        /* the spool gets the same bytes as the alerts file, without the newline; when it
+         * cannot take them, the record is processed again later (see agent_spool_alert) */
+        if (a->spool && agent_spool_alert(a, (const uint8_t *)a->out.buf.p + mark,
+                                          a->out.buf.len - mark - 1) < 0) {
+            a->out.buf.len = mark;
+            rc = -1;
+            break;
+        }
+        if (!a->out.path && !a->out.to_stdout)
+            ward_buf_reset(&a->out.buf); /* the spool was the only place for it */
         a->st.alerts++;
     }
     (void)s;
@@ -354,11 +365,16 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
     return rc;
 }
 
-int agent_backlogged(const agent *a) {
-    return a->out.buf.len >= a->cfg.limits.output_buffer;
+int agent_backlogged(agent *a) {
+    int held = agent_spool_held(a); /* asked every time: it counts when holding begins */
+    return a->out.buf.len >= a->cfg.limits.output_buffer || held;
 }
 
 int agent_commit(agent *a) {
+    /* the spool first: shipping need not wait for the alerts file */
+    int waiting = agent_spool_commit(a);
+    if (waiting < 0)
+        return -1;
     if (output_flush(&a->out, 1) < 0) {
         if (a->out.sync_lost) {
             if (!a->out.failing_logged)
@@ -378,6 +394,8 @@ int agent_commit(agent *a) {
         return -1;
     }
     a->out.failing_logged = 0;
+    if (waiting)
+        return 1; /* alerts wait in memory for room in the spool: so do the bookmarks */
     a->st.commits++;
     for (size_t i = 0; i < a->nsrcs; i++)
         if (a->srcs[i]->ops->durable)
