@@ -66,7 +66,9 @@ AGENT_SRCS := \
 	agent/stats.c \
 	agent/source_file.c \
 	agent/source_journal.c \
-	agent/source_syslog.c
+	agent/source_syslog.c \
+	agent/privacy.c \
+	agent/keygen.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
 UNIT_TESTS := \
@@ -89,7 +91,8 @@ UNIT_TESTS := \
 	test_correlate \
 	test_framing \
 	test_f2bdate \
-	test_crypto
+	test_crypto \
+	test_privacy
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -124,6 +127,14 @@ $(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+
+# unit tests of the agent's modules that stand alone
+$(BUILD)/tests/unit/test_indicators: $(BUILD)/tests/unit/test_indicators.o \
+		$(BUILD)/agent/indicators.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+$(BUILD)/tests/unit/test_privacy: $(BUILD)/tests/unit/test_privacy.o $(BUILD)/agent/privacy.o \
+		$(BUILD)/agent/agent_config.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
 
 unit: $(UNIT_BINS)

@@ -221,6 +221,16 @@ int output_flush(output *o, int sync);
 int output_reopen(output *o, FILE *log);
 void output_close(output *o);
 
+/* ---- keygen.c ---- */
+
+/* ward-agent keygen: makes the agent's key pair (privacy: the pseudonyms' secret
+ * instead) where the configuration at cfg_path says, never overwriting, and prints
+ * where it is and how to enrol it to out. Returns 0 or -1 (message to err). */
+int agent_keygen(const char *cfg_path, int privacy, FILE *out, FILE *err);
+/* The private key's path (collector.key or STATE_DIR/agent.key) and the public key's
+ * next to it (.key replaced by .pub), n bytes each. */
+void agent_key_paths(const agent_cfg *c, char *priv, char *pub, size_t n);
+
 /* ---- bookmark.c: one file holds the positions of every source ---- */
 
 typedef struct bm_entry {

@@ -16,6 +16,7 @@
 static const char usage[] =
     "usage: ward-agent [-c FILE] [--foreground | --once]\n"
     "       ward-agent --check [-c FILE]\n"
+    "       ward-agent keygen [-c FILE] [--privacy]\n"
     "       ward-agent --help-config\n"
     "\n"
     "Follows log files, the systemd journal and syslog from network devices, matches every\n"
@@ -28,6 +29,11 @@ static const char usage[] =
     "      --once         read every source to its current end, write the alerts and the\n"
     "                     bookmarks, exit (tests, back-fills)\n"
     "      --help-config  print every configuration key with its type, default and meaning\n"
+    "\n"
+    "keygen makes the agent's Ed25519 key pair (collector.key, default STATE_DIR/agent.key,\n"
+    "and agent.pub next to it) and prints its fingerprint and how to enrol it; with\n"
+    "--privacy, the secret of the pseudonyms instead (privacy.key, default\n"
+    "STATE_DIR/privacy.key). Existing files are never overwritten.\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -81,17 +87,18 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG };
+    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG, OPT_PRIVACY };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, OPT_CHECK},
                                              {"foreground", no_argument, NULL, OPT_FG},
                                              {"once", no_argument, NULL, OPT_ONCE},
                                              {"help-config", no_argument, NULL, OPT_HELPCFG},
+                                             {"privacy", no_argument, NULL, OPT_PRIVACY},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *cfg = "/etc/ward/agent.yml";
-    int do_check = 0, fg = 0, once = 0, c;
+    int do_check = 0, fg = 0, once = 0, privacy = 0, c;
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -106,6 +113,9 @@ int main(int argc, char **argv) {
         case OPT_ONCE:
             once = 1;
             break;
+        case OPT_PRIVACY:
+            privacy = 1;
+            break;
         case OPT_HELPCFG:
             return ward_cfg_doc(&agent_cfg_table, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         case 'V':
@@ -118,6 +128,17 @@ int main(int argc, char **argv) {
             fputs(usage, stderr);
             return EXIT_USAGE;
         }
+    }
+    if (optind < argc && strcmp(argv[optind], "keygen") == 0) {
+        if (optind + 1 < argc) {
+            fprintf(stderr, "ward-agent: keygen: unexpected argument '%s'\n", argv[optind + 1]);
+            return EXIT_USAGE;
+        }
+        return agent_keygen(cfg, privacy, stdout, stderr) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    }
+    if (privacy) {
+        fputs("ward-agent: --privacy goes with keygen\n", stderr);
+        return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "ward-agent: unexpected argument '%s'\n", argv[optind]);
