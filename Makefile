@@ -51,7 +51,8 @@ LIB_SRCS := \
 	lib/config.c \
 	lib/correlate.c \
 	lib/framing.c \
-	lib/crypto.c
+	lib/crypto.c \
+	lib/spool.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -92,7 +93,8 @@ UNIT_TESTS := \
 	test_framing \
 	test_f2bdate \
 	test_crypto \
-	test_privacy
+	test_privacy \
+	test_spool
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

@@ -29,9 +29,11 @@ typedef struct ward_spool_stats {
     uint64_t acked_seq;              /* highest acknowledged */
     uint64_t appends, syncs, full;   /* full: appends refused at the cap */
     uint64_t torn_bytes, torn_files; /* cut off by recovery */
+    uint64_t meta_rebuilt;           /* 1: spool.meta was missing and made again at open */
 } ward_spool_stats;
 
-/* Opens or makes the spool in cfg->dir and recovers it: each segment is read through;
+/* Opens or makes the spool in cfg->dir and recovers it (one process at a time: the
+ * directory's spool.lock is held with flock until ward_spool_close): each segment is read through;
  * from the first record whose length, CRC or sequence is wrong, the rest of that segment
  * is truncated (counted in torn_bytes), and later segments are kept only when their
  * records continue the sequence. A spool that cannot be recovered (meta unreadable) is
@@ -60,7 +62,11 @@ int ward_spool_sync(ward_spool *s, char *err, size_t errlen);
 
 /* Calls fn for durable records from seq `from` on, in order, until max_records or
  * max_bytes of payload are given or fn returns non-zero. p is valid only during the
- * call. Returns the number of records given, or -1 (read error, err set). */
+ * call. Returns the number of records given, or -1 (read error, err set).
+ * 0 for max_records or max_bytes: no limit. The first record is given even when it alone
+ * is over max_bytes. A record for which fn returns non-zero is not counted as given (the
+ * next read from its seq starts with it). fn must not call other spool functions. A
+ * reader that goes on where its last read stopped costs no rescan of the segment. */
 typedef int (*ward_spool_fn)(void *ctx, uint64_t seq, const uint8_t *p, size_t len);
 long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t max_bytes,
                      ward_spool_fn fn, void *ctx, char *err, size_t errlen);
