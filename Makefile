@@ -52,7 +52,8 @@ LIB_SRCS := \
 	lib/correlate.c \
 	lib/framing.c \
 	lib/crypto.c \
-	lib/spool.c
+	lib/spool.c \
+	lib/wire.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -94,7 +95,8 @@ UNIT_TESTS := \
 	test_f2bdate \
 	test_crypto \
 	test_privacy \
-	test_spool
+	test_spool \
+	test_wire
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a

@@ -1,11 +1,11 @@
 /* Keys, signatures, HMAC and CRC32C (see include/ward/crypto.h). */
 #include "ward/crypto.h"
+#include "ward/diag.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +28,6 @@ struct ward_key {
 #define SECRET_MAX 1024
 #define SECRET_MIN 16
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* The reason of the oldest OpenSSL error queued, and an empty queue: errors must not
  * leak into the next, unrelated call on this thread. */
 static const char *ossl_reason(char *buf, size_t len) {
@@ -57,7 +46,7 @@ static int write_new_file(const char *path, mode_t mode, const void *p, size_t l
                           size_t errlen) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        ward_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     const uint8_t *q = p;
@@ -82,7 +71,7 @@ static int write_new_file(const char *path, mode_t mode, const void *p, size_t l
     }
     return 0;
 fail:
-    seterr(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+    ward_errf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
     if (fd >= 0)
         close(fd);
     unlink(path);
@@ -93,14 +82,14 @@ fail:
 static int sync_dir_of(const char *path, char *err, size_t errlen) {
     char *copy = strdup(path);
     if (!copy) {
-        seterr(err, errlen, "%s: out of memory", path);
+        ward_errf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     const char *dir = dirname(copy);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
     if (fd < 0 || fsync(fd) != 0) {
-        seterr(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+        ward_errf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
         rc = -1;
     }
     if (fd >= 0)
@@ -116,22 +105,22 @@ static ssize_t read_small_file(const char *path, uint8_t *buf, size_t cap, const
                                int secret, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        ward_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     size_t got = 0;
     if (fstat(fd, &st) != 0) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        ward_errf(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
+        ward_errf(err, errlen, "%s: not a regular file", path);
         goto fail;
     }
     if (secret && (st.st_mode & 077)) {
-        seterr(err, errlen, "%s: mode %04o: %s readable by group or others", path,
-               (unsigned)(st.st_mode & 07777), what);
+        ward_errf(err, errlen, "%s: mode %04o: %s readable by group or others", path,
+                  (unsigned)(st.st_mode & 07777), what);
         goto fail;
     }
     for (;;) {
@@ -142,11 +131,11 @@ static ssize_t read_small_file(const char *path, uint8_t *buf, size_t cap, const
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0) {
-                seterr(err, errlen, "%s: %s", path, strerror(errno));
+                ward_errf(err, errlen, "%s: %s", path, strerror(errno));
                 goto fail;
             }
             if (r > 0) {
-                seterr(err, errlen, "%s: %s longer than %zu bytes", path, what, cap);
+                ward_errf(err, errlen, "%s: %s longer than %zu bytes", path, what, cap);
                 goto fail;
             }
             break;
@@ -155,7 +144,7 @@ static ssize_t read_small_file(const char *path, uint8_t *buf, size_t cap, const
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            seterr(err, errlen, "%s: %s", path, strerror(errno));
+            ward_errf(err, errlen, "%s: %s", path, strerror(errno));
             goto fail;
         }
         if (r == 0)
@@ -213,18 +202,18 @@ int ward_crypto_keygen(const char *priv_path, const char *pub_path, char *err, s
 
     ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pk) != 1) {
-        seterr(err, errlen, "%s: key generation failed: %s", priv_path,
-               ossl_reason(why, sizeof(why)));
+        ward_errf(err, errlen, "%s: key generation failed: %s", priv_path,
+                  ossl_reason(why, sizeof(why)));
         goto fail;
     }
     if (pem_of(pk, 1, &mpriv, &bpriv) != 0 || pem_of(pk, 0, &mpub, &bpub) != 0) {
-        seterr(err, errlen, "%s: cannot encode the key: %s", priv_path,
-               ossl_reason(why, sizeof(why)));
+        ward_errf(err, errlen, "%s: cannot encode the key: %s", priv_path,
+                  ossl_reason(why, sizeof(why)));
         goto fail;
     }
     /* refuse before writing anything when the public key's file is already there */
     if (access(pub_path, F_OK) == 0) {
-        seterr(err, errlen, "%s: %s", pub_path, strerror(EEXIST));
+        ward_errf(err, errlen, "%s: %s", pub_path, strerror(EEXIST));
         goto fail;
     }
     if (write_new_file(priv_path, 0600, mpriv->data, mpriv->length, err, errlen) != 0)
@@ -258,11 +247,12 @@ static EVP_PKEY *parse_private(const char *path, const uint8_t *buf, size_t len,
     EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
     BIO_free(bio);
     if (!pk) {
-        seterr(err, errlen, "%s: not a PEM private key: %s", path, ossl_reason(why, sizeof(why)));
+        ward_errf(err, errlen, "%s: not a PEM private key: %s", path,
+                  ossl_reason(why, sizeof(why)));
         return NULL;
     }
     if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
-        seterr(err, errlen, "%s: not an Ed25519 key (%s)", path, EVP_PKEY_get0_type_name(pk));
+        ward_errf(err, errlen, "%s: not an Ed25519 key (%s)", path, EVP_PKEY_get0_type_name(pk));
         EVP_PKEY_free(pk);
         return NULL;
     }
@@ -274,7 +264,7 @@ static EVP_PKEY *parse_private(const char *path, const uint8_t *buf, size_t len,
 static uint8_t *read_key_file(const char *path, int private, size_t *n, char *err, size_t errlen) {
     uint8_t *buf = malloc(KEY_FILE_MAX);
     if (!buf) {
-        seterr(err, errlen, "%s: out of memory", path);
+        ward_errf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     ssize_t got = read_small_file(path, buf, KEY_FILE_MAX, private ? "private key" : "key file",
@@ -303,7 +293,7 @@ ward_key *ward_crypto_key_load_private(const char *path, char *err, size_t errle
     if (pk) {
         k = key_wrap(pk, 1);
         if (!k)
-            seterr(err, errlen, "%s: out of memory", path);
+            ward_errf(err, errlen, "%s: out of memory", path);
     }
     free_key_file(buf, n);
     ERR_clear_error();
@@ -325,7 +315,7 @@ ward_key *ward_crypto_key_load_public(const char *path, char *err, size_t errlen
         /* a private key file: keep only its public half */
         EVP_PKEY *sk = parse_private(path, buf, n, why, sizeof(why));
         if (!sk) {
-            seterr(err, errlen, "%s: not a PEM public or private Ed25519 key", path);
+            ward_errf(err, errlen, "%s: not a PEM public or private Ed25519 key", path);
             goto fail;
         }
         uint8_t raw[WARD_PUBKEY_LEN];
@@ -334,17 +324,17 @@ ward_key *ward_crypto_key_load_public(const char *path, char *err, size_t errlen
             pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, sizeof(raw));
         EVP_PKEY_free(sk);
         if (!pk) {
-            seterr(err, errlen, "%s: %s", path, ossl_reason(why, sizeof(why)));
+            ward_errf(err, errlen, "%s: %s", path, ossl_reason(why, sizeof(why)));
             goto fail;
         }
     } else if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
-        seterr(err, errlen, "%s: not an Ed25519 key (%s)", path, EVP_PKEY_get0_type_name(pk));
+        ward_errf(err, errlen, "%s: not an Ed25519 key (%s)", path, EVP_PKEY_get0_type_name(pk));
         EVP_PKEY_free(pk);
         goto fail;
     }
     k = key_wrap(pk, 0);
     if (!k)
-        seterr(err, errlen, "%s: out of memory", path);
+        ward_errf(err, errlen, "%s: out of memory", path);
 fail:
     free_key_file(buf, n);
     ERR_clear_error();
@@ -448,7 +438,8 @@ int ward_crypto_secret_load(const char *path, uint8_t *key, size_t *len, char *e
         return -1;
     if (n < SECRET_MIN) {
         OPENSSL_cleanse(key, (size_t)n);
-        seterr(err, errlen, "%s: secret key of %zd bytes: at least %d needed", path, n, SECRET_MIN);
+        ward_errf(err, errlen, "%s: secret key of %zd bytes: at least %d needed", path, n,
+                  SECRET_MIN);
         return -1;
     }
     *len = (size_t)n;

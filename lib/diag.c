@@ -72,3 +72,12 @@ void ward_diag_format(const ward_diag *g, char *buf, size_t len) {
     else
         snprintf(buf, len, "%s%s%s", named ? g->file : "", where, g->msg);
 }
+
+void ward_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -83,6 +83,10 @@ int ward_buf_printf(ward_buf *b, const char *fmt, ...) {
     return 0;
 }
 
+int ward_buf_reserve(ward_buf *b, size_t more) {
+    return grow(b, more);
+}
+
 const char *ward_buf_cstr(ward_buf *b) {
     if (grow(b, 0) < 0)
         return NULL;

@@ -33,4 +33,10 @@ int ward_diags_add(ward_diags *d, const char *file, int line, int col, const cha
  * "line L, column C: ...". */
 void ward_diag_format(const ward_diag *g, char *buf, size_t len);
 
+/* Formats a message into a caller's error buffer of errlen bytes (always NUL-terminated;
+ * nothing when err is NULL or errlen 0): how the `char *err, size_t errlen` functions of
+ * lib/ report. */
+void ward_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -23,6 +23,10 @@ int ward_buf_put(ward_buf *b, const void *s, size_t len);
 int ward_buf_putc(ward_buf *b, char c);
 int ward_buf_printf(ward_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes room for at least more bytes at b->p + b->len, for a caller that writes them
+ * in place and then adds to len. Returns 0 or -1 (no memory: b->oom is set). */
+int ward_buf_reserve(ward_buf *b, size_t more);
+
 /* NUL-terminates the content (not counted in len) and returns it, or NULL (no memory). */
 const char *ward_buf_cstr(ward_buf *b);
 

@@ -75,7 +75,11 @@ int ward_wire_frame_next(const uint8_t *p, size_t len, uint32_t max, uint8_t *ty
 /* Appends a frame of the given type with body to out. Returns 0 or -1 (no memory). */
 int ward_wire_frame_put(ward_buf *out, uint8_t type, const uint8_t *body, size_t len);
 
-/* ---- small messages: each *_put appends a whole frame; each *_parse decodes a body ---- */
+/* ---- small messages: each *_put appends a whole frame (or nothing: -1, no memory); each
+ * *_parse decodes a body and returns 0, or -1 when it is short or has bytes left over.
+ * HELLO and WELCOME begin with a version: when it is not WARD_WIRE_VERSION, parse returns
+ * 0 with only version set (another version may lay the rest out differently), and the
+ * caller refuses it with WARD_WIRE_E_VERSION. ---- */
 typedef struct ward_wire_hello {
     uint16_t version;
     uint8_t agent[WARD_PUBKEY_LEN];
@@ -127,24 +131,30 @@ typedef struct ward_wire_rec {
 } ward_wire_rec;
 
 /* Appends a BATCH frame of n records (seq first_seq .. first_seq + n - 1) compressed at
- * zlib level and signed with k (a private key). Returns 0 or -1 (no memory, a record
- * over 4 GiB, a signing failure). */
+ * zlib level and signed with k (a private key). Sequence numbers start at 1 and a batch
+ * holds at least one record. Returns 0, or -1 with nothing appended (no memory, n == 0,
+ * first_seq == 0, a payload over 4 GiB, a signing failure). */
 int ward_wire_batch_put(ward_buf *out, const ward_key *k, uint64_t epoch, uint64_t first_seq,
                         const ward_wire_rec *recs, size_t n, int level);
 
 /* Decodes a BATCH body's header without inflating anything. Returns 0, or -1 with *code
- * (WARD_WIRE_E_MALFORMED or _VERSION) and err set. The version is checked first. */
+ * (WARD_WIRE_E_MALFORMED or _VERSION) and err set. The version is checked first; a
+ * count of 0, a first_seq of 0 (or one whose last seq wraps), a raw_len too small for
+ * count record lengths and an empty payload are malformed. */
 int ward_wire_batch_open(const uint8_t *p, size_t len, ward_batch *b, int *code, char *err,
                          size_t errlen);
 
-/* Checks b's signature with the sender's public key. Returns 1 valid, 0 not, -1 error. */
+/* Checks b's signature with the sender's public key. Returns 1 valid, 0 not (also when
+ * agent_key is not the key b->agent names), -1 error. */
 int ward_wire_batch_verify(const ward_batch *b, const ward_key *agent_key);
 
 /* Inflates a verified batch into out (reset first) and fills recs (caller's array of
  * b->count entries, pointing into out->p). Refuses a raw_len over max_bytes
  * (_TOO_LARGE), more output than raw_len or a ratio raw/zlen over max_ratio (_BOMB)
  * before allocating it, and a payload whose records do not add up to count and raw_len
- * (_MALFORMED). Returns 0, or -1 with *code and err. */
+ * (_MALFORMED). Returns 0, or -1 with *code and err. b->count comes from the sender:
+ * size recs from it only once it is known to be at most max_bytes / 4 (a larger count
+ * cannot fit in max_bytes and is refused here as _TOO_LARGE anyway). */
 int ward_wire_batch_inflate(const ward_batch *b, size_t max_bytes, unsigned max_ratio,
                             ward_buf *out, ward_wire_rec *recs, int *code, char *err,
                             size_t errlen);

@@ -261,9 +261,24 @@ static void test_diag_fini_leaves_a_reusable_list(void **state) {
     assert_int_equal(d.n, 0);
 }
 
+static void test_diag_errf_fills_and_cuts(void **state) {
+    (void)state;
+    char err[8];
+    ward_errf(err, sizeof(err), "%s: %d", "a.key", 12345);
+    assert_string_equal(err, "a.key: "); /* cut, NUL-terminated */
+    char big[64];
+    ward_errf(big, sizeof(big), "%s: mode %04o", "a.key", 0640);
+    assert_string_equal(big, "a.key: mode 0640");
+    ward_errf(NULL, 10, "nothing");
+    err[0] = 'x';
+    ward_errf(err, 0, "nothing");
+    assert_int_equal(err[0], 'x');
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diag_init_is_empty),
+        cmocka_unit_test(test_diag_errf_fills_and_cuts),
         cmocka_unit_test(test_diag_fini_of_empty_list),
         cmocka_unit_test(test_diag_add_with_file_and_rule),
         cmocka_unit_test(test_diag_add_without_file_or_rule),

@@ -174,6 +174,22 @@ static void test_json_buffer_growth_and_printf(void **state) {
     ward_buf_fini(&b); /* twice: harmless */
 }
 
+static void test_json_buffer_reserve(void **state) {
+    (void)state;
+    ward_buf b;
+    ward_buf_init(&b);
+    ward_buf_put(&b, "ab", 2);
+    assert_int_equal(ward_buf_reserve(&b, 10000), 0);
+    assert_true(b.cap - b.len > 10000);
+    assert_int_equal(b.len, 2);
+    memset(b.p + b.len, 'x', 10000); /* written in place, then counted */
+    b.len += 10000;
+    assert_int_equal(ward_buf_reserve(&b, SIZE_MAX), -1);
+    assert_true(b.oom);
+    assert_int_equal(b.len, 10002);
+    ward_buf_fini(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_escape_controls_and_quotes),
@@ -183,6 +199,7 @@ int main(void) {
         cmocka_unit_test(test_json_writer_depth_limit),
         cmocka_unit_test(test_json_base64_vectors),
         cmocka_unit_test(test_json_buffer_growth_and_printf),
+        cmocka_unit_test(test_json_buffer_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
