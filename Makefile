@@ -53,7 +53,8 @@ LIB_SRCS := \
 	lib/framing.c \
 	lib/crypto.c \
 	lib/spool.c \
-	lib/wire.c
+	lib/wire.c \
+	lib/tls.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -96,7 +97,8 @@ UNIT_TESTS := \
 	test_crypto \
 	test_privacy \
 	test_spool \
-	test_wire
+	test_wire \
+	test_tls
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
