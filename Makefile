@@ -70,6 +70,21 @@ AGENT_SRCS := \
 	agent/source_syslog.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
+COLLECTOR_SRCS := \
+	collector/main.c \
+	collector/collector.c \
+	collector/config.c \
+	collector/server.c \
+	collector/extract.c \
+	collector/store_sqlite.c \
+	collector/store_pg.c
+COLLECTOR_PKGS := sqlite3 libpq
+COLLECTOR_CFLAGS = $(shell pkg-config --cflags $(COLLECTOR_PKGS) 2>/dev/null)
+COLLECTOR_LIBS = $(shell pkg-config --libs $(COLLECTOR_PKGS) 2>/dev/null)
+
+# test programs the integration tests run
+TEST_PROGS := $(BUILD)/wire-client
+
 UNIT_TESTS := \
 	test_diag \
 	test_event \
@@ -91,11 +106,12 @@ UNIT_TESTS := \
 	test_framing \
 	test_f2bdate \
 	test_crypto \
-	test_wire
+	test_wire \
+	test_collector
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
-TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent
+TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent $(BUILD)/ward-collector
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 
 # Test objects are intermediate files of the pattern rule below: keep them. (A bare
@@ -106,7 +122,7 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 .PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
 	install clean
 
-all: $(LIB) $(TOOL_BINS)
+all: $(LIB) $(TOOL_BINS) $(TEST_PROGS)
 
 deps:
 	@sh packaging/deps.sh
@@ -124,6 +140,19 @@ $(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 $(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
+
+$(BUILD)/collector/%.o: ALL_CFLAGS += $(COLLECTOR_CFLAGS)
+
+$(BUILD)/ward-collector: $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(COLLECTOR_LIBS)
+
+# the collector's pure parts, without the store
+$(BUILD)/tests/unit/test_collector: $(BUILD)/tests/unit/test_collector.o \
+	$(BUILD)/collector/extract.o $(BUILD)/collector/config.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/wire-client: $(BUILD)/tests/integration/lib/wire-client.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
@@ -170,8 +199,8 @@ fuzz: deps
 			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
 	done
 
-FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c fuzz/*.c \
-	bench/*.c)
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h collector/*.c collector/*.h \
+	tools/*.c tests/unit/*.c tests/integration/lib/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 
@@ -183,9 +212,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/ward-rules $(DESTDIR)$(PREFIX)/bin/ward-rules
 	install -m 0755 $(BUILD)/ward-agent $(DESTDIR)$(PREFIX)/sbin/ward-agent
+	install -m 0755 $(BUILD)/ward-collector $(DESTDIR)$(PREFIX)/sbin/ward-collector
 	cp -R rules/. $(DESTDIR)$(PREFIX)/share/ward/rules/
 	install -m 0644 man/ward-rules.1 $(DESTDIR)$(PREFIX)/share/man/man1/ward-rules.1
 	install -m 0644 man/ward-agent.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-agent.8
+	install -m 0644 man/ward-collector.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-collector.8
 
 clean:
 	rm -rf build
