@@ -69,6 +69,14 @@ AGENT_SRCS := \
 	agent/source_syslog.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
+# The collector's storage backends (collector/store.h); the collector's own sources are
+# added next to them. store_db.c holds the logic both backends share.
+COLLECTOR_STORE_SRCS := collector/store_db.c collector/store_sqlite.c collector/store_pg.c
+COLLECTOR_STORE_OBJS = $(COLLECTOR_STORE_SRCS:%.c=$(BUILD)/%.o)
+STORE_PKGS := sqlite3 libpq
+STORE_CFLAGS = $(shell pkg-config --cflags $(STORE_PKGS) 2>/dev/null)
+STORE_LIBS = $(shell pkg-config --libs $(STORE_PKGS) 2>/dev/null)
+
 UNIT_TESTS := \
 	test_diag \
 	test_event \
@@ -88,7 +96,8 @@ UNIT_TESTS := \
 	test_config \
 	test_correlate \
 	test_framing \
-	test_f2bdate
+	test_f2bdate \
+	test_store
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -103,7 +112,7 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 .PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
 	install clean
 
-all: $(LIB) $(TOOL_BINS)
+all: $(LIB) $(TOOL_BINS) $(COLLECTOR_STORE_OBJS)
 
 deps:
 	@sh packaging/deps.sh
@@ -123,7 +132,12 @@ $(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
+
+# Objects that include collector/store.h (as "store.h"), and the store's unit test.
+$(COLLECTOR_STORE_OBJS) $(BUILD)/tests/unit/test_store.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
+$(BUILD)/tests/unit/test_store: $(COLLECTOR_STORE_OBJS)
+$(BUILD)/tests/unit/test_store: TEST_LIBS = $(STORE_LIBS)
 
 unit: $(UNIT_BINS)
 	@WARD_BUILD=$(BUILD) sh tests/run.sh unit $(UNIT_BINS)
@@ -168,7 +182,7 @@ fuzz: deps
 	done
 
 FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c fuzz/*.c \
-	bench/*.c)
+	bench/*.c collector/*.c collector/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 
