@@ -70,17 +70,20 @@ AGENT_SRCS := \
 	agent/source_syslog.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
+# The collector's storage backends (collector/store.h); the collector's own sources are
+# added next to them. store_db.c holds the logic both backends share.
+COLLECTOR_STORE_SRCS := collector/store_db.c collector/store_sqlite.c collector/store_pg.c
+COLLECTOR_STORE_OBJS = $(COLLECTOR_STORE_SRCS:%.c=$(BUILD)/%.o)
+STORE_PKGS := sqlite3 libpq
+STORE_CFLAGS = $(shell pkg-config --cflags $(STORE_PKGS) 2>/dev/null)
+STORE_LIBS = $(shell pkg-config --libs $(STORE_PKGS) 2>/dev/null)
+
 COLLECTOR_SRCS := \
 	collector/main.c \
 	collector/collector.c \
 	collector/config.c \
 	collector/server.c \
-	collector/extract.c \
-	collector/store_sqlite.c \
-	collector/store_pg.c
-COLLECTOR_PKGS := sqlite3 libpq
-COLLECTOR_CFLAGS = $(shell pkg-config --cflags $(COLLECTOR_PKGS) 2>/dev/null)
-COLLECTOR_LIBS = $(shell pkg-config --libs $(COLLECTOR_PKGS) 2>/dev/null)
+	collector/extract.c
 
 # test programs the integration tests run
 TEST_PROGS := $(BUILD)/wire-client
@@ -107,7 +110,8 @@ UNIT_TESTS := \
 	test_f2bdate \
 	test_crypto \
 	test_wire \
-	test_collector
+	test_collector \
+	test_store
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -141,10 +145,8 @@ $(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 $(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
 
-$(BUILD)/collector/%.o: ALL_CFLAGS += $(COLLECTOR_CFLAGS)
-
-$(BUILD)/ward-collector: $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o) $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(COLLECTOR_LIBS)
+$(BUILD)/ward-collector: $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o) $(COLLECTOR_STORE_OBJS) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(STORE_LIBS)
 
 # the collector's pure parts, without the store
 $(BUILD)/tests/unit/test_collector: $(BUILD)/tests/unit/test_collector.o \
@@ -155,7 +157,12 @@ $(BUILD)/wire-client: $(BUILD)/tests/integration/lib/wire-client.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
+
+# Objects that include collector/store.h (as "store.h"), and the store's unit test.
+$(COLLECTOR_STORE_OBJS) $(BUILD)/tests/unit/test_store.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
+$(BUILD)/tests/unit/test_store: $(COLLECTOR_STORE_OBJS)
+$(BUILD)/tests/unit/test_store: TEST_LIBS = $(STORE_LIBS)
 
 unit: $(UNIT_BINS)
 	@WARD_BUILD=$(BUILD) sh tests/run.sh unit $(UNIT_BINS)

@@ -241,6 +241,7 @@ static int on_batch(conn *k, const uint8_t *body, size_t len) {
             s->rule = al->rule;
             /* a sighting counts when it happened, but never in the future */
             s->time_ms = al->time_ms < now ? al->time_ms : now;
+            s->seq = al->seq;
         }
     }
     uint64_t acked = 0;
