@@ -52,7 +52,8 @@ LIB_SRCS := \
 	lib/correlate.c \
 	lib/framing.c \
 	lib/crypto.c \
-	lib/wire.c
+	lib/wire.c \
+	lib/tls.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -110,6 +111,7 @@ UNIT_TESTS := \
 	test_f2bdate \
 	test_crypto \
 	test_wire \
+	test_tls \
 	test_collector \
 	test_store
 

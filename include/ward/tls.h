@@ -27,8 +27,10 @@ void ward_tls_ctx_free(ward_tls_ctx *c); /* NULL: no-op */
 
 /* A connection over fd (non-blocking, connected or accepted; not owned: the caller
  * closes it after ward_tls_free). server_name (client side): the name the
- * certificate must carry and the SNI sent; NULL on the server side. Returns it (caller
- * owns) or NULL. */
+ * certificate must carry and the SNI sent (a host name; an IPv4 or IPv6 address is
+ * checked against the certificate's IP addresses and sent no SNI); NULL on the server
+ * side. A verifying client without a server_name is refused. Returns it (caller owns)
+ * or NULL. Writes go to the socket with write(2): programs ignore SIGPIPE. */
 ward_tls *ward_tls_new(ward_tls_ctx *c, int fd, const char *server_name);
 
 /* Advances the handshake. Returns 1 when done, 0 when it must wait (ward_tls_want says
