@@ -30,23 +30,27 @@ typedef struct store_alert {
     uint64_t seq;
     const uint8_t *json;
     size_t len;
-    const char *rule;  /* rule.id */
-    int level;         /* rule.level as a number, 0..5 (informational..critical) */
-    int64_t time_ms;   /* the alert's @timestamp */
+    const char *rule;     /* rule.id */
+    int level;            /* rule.level as a number, 0..5 (informational..critical) */
+    int64_t time_ms;      /* the alert's @timestamp */
     const char *alert_id; /* the agent's id of the alert (id field) */
 } store_alert;
 
 typedef struct store_query {
-    const char *org, *rule; /* NULL: any */
-    int64_t since_ms, until_ms; /* 0: unbounded */
+    const char *org, *rule;     /* NULL: any */
+    int64_t since_ms, until_ms; /* since <= time_ms <= until; 0: unbounded */
     int min_level;              /* 0: any */
     size_t limit;               /* 0: no limit */
 } store_query;
 
-/* A sighting for regional correlation: indicator value (and field) seen at org. */
+/* A sighting for regional correlation: indicator value (and field) seen at org (the
+ * agent's). seq names the alert of the batch it came from, so that a retransmitted
+ * alert adds no sighting twice; 0: not known, stored when the batch stores anything.
+ * field < 64 bytes, value < 256, rule < 256: longer is refused (a caller's bug). */
 typedef struct store_sighting {
     const char *field, *value, *rule;
     int64_t time_ms;
+    uint64_t seq;
 } store_sighting;
 
 typedef struct store_regional { /* an indicator seen at norgs organisations */
@@ -58,6 +62,8 @@ typedef struct store_regional { /* an indicator seen at norgs organisations */
     uint32_t norgs;
 } store_regional;
 
+/* Callbacks of query and agents_list return 0 to go on; non-zero stops the iteration,
+ * and the op returns -1 with err saying so. */
 typedef int (*store_alert_fn)(void *ctx, const char *org, const char *agent, uint64_t seq,
                               const uint8_t *json, size_t len);
 
@@ -68,14 +74,13 @@ typedef struct store_ops {
     int (*open)(store *s, const char *target, char *err, size_t errlen);
     void (*close)(store *s);
     /* Enrolment. enroll fails when the name or the key is already enrolled. */
-    int (*enroll)(store *s, const char *org, const char *name, const uint8_t *pub,
-                  int64_t now_ms, char *err, size_t errlen);
+    int (*enroll)(store *s, const char *org, const char *name, const uint8_t *pub, int64_t now_ms,
+                  char *err, size_t errlen);
     int (*revoke)(store *s, const char *name, int64_t now_ms, char *err, size_t errlen);
     /* Looks an agent up by key. Returns 1 found, 0 not, -1 error. */
-    int (*agent_by_key)(store *s, const uint8_t *pub, store_agent *out, char *err,
-                        size_t errlen);
-    int (*agents_list)(store *s, int (*fn)(void *ctx, const store_agent *a), void *ctx,
-                       char *err, size_t errlen);
+    int (*agent_by_key)(store *s, const uint8_t *pub, store_agent *out, char *err, size_t errlen);
+    int (*agents_list)(store *s, int (*fn)(void *ctx, const store_agent *a), void *ctx, char *err,
+                       size_t errlen);
     /* The highest contiguous seq stored for (agent, epoch); 0 when none. */
     int (*acked)(store *s, int64_t agent, uint64_t epoch, uint64_t *acked, char *err,
                  size_t errlen);
