@@ -54,7 +54,8 @@ LIB_SRCS := \
 	lib/crypto.c \
 	lib/spool.c \
 	lib/wire.c \
-	lib/tls.c
+	lib/tls.c \
+	lib/feed.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -118,7 +119,8 @@ UNIT_TESTS := \
 	test_wire \
 	test_tls \
 	test_collector \
-	test_store
+	test_store \
+	test_feed
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -222,7 +224,7 @@ fuzz: deps
 	done
 
 FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h collector/*.c collector/*.h \
-	tools/*.c tests/unit/*.c tests/integration/lib/*.c fuzz/*.c bench/*.c)
+	tools/*.c tests/unit/*.c tests/unit/*.h tests/integration/lib/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 
