@@ -72,6 +72,10 @@ AGENT_SRCS := \
 	agent/source_journal.c \
 	agent/source_syslog.c \
 	agent/privacy.c \
+	agent/ship.c \
+	agent/spool.c \
+	agent/resend.c \
+	agent/indicators.c \
 	agent/keygen.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
@@ -115,6 +119,7 @@ UNIT_TESTS := \
 	test_f2bdate \
 	test_crypto \
 	test_privacy \
+	test_indicators \
 	test_spool \
 	test_wire \
 	test_tls \

@@ -185,6 +185,18 @@ static int sources_equal(const agent_cfg *x, const agent_cfg *y) {
     return 1;
 }
 
+/* 1 when the collector settings the shipper was made with are the same. */
+static int collector_equal(const agent_cfg *x, const agent_cfg *y) {
+    return str_eq(x->collector.address, y->collector.address) &&
+           str_eq(x->collector.ca, y->collector.ca) &&
+           str_eq(x->collector.server_name, y->collector.server_name) &&
+           str_eq(x->collector.key, y->collector.key) &&
+           str_eq(x->collector.feed_key, y->collector.feed_key) &&
+           x->collector.insecure_skip_verify == y->collector.insecure_skip_verify &&
+           x->collector.in_flight == y->collector.in_flight &&
+           x->collector.batch_max_records == y->collector.batch_max_records;
+}
+
 void agent_reload(agent *a) {
     a->st.reloads++;
     agent_log(a, "info", "reloading %s", a->cfg_path);
@@ -206,6 +218,18 @@ void agent_reload(agent *a) {
         agent_log(a, "error", "the new rules have %zu errors: the running rules are kept", nerr);
         return;
     }
+    /* the new privacy policy must load before anything is spooled under it */
+    agent_privacy np;
+    char perr[600];
+    if (agent_privacy_init(&np, &cfg, perr, sizeof(perr)) < 0) {
+        agent_privacy_fini(&np);
+        ward_scratch_free(sc);
+        ward_engine_free(e);
+        ward_cfg_free(&agent_cfg_table, &cfg);
+        a->st.reload_failures++;
+        agent_log(a, "error", "%s: the running configuration is kept", perr);
+        return;
+    }
     /* everything so far goes out and is bookmarked under the old configuration */
     agent_commit(a);
     agent_save_bookmarks(a);
@@ -213,6 +237,7 @@ void agent_reload(agent *a) {
     int restart = !sources_equal(&a->cfg, &cfg) ||
                   !str_eq(a->cfg.outputs.file.path, cfg.outputs.file.path) ||
                   a->cfg.outputs.stdout_ != cfg.outputs.stdout_;
+    int ship_changed = !collector_equal(&a->cfg, &cfg);
     ward_scratch_free(a->scratch);
     ward_engine_free(a->engine);
     a->engine = e;
@@ -234,6 +259,16 @@ void agent_reload(agent *a) {
         ward_cfg_free(&agent_cfg_table, &a->cfg);
         a->cfg = cfg;
         output_reopen(&a->out, a->log);
+    }
+    agent_privacy_fini(&a->privacy);
+    a->privacy = np; /* its lists are the new configuration's */
+    if (ship_changed) {
+        agent_ship_free(a->ship);
+        a->ship = NULL;
+        if (a->cfg.collector.address && a->spool && (a->ship = agent_ship_new(a)))
+            agent_ship_start(a->ship);
+        else if (a->cfg.collector.address)
+            agent_log(a, "error", "after the reload, the shipper did not start");
     }
     agent_log(a, "info", "reloaded: %zu rules; threshold state of %zu groups dropped",
               ward_engine_rule_count(a->engine), dropped);
@@ -279,6 +314,9 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     a->started_ms = agent_now_ms();
     ward_event_init(&a->ev);
     ward_buf_init(&a->scanbuf);
+    ward_buf_init(&a->spoolbuf);
+    agent_ind_init(&a->ind);
+    agent_resend_init(&a->resend);
     a->cfg_path = strdup(cfg_path);
     a->bm = calloc(1, sizeof(*a->bm));
     if (!a->cfg_path || !a->bm)
@@ -329,8 +367,19 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    char perr[600];
+    if (agent_privacy_init(&a->privacy, &a->cfg, perr, sizeof(perr)) < 0) {
+        agent_log(a, "error", "%s", perr);
+        return -1;
+    }
+    if (agent_spool_open(a) < 0 || agent_resend_load(a) < 0)
+        return -1;
+    if (a->cfg.collector.address && !(a->ship = agent_ship_new(a)))
+        return -1;
     if (start_sources(a) < 0)
         return -1;
+    if (!once)
+        agent_ship_start(a->ship);
     if (!once) {
         if (a->cfg.stats.interval_ms)
             ward_loop_timer_after(a->loop, &a->stats_timer, a->cfg.stats.interval_ms);
@@ -361,6 +410,13 @@ int agent_drain(agent *a) {
 
 void agent_fini(agent *a) {
     free_sources(a);
+    agent_ship_free(a->ship);
+    a->ship = NULL;
+    agent_spool_close(a);
+    agent_resend_fini(&a->resend);
+    agent_ind_fini(&a->ind);
+    agent_privacy_fini(&a->privacy);
+    ward_buf_fini(&a->spoolbuf);
     agent_forget_alert_parts(a);
     output_close(&a->out);
     ward_scratch_free(a->scratch);

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ward/wire.h"
+
 static void write_stats(agent *a, ward_jw *w) {
     char ts[32];
     uint64_t now = agent_now_ms();
@@ -54,6 +56,54 @@ static void write_stats(agent *a, ward_jw *w) {
     ward_jw_ku64(w, "expired", cs.expired);
     ward_jw_ku64(w, "fired", cs.fired);
     ward_jw_ku64(w, "failures", cs.failures);
+    ward_jw_obj_end(w);
+
+    if (a->ship) {
+        const agent_ship_stats *ss = agent_ship_get_stats(a->ship);
+        ward_jw_key(w, "collector");
+        ward_jw_obj(w);
+        ward_jw_kcstr(w, "address", a->cfg.collector.address);
+        ward_jw_key(w, "connected");
+        ward_jw_bool(w, ss->connected);
+        ward_jw_ku64(w, "connects", ss->connects);
+        ward_jw_ku64(w, "reconnects", ss->reconnects);
+        ward_jw_ku64(w, "failures", ss->failures);
+        ward_jw_ku64(w, "batches_sent", ss->batches_sent);
+        ward_jw_ku64(w, "records_sent", ss->records_sent);
+        ward_jw_ku64(w, "batches_acked", ss->batches_acked);
+        ward_jw_ku64(w, "records_acked", ss->records_acked);
+        ward_jw_ku64(w, "bytes_sent", ss->bytes_sent);
+        ward_jw_ku64(w, "gaps", ss->gaps);
+        ward_jw_key(w, "errors");
+        ward_jw_obj(w);
+        for (int i = 0; i < AGENT_SHIP_MAX_CODE; i++)
+            if (ss->errors_by_code[i])
+                ward_jw_ku64(w, i ? ward_wire_err_name(i) : "other", ss->errors_by_code[i]);
+        ward_jw_obj_end(w);
+        if (ss->last_error[0]) {
+            char t[32];
+            ward_alert_time(t, ss->last_error_ms);
+            ward_jw_kcstr(w, "last_error", ss->last_error);
+            ward_jw_kcstr(w, "last_error_at", t);
+        }
+        ward_jw_ku64(w, "feeds_loaded", ss->feeds_loaded);
+        ward_jw_ku64(w, "feeds_rejected", ss->feeds_rejected);
+        ward_jw_obj_end(w);
+    }
+    ward_jw_key(w, "feed");
+    ward_jw_obj(w);
+    ward_jw_ku64(w, "version", a->ind.feed.version);
+    ward_jw_ku64(w, "entries", a->ind.feed.n);
+    ward_jw_ku64(w, "alerts", a->ind.reported);
+    ward_jw_ku64(w, "suppressed", a->ind.suppressed);
+    ward_jw_ku64(w, "expired", a->ind.expired);
+    ward_jw_ku64(w, "inside_longer_tokens", a->ind.partial);
+    ward_jw_ku64(w, "skipped_entries", a->ind.skipped);
+    ward_jw_obj_end(w);
+    ward_jw_key(w, "privacy");
+    ward_jw_obj(w);
+    ward_jw_ku64(w, "dropped_values", a->privacy.dropped);
+    ward_jw_ku64(w, "pseudonymised_values", a->privacy.pseudonymised);
     ward_jw_obj_end(w);
 
     ward_jw_key(w, "sources");

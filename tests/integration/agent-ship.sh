@@ -1,0 +1,193 @@
+#!/bin/bash
+# Agents shipping to a real ward-collector over real TLS (the collector's demo CA):
+# keygen + enroll; every alert stored exactly once; the collector stopped for a while as
+# alerts keep coming, then restarted: everything arrives, no duplicates; the agent killed
+# with -9 while sending, many times: nothing lost, no duplicates stored; an address two
+# organisations alerted on becomes a feed indicator and a third agent raises ward.regional
+# on its first line with it (once); an allow-listed address never does.
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/agent_lib.bash"
+. "$(dirname "$0")/collector_lib.bash"
+PIDS=
+cleanup() {
+    for p in $PIDS $AGENT_PID $COLL_PID; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# a free loopback port, so that the collector comes back where the agents expect it
+P=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0") or die; print $s->sockport')
+CFG="$T/c.yml"
+write_coll_config "$CFG" "region: {min_orgs: 2, window: 1h, interval: 100ms, allow: [\"192.0.2.0/24\"]}"
+sed -i "s/127.0.0.1:0/127.0.0.1:$P/" "$CFG"
+start_collector "$CFG" || finish
+[ "$PORT" = "$P" ] && ok "the collector listens on 127.0.0.1:$P" || bad "collector port $PORT, not $P"
+
+# ship_config NAME FILE [extra top-level YAML lines]: an agent NAME with its own state and
+# logs ($T/NAME), the test rules, shipping to the collector
+ship_config() {
+    local n=$1 f=$2
+    shift 2
+    mkdir -p "$T/$n/logs"
+    {
+        echo "agent: {name: $n, state_dir: $T/$n/state}"
+        echo "rules: {paths: [tests/data/rules/agent, tests/data/rules/ship]}"
+        echo "outputs: {file: {path: $T/$n/alerts.json, fsync_interval: 20ms}}"
+        echo "stats: {interval: 0}"
+        echo "bookmark_interval: 50ms"
+        echo "sources:"
+        echo "  - {type: file, name: logs, paths: [\"$T/$n/logs/*.log\"], start_at: beginning, scan_interval: 100ms}"
+        echo "collector:"
+        echo "  address: 127.0.0.1:$P"
+        echo "  ca: $T/cs/tls/ca.pem"
+        echo "  server_name: localhost"
+        echo "  feed_key: $T/cs/feed.pub"
+        echo "  backoff_min: 50ms"
+        echo "  backoff_max: 500ms"
+        echo "  batch_max_records: 200"
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+}
+
+# stored AGENT: the collector's alerts of AGENT as "seq event.id rule" lines
+stored() {
+    "$WC" -c "$CFG" query --json 2>/dev/null | AG=$1 perl -MJSON::PP -ne '
+        my $o = decode_json($_); next unless $o->{agent} eq $ENV{AG};
+        my $a = $o->{alert}; my $s = $a->{ward}{extracted}{seq} // "-";
+        print "$s $a->{event}{id} $a->{rule}{id}\n"'
+}
+
+# wait_stored AGENT N [SECONDS]: until N alerts of AGENT are stored
+wait_stored() {
+    local i=0 t=${3:-30}
+    while [ $i -lt $((t * 5)) ]; do
+        [ "$(stored "$1" | wc -l)" -ge "$2" ] && return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# check_stored AGENT FROM TO WHAT: the seq alerts FROM..TO stored, each exactly once
+check_stored() {
+    local got
+    got=$(stored "$1" | perl -e '
+        my ($a, $b) = @ARGV; my (%n, %id);
+        while (<STDIN>) { my ($s, $id, $r) = split; $id{$id}++; $n{$s}++ if $r eq "test-seq" }
+        my @missing = grep { !$n{$_} } $a .. $b;
+        my $dups = grep { $_ > 1 } values %id;
+        print "missing=" . scalar(@missing) . (@missing ? " (first $missing[0])" : "") .
+              " duplicates=$dups\n"' "$2" "$3")
+    [ "$got" = "missing=0 duplicates=0" ] && ok "$4" || bad "$4: $got"
+}
+
+# ---- keygen, enrolment, exactly once ----
+A="$T/a1.yml"
+ship_config a1 "$A"
+"$WA" keygen -c "$A" >"$T/keygen" 2>&1 && ok "keygen" || { bad "keygen"; cat "$T/keygen"; }
+expect_grep "ward-collector enroll --org ORG --agent a1 --pubkey $T/a1/state/agent.pub" "$T/keygen" "keygen prints the enrol command"
+expect_grep '^fingerprint: [0-9a-f]{64}$' "$T/keygen" "keygen prints the fingerprint"
+[ "$(stat -c %a "$T/a1/state/agent.key")" = 600 ] && ok "agent.key is mode 0600" || bad "agent.key mode"
+"$WA" keygen -c "$A" >"$T/keygen2" 2>&1 && bad "a second keygen overwrote the key" || ok "a second keygen refuses to overwrite"
+"$WC" -c "$CFG" enroll --org council-a --agent a1 --pubkey "$T/a1/state/agent.pub" >/dev/null || bad "enroll a1"
+
+chmod 0640 "$T/a1/state/agent.key"
+"$WA" --foreground -c "$A" 2>"$T/open-key.log" && bad "started with a group-readable key"
+expect_grep "$T/a1/state/agent.key" "$T/open-key.log" "a group-readable private key is refused, naming the file"
+chmod 0600 "$T/a1/state/agent.key"
+
+gen "$T/a1/logs/app.log" 1 2000
+start_agent "$A"
+wait_stored a1 2000 || bad "not all of the first 2000 alerts arrived"
+check_stored a1 1 2000 "2000 alerts stored exactly once"
+stored a1 >/dev/null
+"$WC" -c "$CFG" query --json 2>/dev/null | head -1 >"$T/one"
+grep -q '"original"' "$T/one" && bad "the original line was sent (privacy.send_original is false)" || ok "the original line is not sent by default"
+grep -q '"original"' "$T/a1/alerts.json" && ok "the local alerts file keeps the original line" || bad "the local file lost event.original"
+
+# ---- the collector goes away while alerts keep coming ----
+stop_collector
+gen "$T/a1/logs/app.log" 2001 3000
+sleep 1
+gen "$T/a1/logs/app.log" 3001 4000
+sleep 0.5
+start_collector "$CFG" || finish
+wait_stored a1 4000 || bad "not everything arrived after the collector came back"
+check_stored a1 1 4000 "after the collector's absence, 4000 alerts stored exactly once"
+expect_grep 'reconnecting in' "$T/agent.log" "the agent logged the failures and its backoff"
+
+# ---- kill -9 while sending, many times ----
+N=12000
+perl -e 'use Time::HiRes qw(usleep); my ($f, $a, $b) = @ARGV; open(my $o, ">>", $f) or die;
+         select((select($o), $| = 1)[0]);
+         for my $i ($a .. $b) { print $o "Dec  1 10:00:00 host gen[1]: SEQ $i\n";
+             usleep(1000) if $i % 20 == 0; }' "$T/a1/logs/app.log" 4001 "$N" &
+WRITER=$!
+PIDS="$WRITER"
+RANDOM=7
+rounds=0
+while [ $rounds -lt 15 ]; do
+    kill9_agent
+    start_agent "$A"
+    sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+    rounds=$((rounds + 1))
+done
+kill9_agent
+wait "$WRITER"
+PIDS=
+ok "$rounds kill -9 rounds while sending"
+start_agent "$A"
+wait_stored a1 "$N" 60 || bad "not everything arrived after the crashes"
+check_stored a1 1 "$N" "after $rounds kill -9, $N alerts stored exactly once"
+stop_agent || bad "the agent's exit status"
+no_sanitizer_report "$T/agent.log" ward-agent
+
+# ---- the regional feed ----
+B="$T/b1.yml"
+C="$T/c1.yml"
+ship_config b1 "$B"
+ship_config c1 "$C"
+for n in b1 c1; do "$WA" keygen -c "$T/$n.yml" >/dev/null 2>&1 || bad "keygen $n"; done
+"$WC" -c "$CFG" enroll --org council-b --agent b1 --pubkey "$T/b1/state/agent.pub" >/dev/null || bad "enroll b1"
+"$WC" -c "$CFG" enroll --org council-c --agent c1 --pubkey "$T/c1/state/agent.pub" >/dev/null || bad "enroll c1"
+"$WA" --foreground -c "$C" 2>>"$T/c1.log" &
+C_PID=$!
+PIDS="$C_PID"
+: >"$T/agent.log"
+ssh_fail() { echo "Dec  1 10:00:00 host sshd[7]: Failed password for $2 from $3 port 4242 ssh2" >>"$1"; }
+ssh_fail "$T/a1/logs/app.log" root 203.0.113.7
+ssh_fail "$T/a1/logs/app.log" root 192.0.2.5
+start_agent "$A"
+"$WA" --foreground -c "$B" 2>>"$T/b1.log" &
+B_PID=$!
+PIDS="$C_PID $B_PID"
+ssh_fail "$T/b1/logs/app.log" admin 203.0.113.7
+ssh_fail "$T/b1/logs/app.log" admin 192.0.2.5
+i=0
+until grep -q 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" "the third agent loads the signed feed"
+L="$T/c1/logs/web.log"
+echo '203.0.113.70 - - [01/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
+echo '192.0.2.5 - - [01/Dec/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
+echo '203.0.113.7 - - [01/Dec/2026:10:00:02 +0000] "GET /a HTTP/1.1" 200 1 "-" "x"' >>"$L"
+echo '203.0.113.7 - - [01/Dec/2026:10:00:03 +0000] "GET /b HTTP/1.1" 200 1 "-" "x"' >>"$L"
+i=0
+until grep -q '"ward.regional"' "$T/c1/alerts.json" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "ward.regional";
+    my $x = $o->{ward}{extracted};
+    print "$x->{indicator} $x->{indicator_field} $x->{orgs} $x->{rules} $o->{ward}{level} ",
+          ($o->{event}{original} =~ m{GET /(\w)} ? $1 : "-"), " ", ($x->{regional_id} ? "id" : "noid"), "\n"' \
+    "$T/c1/alerts.json" >"$T/regional"
+[ "$(wc -l <"$T/regional")" = 1 ] && ok "one ward.regional alert (first occurrence only)" || { bad "ward.regional alerts:"; cat "$T/regional"; }
+expect_grep '^203\.0\.113\.7 src_ip 2 test-ssh-fail high a id$' "$T/regional" "ward.regional names the indicator, its field, orgs, rules and regional id, on the first line with it"
+grep -q '192\.0\.2\.5\|203\.0\.113\.70' "$T/regional" && bad "an allow-listed or longer address raised ward.regional" || ok "an allow-listed address and a longer one do not"
+wait_stored c1 1 10 && ok "the ward.regional alert is shipped to the collector too" || bad "ward.regional not stored"
+kill -TERM "$C_PID" "$B_PID"
+wait "$C_PID" "$B_PID"
+PIDS=
+stop_agent || bad "the agent's exit status"
+for f in "$T/agent.log" "$T/b1.log" "$T/c1.log"; do no_sanitizer_report "$f" ward-agent; done
+stop_collector
+no_sanitizer_report "$T/coll.log" ward-collector
+finish
