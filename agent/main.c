@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ward/crypto.h"
+#include "ward/tls.h"
 
 #define EXIT_USAGE 2
 
@@ -44,11 +46,50 @@ static const char usage[] =
     "Exit status: 0 success; 1 configuration or rule errors, or a failure while running;\n"
     "2 usage errors.\n";
 
+/* The files the shipper will need: its key (mode included), the feed key, the CA. */
+static int check_collector(const agent_cfg *c) {
+    char err[512];
+    int rc = 0;
+    ward_key *k = ward_crypto_key_load_private(c->collector.key, err, sizeof(err));
+    if (!k) {
+        fprintf(stderr, "collector.key: %s (ward-agent keygen makes it)\n", err);
+        rc = -1;
+    }
+    ward_crypto_key_free(k);
+    if (c->collector.feed_key) {
+        k = ward_crypto_key_load_public(c->collector.feed_key, err, sizeof(err));
+        if (!k) {
+            fprintf(stderr, "collector.feed_key: %s\n", err);
+            rc = -1;
+        }
+        ward_crypto_key_free(k);
+    }
+    ward_tls_ctx *t =
+        ward_tls_client_new(c->collector.ca, c->collector.insecure_skip_verify, err, sizeof(err));
+    if (!t) {
+        fprintf(stderr, "collector.ca: %s\n", err);
+        rc = -1;
+    }
+    ward_tls_ctx_free(t);
+    if (c->privacy.npseudonymise) {
+        uint8_t key[1024];
+        size_t len;
+        if (ward_crypto_secret_load(c->privacy.key, key, &len, err, sizeof(err)) < 0) {
+            fprintf(stderr, "privacy.key: %s\n", err);
+            rc = -1;
+        }
+        memset(key, 0, sizeof(key));
+    }
+    return rc;
+}
+
 static int check(const char *path) {
     agent_cfg cfg;
     int bad = agent_load_config(path, &cfg, stderr) < 0;
     size_t nerr = 0;
     ward_engine *e = bad ? NULL : agent_load_rules(&cfg, stderr, &nerr);
+    if (!bad && cfg.collector.address && check_collector(&cfg) < 0)
+        bad = 1;
     if (!bad && e) {
         printf("%s: configuration ok: %zu sources; %zu rules, %zu run on every record\n", path,
                cfg.nsources, ward_engine_rule_count(e), ward_engine_always_count(e));

@@ -91,7 +91,9 @@ expect_grep '^fingerprint: [0-9a-f]{64}$' "$T/keygen" "keygen prints the fingerp
 "$WA" keygen -c "$A" >"$T/keygen2" 2>&1 && bad "a second keygen overwrote the key" || ok "a second keygen refuses to overwrite"
 "$WC" -c "$CFG" enroll --org council-a --agent a1 --pubkey "$T/a1/state/agent.pub" >/dev/null || bad "enroll a1"
 
+"$WA" --check -c "$A" >"$T/check" 2>&1 && ok "--check passes with the key made" || { bad "--check"; cat "$T/check"; }
 chmod 0640 "$T/a1/state/agent.key"
+"$WA" --check -c "$A" >"$T/check" 2>&1 && bad "--check passed with a group-readable key" || expect_grep "collector.key: $T/a1/state/agent.key" "$T/check" "--check refuses a group-readable key, naming it"
 "$WA" --foreground -c "$A" 2>"$T/open-key.log" && bad "started with a group-readable key"
 expect_grep "$T/a1/state/agent.key" "$T/open-key.log" "a group-readable private key is refused, naming the file"
 chmod 0600 "$T/a1/state/agent.key"
@@ -145,14 +147,20 @@ no_sanitizer_report "$T/agent.log" ward-agent
 # ---- the regional feed ----
 B="$T/b1.yml"
 C="$T/c1.yml"
-ship_config b1 "$B"
+# b1 pseudonymises user names; c1 starts before it is enrolled
+ship_config b1 "$B" "privacy: {pseudonymise: [user], key: $T/b1/state/privacy.key}"
 ship_config c1 "$C"
 for n in b1 c1; do "$WA" keygen -c "$T/$n.yml" >/dev/null 2>&1 || bad "keygen $n"; done
+"$WA" keygen --privacy -c "$B" >/dev/null 2>&1 || bad "keygen --privacy"
 "$WC" -c "$CFG" enroll --org council-b --agent b1 --pubkey "$T/b1/state/agent.pub" >/dev/null || bad "enroll b1"
-"$WC" -c "$CFG" enroll --org council-c --agent c1 --pubkey "$T/c1/state/agent.pub" >/dev/null || bad "enroll c1"
+: >"$T/c1.log"
 "$WA" --foreground -c "$C" 2>>"$T/c1.log" &
 C_PID=$!
 PIDS="$C_PID"
+i=0
+until grep -q "refuses this agent's key" "$T/c1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep "refuses this agent's key \(.*fingerprint [0-9a-f]{64}\)" "$T/c1.log" "an agent not enrolled is told so, with its fingerprint"
+"$WC" -c "$CFG" enroll --org council-c --agent c1 --pubkey "$T/c1/state/agent.pub" >/dev/null || bad "enroll c1"
 : >"$T/agent.log"
 ssh_fail() { echo "Dec  1 10:00:00 host sshd[7]: Failed password for $2 from $3 port 4242 ssh2" >>"$1"; }
 ssh_fail "$T/a1/logs/app.log" root 203.0.113.7
@@ -183,11 +191,32 @@ perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "war
 expect_grep '^203\.0\.113\.7 src_ip 2 test-ssh-fail high a id$' "$T/regional" "ward.regional names the indicator, its field, orgs, rules and regional id, on the first line with it"
 grep -q '192\.0\.2\.5\|203\.0\.113\.70' "$T/regional" && bad "an allow-listed or longer address raised ward.regional" || ok "an allow-listed address and a longer one do not"
 wait_stored c1 1 10 && ok "the ward.regional alert is shipped to the collector too" || bad "ward.regional not stored"
+expect_grep 'connected to collector' "$T/c1.log" "once enrolled, the agent connects (within backoff_max)"
+"$WC" -c "$CFG" query --json 2>/dev/null | grep '"agent":"b1"' >"$T/b1.stored"
+grep -q '"user":"admin"' "$T/b1.stored" && bad "b1 sent a user name in clear" || ok "a pseudonymised field is not sent in clear"
+expect_grep '"user":"hmac:[0-9a-f]{32}"' "$T/b1.stored" "it is sent as a keyed pseudonym"
+expect_grep '"user":"admin"' "$T/b1/alerts.json" "the local alerts file keeps the user name"
 kill -TERM "$C_PID" "$B_PID"
 wait "$C_PID" "$B_PID"
 PIDS=
+# a feed that does not verify (b1 now trusts another key) is refused and not used
+sed -i "s|feed_key: .*|feed_key: $T/a1/state/agent.pub|" "$B"
+: >"$T/b1-bad.log"
+"$WA" --foreground -c "$B" 2>>"$T/b1-bad.log" &
+B_PID=$!
+PIDS="$B_PID"
+i=0
+until [ "$(grep -c 'refused' "$T/b1-bad.log")" -ge 2 ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep "feed from $T/b1/state/feed refused: .*the feed loaded \\(version 0\\) is kept" "$T/b1-bad.log" "the kept feed no longer verifies: refused at start"
+expect_grep "feed from 127\\.0\\.0\\.1:$P refused" "$T/b1-bad.log" "the collector's feed does not verify: refused"
+echo '203.0.113.7 - - [01/Dec/2026:10:00:04 +0000] "GET /c HTTP/1.1" 200 1 "-" "x"' >>"$T/b1/logs/app.log"
+sleep 0.5
+grep -q '"ward.regional"' "$T/b1/alerts.json" && bad "an unverified feed raised ward.regional" || ok "an unverified feed raises nothing"
+kill -TERM "$B_PID"
+wait "$B_PID" || bad "b1's exit status"
+PIDS=
 stop_agent || bad "the agent's exit status"
-for f in "$T/agent.log" "$T/b1.log" "$T/c1.log"; do no_sanitizer_report "$f" ward-agent; done
+for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/c1.log"; do no_sanitizer_report "$f" ward-agent; done
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
 finish
