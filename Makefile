@@ -68,6 +68,7 @@ AGENT_SRCS := \
 	agent/output.c \
 	agent/bookmark.c \
 	agent/stats.c \
+	agent/spool.c \
 	agent/source_file.c \
 	agent/source_journal.c \
 	agent/source_syslog.c \

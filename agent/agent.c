@@ -133,9 +133,16 @@ static void on_commit(void *ctx) {
             a->bm_due = 0;
     }
     if (a->dirty || a->bm_due)
-        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
     else
         a->commit_armed = 0;
+}
+
+uint64_t agent_commit_interval(const agent *a) {
+    uint64_t i = a->cfg.outputs.file.fsync_interval_ms;
+    if (a->spool && (!a->out.path || a->sp.sync_interval_ms < i))
+        i = a->sp.sync_interval_ms;
+    return i;
 }
 
 /* Called after every record (from agent_process): arms the group commit once. */
@@ -144,7 +151,7 @@ void agent_touch(agent *a) {
         a->bm_due = ward_loop_now_ms() + a->cfg.bookmark_interval_ms;
     if (!a->commit_armed && a->loop) {
         a->commit_armed = 1;
-        ward_loop_timer_after(a->loop, &a->commit_timer, a->cfg.outputs.file.fsync_interval_ms);
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
     }
 }
 
@@ -197,6 +204,15 @@ static int collector_equal(const agent_cfg *x, const agent_cfg *y) {
            x->collector.batch_max_records == y->collector.batch_max_records;
 }
 
+/* The spool is opened once: its settings need a restart. */
+static int spool_equal(const agent_cfg *x, const agent_cfg *y) {
+    return x->spool.enabled == y->spool.enabled && str_eq(x->spool.dir, y->spool.dir) &&
+           x->spool.max_size == y->spool.max_size &&
+           x->spool.segment_size == y->spool.segment_size &&
+           x->spool.sync_interval_ms == y->spool.sync_interval_ms &&
+           x->spool.when_full == y->spool.when_full;
+}
+
 void agent_reload(agent *a) {
     a->st.reloads++;
     agent_log(a, "info", "reloading %s", a->cfg_path);
@@ -234,6 +250,8 @@ void agent_reload(agent *a) {
     agent_commit(a);
     agent_save_bookmarks(a);
     size_t dropped = ward_corr_retain(a->corr, keep_rule, e);
+    if (!spool_equal(&a->cfg, &cfg))
+        agent_log(a, "warning", "the spool settings changed: they take effect at the next start");
     int restart = !sources_equal(&a->cfg, &cfg) ||
                   !str_eq(a->cfg.outputs.file.path, cfg.outputs.file.path) ||
                   a->cfg.outputs.stdout_ != cfg.outputs.stdout_;
@@ -354,7 +372,7 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         existed = 1;
     }
     a->first_run = !existed;
-    if (output_open(&a->out, &a->cfg, log) < 0)
+    if (output_open(&a->out, &a->cfg, log) < 0 || agent_spool_open(a) < 0)
         return -1;
     ward_loop_timer_init(&a->commit_timer, on_commit, a);
     ward_loop_timer_init(&a->stats_timer, on_stats_timer, a);
@@ -372,7 +390,7 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         agent_log(a, "error", "%s", perr);
         return -1;
     }
-    if (agent_spool_open(a) < 0 || agent_resend_load(a) < 0)
+    if (agent_resend_load(a) < 0)
         return -1;
     if (a->cfg.collector.address && !(a->ship = agent_ship_new(a)))
         return -1;
@@ -402,8 +420,10 @@ int agent_drain(agent *a) {
                     n += r;
             }
     } while (n > 0);
+    /* a full spool (1) is not a failure: the bookmarks saved are the durable positions,
+     * and what waits is read again next time */
     int rc = agent_commit(a);
-    if (rc == 0)
+    if (rc >= 0)
         rc = agent_save_bookmarks(a);
     return rc;
 }

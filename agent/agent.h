@@ -23,6 +23,7 @@
 #include "ward/engine.h"
 #include "ward/json.h"
 #include "ward/loop.h"
+#include "ward/spool.h"
 
 #include "agent_config.h"
 #include "indicators.h"
@@ -34,7 +35,6 @@ typedef struct agent agent;
 typedef struct src src;
 typedef struct bm_store bm_store;
 typedef struct agent_ship agent_ship;
-struct ward_spool;
 
 /* One record read by a source, borrowed for the duration of agent_process. */
 typedef struct agent_rec {
@@ -129,6 +129,40 @@ typedef struct agent_stats {
 
 #define AGENT_MAX_EXTRA 32 /* fields a source may add to a record */
 
+/* The longest alert the spool takes (an alert is at most a few times limits.max_line);
+ * fixed, not configured, because recovery cuts records longer than this: the agent and
+ * `ward-agent spool-dump` must agree on it. */
+#define AGENT_SPOOL_MAX_RECORD ((size_t)256 << 20)
+
+/* The agent's side of the spool (spool.c). */
+typedef struct agent_spool {
+    char *dir;     /* owned */
+    int when_full; /* as opened (a reload does not reopen the spool) */
+    uint64_t sync_interval_ms;
+    uint64_t reserve; /* sources are held when less than this is free (block) */
+    /* alerts the spool could not take yet (the cap, a failing disk), in order: each a
+     * u32 length (host order) and the bytes; bookmarks wait while any is here */
+    ward_buf pending;
+    size_t npending;
+    /* the record being processed can be read again (file, journal): an alert the spool
+     * cannot take makes the record wait, rather than the alert wait in memory */
+    int can_wait;
+    uint64_t dropped;                     /* when_full: drop: alerts dropped, in all */
+    uint64_t unreported;                  /* dropped since the last ward.spool.dropped alert */
+    uint64_t drop_first_ms, drop_last_ms; /* of the unreported ones */
+    uint64_t held;                        /* times the cap began to hold the sources back */
+    int holding;
+    uint64_t oversize;    /* alerts over AGENT_SPOOL_MAX_RECORD (or max_size): dropped */
+    uint64_t errors;      /* appends that failed for another reason (kept, retried) */
+    uint64_t drop_alerts; /* ward.spool.dropped alerts spooled */
+    ward_buf report;      /* those, for the alerts file at the next commit */
+    /* the unreported drops are kept in this file (state_dir/spool-dropped) so that a
+     * restart does not forget to report them; saved is the count it holds */
+    char *drop_path;
+    uint64_t saved;
+    int error_logged;
+} agent_spool;
+
 struct agent {
     ward_loop *loop;
     agent_cfg cfg;
@@ -139,6 +173,8 @@ struct agent {
     src **srcs;
     size_t nsrcs;
     output out;
+    ward_spool *spool; /* NULL unless spool.enabled; shipped from with ward_spool_read/ack */
+    agent_spool sp;
     bm_store *bm;
     char *bm_path;
     int first_run; /* no bookmark file existed at start */
@@ -167,7 +203,6 @@ struct agent {
     uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
     uint64_t started_ms;
     FILE *log;                /* where the agent's own messages go (stderr) */
-    struct ward_spool *spool; /* alerts for the collector (NULL: spool not enabled) */
     agent_ship *ship;         /* NULL: no collector */
     agent_ind ind;            /* the regional indicators loaded */
     agent_privacy privacy;    /* the policy of what is spooled */
@@ -211,19 +246,21 @@ void agent_log_stats(agent *a);
  * not be buffered for lack of memory (the caller keeps its position: nothing is lost). */
 int agent_process(agent *a, src *s, const agent_rec *r);
 
-/* Makes every alert so far durable (write + fsync), then tells the sources and writes
- * the bookmark file. Returns 0, or -1 when the outputs could not be made durable (the
- * bookmarks then stay where they were). */
+/* Makes every alert so far durable (spool fsync, then write + fsync of the file), then
+ * tells the sources, whose bookmarks may then move. Returns 0; 1 when alerts wait in
+ * memory for room in a full spool (bookmarks stay where they were; not an error); or -1
+ * when the outputs could not be made durable (the bookmarks then stay too). */
 int agent_commit(agent *a);
 
 /* Writes the bookmark file with every source's durable positions. Returns 0 or -1. */
 int agent_save_bookmarks(agent *a);
 
 /* 1 when the alerts not yet written have reached limits.output_buffer (the output is
- * failing, e.g. a full disk): sources stop reading until they are written. The records
+ * failing, e.g. a full disk), or the spool is full (spool.when_full: block; see
+ * agent_spool_held): sources stop reading until they are written. The records
  * wait in their files, journals and TCP senders; UDP syslog, which cannot wait, is
  * dropped and counted. */
-int agent_backlogged(const agent *a);
+int agent_backlogged(agent *a);
 
 /* Drops the alert parts made for the rules (after a reload: new rules). */
 void agent_forget_alert_parts(agent *a);
@@ -235,6 +272,44 @@ void agent_log(agent *a, const char *level, const char *fmt, ...)
 /* Milliseconds since the epoch (wall clock). */
 uint64_t agent_now_ms(void);
 
+/* How often the group commit runs: the file output's fsync_interval, or the spool's
+ * sync_interval when that is shorter. */
+uint64_t agent_commit_interval(const agent *a);
+
+/* ---- spool.c ---- */
+
+/* Opens the spool when spool.enabled (logging what recovery found). Returns 0 or -1
+ * (logged). */
+int agent_spool_open(agent *a);
+void agent_spool_close(agent *a);
+
+/* Spools one alert (its JSON, no newline; borrowed). Every alert goes through here, so
+ * that a policy (data minimisation) can be put in front of the spool. When the spool
+ * cannot take it (full with when_full: block, or a failing disk): a record that can be
+ * read again (a->sp.can_wait: files, the journal) waits, -1, and is processed again later
+ * (its earlier alerts are then spooled twice, with the same ids); one that cannot
+ * (syslog) has the alert wait in memory, and the bookmarks wait for it. With when_full:
+ * drop, an alert that does not fit is dropped and counted. Returns 0, or -1: the caller
+ * keeps its position (nothing is lost). */
+int agent_spool_alert(agent *a, const uint8_t *json, size_t len);
+
+/* The spool's part of the group commit: what waits in memory goes in while there is
+ * room, then fsync. Returns 0 when every alert so far is durable in the spool, 1 when
+ * some still wait for room (bookmarks wait), -1 when the fsync failed (logged; the agent
+ * stops). */
+int agent_spool_commit(agent *a);
+
+/* 1 when the spool holds the sources back (when_full: block and less than a reserve
+ * free, or alerts waiting in memory). Counts and logs when holding begins and ends. */
+int agent_spool_held(agent *a);
+
+/* Adds the spool's counters to the stats object being written. */
+void agent_spool_stats(agent *a, ward_jw *w);
+
+/* `ward-agent spool-dump [--from SEQ] DIR` and `ward-agent spool-ack DIR SEQ`. Returns
+ * the exit status. */
+int agent_spool_tool(int argc, char **argv);
+
 /* ---- output.c ---- */
 
 int output_open(output *o, const agent_cfg *cfg, FILE *log);
@@ -243,14 +318,6 @@ int output_flush(output *o, int sync);
 /* Reopens the file (after external rotation). Returns 0 or -1. */
 int output_reopen(output *o, FILE *log);
 void output_close(output *o);
-
-/* ---- spool.c: alerts for the collector ---- */
-
-int agent_spool_open(agent *a);
-/* Appends one alert (len bytes of JSON) to the spool. Returns 0 or -1 (logged). */
-int agent_spool_alert(agent *a, const uint8_t *json, size_t len);
-int agent_spool_sync(agent *a);
-void agent_spool_close(agent *a);
 
 /* ---- resend.c: spooled once across crashes ---- */
 

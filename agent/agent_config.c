@@ -482,6 +482,30 @@ static int check_privacy(void *obj, const ward_cfg_ctx *c) {
 static const ward_cfg_table privacy_table = {"privacy", privacy_keys,
                                              sizeof(privacy_keys) / sizeof(privacy_keys[0]),
                                              sizeof(agent_cfg), check_privacy};
+static const char *const when_full_names[] = {"block", "drop", NULL};
+
+static const ward_cfg_key spool_keys[] = {
+    {"enabled", WARD_CFG_BOOL, CFG(spool.enabled), 0, "false", 0, 0, NULL, NULL, 0,
+     "Alerts are also written to the durable spool, where they wait until the collector "
+     "has acknowledged them; bookmarks then wait for the spool's fsync."},
+    {"dir", WARD_CFG_STR, CFG(spool.dir), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The spool's directory (default: STATE_DIR/spool); made 0700 when missing."},
+    {"max_size", WARD_CFG_SIZE, CFG(spool.max_size), 0, "1G", SZ(64) << 10, SZ(1) << 40, NULL, NULL,
+     0, "The cap on the spool's files; when it is reached, see when_full."},
+    {"segment_size", WARD_CFG_SIZE, CFG(spool.segment_size), 0, "16M", SZ(4) << 10, SZ(1) << 30,
+     NULL, NULL, 0,
+     "A new segment file starts past this size; a segment is removed when all of its "
+     "alerts are acknowledged."},
+    {"sync_interval", WARD_CFG_DURATION, CFG(spool.sync_interval_ms), 0, "100ms", MS(1), MS(60000),
+     NULL, NULL, 0, "Group commit: at most this long between an alert and its fsync in the spool."},
+    {"when_full", WARD_CFG_ENUM, CFG(spool.when_full), 0, "block", 0, 0, when_full_names, NULL, 0,
+     "block: the sources stop reading and wait at their bookmarks until there is room "
+     "(nothing is lost, except UDP syslog, counted in dropped.backlog); drop: new alerts are "
+     "dropped and counted (stats spool.dropped), and a ward.spool.dropped alert says how "
+     "many once there is room again."},
+};
+static const ward_cfg_table spool_table = {
+    "spool", spool_keys, sizeof(spool_keys) / sizeof(spool_keys[0]), sizeof(agent_cfg), NULL};
 
 /* The defaults no table entry can give (they depend on the host or on a source's place).
  * They are set here because every load (start, SIGHUP, --check) goes through this check,
@@ -504,6 +528,9 @@ static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
         if (!(s->name = strdup(n)))
             return ward_cfg_error(c, "out of memory");
     }
+    /* a collector is shipped to from the spool */
+    if (a->collector.address)
+        a->spool.enabled = 1;
     if (a->collector.address && !a->collector.key) {
         size_t n = strlen(a->agent.state_dir) + sizeof("/agent.key");
         if (!(a->collector.key = malloc(n)))
@@ -520,8 +547,8 @@ static int check_agent(void *obj, const ward_cfg_ctx *c) {
     int rc = 0;
     if (a->nsources == 0)
         rc = ward_cfg_error(c, "no sources: add at least one under 'sources'");
-    if (!a->outputs.file.path && !a->outputs.stdout_)
-        rc = ward_cfg_error(c, "no output: set outputs.file.path or outputs.stdout");
+    if (!a->outputs.file.path && !a->outputs.stdout_ && !a->spool.enabled)
+        rc = ward_cfg_error(c, "no output: set outputs.file.path, outputs.stdout or spool.enabled");
     /* source names, the defaults included, must be unique: bookmarks are kept by name */
     for (size_t i = 0; i < a->nsources; i++)
         for (size_t j = i + 1; j < a->nsources; j++)
@@ -543,6 +570,8 @@ static const ward_cfg_key root_keys[] = {
      "The regional collector alerts are shipped to (none by default)."},
     {"privacy", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &privacy_table, 0,
      "What of an alert leaves the council (docs/privacy.md)."},
+    {"spool", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &spool_table, 0,
+     "The durable spool alerts wait in for the collector."},
     {"bookmark_interval", WARD_CFG_DURATION, CFG(bookmark_interval_ms), 0, "1s", MS(10), MS(600000),
      NULL, NULL, 0,
      "Bookmarks are written at most this often (and at exit), always after the alerts "

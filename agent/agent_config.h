@@ -11,6 +11,7 @@
 enum { SRC_FILE = 0, SRC_JOURNAL, SRC_SYSLOG };
 enum { START_DEFAULT = 0, START_END, START_BEGINNING };
 enum { FRAMING_AUTO = 0, FRAMING_LF, FRAMING_OCTET };
+enum { SPOOL_BLOCK = 0, SPOOL_DROP };
 
 typedef struct agent_source_cfg {
     int type;
@@ -81,6 +82,13 @@ typedef struct agent_cfg {
         uint64_t interval_ms; /* how often counters are logged; 0: never */
         char *file;           /* written on SIGUSR1 and at exit; default state_dir/stats.json */
     } stats;
+    struct {
+        int enabled; /* alerts go to the durable spool (for the collector) */
+        char *dir;   /* default state_dir/spool */
+        uint64_t max_size, segment_size;
+        uint64_t sync_interval_ms; /* group commit: at most this between an alert and its fsync */
+        int when_full;             /* SPOOL_BLOCK or SPOOL_DROP */
+    } spool;
     uint64_t bookmark_interval_ms;
     struct {
         char *address;     /* host:port of the collector; NULL: nothing is shipped */

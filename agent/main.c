@@ -20,6 +20,8 @@ static const char usage[] =
     "       ward-agent --check [-c FILE]\n"
     "       ward-agent keygen [-c FILE] [--privacy]\n"
     "       ward-agent --help-config\n"
+    "       ward-agent spool-dump [--from SEQ] DIR\n"
+    "       ward-agent spool-ack DIR SEQ\n"
     "\n"
     "Follows log files, the systemd journal and syslog from network devices, matches every\n"
     "record against the detection rules and writes alerts as JSON lines.\n"
@@ -38,6 +40,12 @@ static const char usage[] =
     "STATE_DIR/privacy.key). Existing files are never overwritten.\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
+    "\n"
+    "Commands (the agent must not be running: the spool is locked):\n"
+    "  spool-dump DIR     print the alerts waiting in the spool DIR for the collector, one\n"
+    "                     JSON line each ({\"seq\":N,\"epoch\":E,\"alert\":{...}}); --from SEQ\n"
+    "                     from SEQ on, acknowledged ones that are still kept included\n"
+    "  spool-ack DIR SEQ  mark the alerts up to SEQ as delivered (they are removed)\n"
     "\n"
     "Signals: SIGHUP reloads the configuration and the rules (broken ones are reported and\n"
     "the running ones kept) and reopens the alerts file; SIGUSR1 writes the stats file;\n"
@@ -138,6 +146,8 @@ int main(int argc, char **argv) {
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
+    if (argc > 1 && (strcmp(argv[1], "spool-dump") == 0 || strcmp(argv[1], "spool-ack") == 0))
+        return agent_spool_tool(argc - 1, argv + 1);
     const char *cfg = "/etc/ward/agent.yml";
     int do_check = 0, fg = 0, once = 0, privacy = 0, c;
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {

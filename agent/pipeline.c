@@ -274,8 +274,10 @@ void agent_forget_alert_parts(agent *a) {
 }
 
 /* Writes al to the outputs and, when alerts are spooled, its copy for the collector (the
- * privacy policy applied). idx: the rule's index in the engine, for the cached parts, or
- * (size_t)-1. Returns 0, or -1 for lack of memory (nothing of al is kept). */
+ * privacy policy applied; not again when it was spooled before a crash: resend.c). idx:
+ * the rule's index in the engine, for the cached parts, or (size_t)-1. Returns 0; -1 for
+ * lack of memory; -2 when the spool cannot take it now (agent_spool_alert: the record is
+ * processed again later). On failure nothing of al is kept. */
 static int emit(agent *a, ward_alert *al, size_t idx) {
     al->agent_id = a->cfg.agent.id ? a->cfg.agent.id : a->cfg.agent.name;
     al->agent_name = a->cfg.agent.name;
@@ -285,25 +287,29 @@ static int emit(agent *a, ward_alert *al, size_t idx) {
         cached_parts(a, idx, al);
     size_t mark = a->out.buf.len;
     if (ward_alert_json(&a->out.buf, al) < 0)
-        goto fail;
+        goto oom;
     if (a->spool) {
         const uint8_t *p = (const uint8_t *)a->out.buf.p + mark;
         size_t n = a->out.buf.len - mark;
         if (!agent_privacy_noop(&a->privacy)) {
             ward_buf_reset(&a->spoolbuf);
             if (agent_privacy_json(&a->privacy, al, &a->spoolbuf) < 0)
-                goto fail;
+                goto oom;
             p = (const uint8_t *)a->spoolbuf.p;
             n = a->spoolbuf.len;
         }
         uint8_t id[16];
-        if (a->resend.n && agent_resend_id_of(p, n, id) == 0 && agent_resend_seen(&a->resend, id))
-            a->resend.skipped++;                     /* spooled before the crash */
-        else if (agent_spool_alert(a, p, n - 1) < 0) /* without its newline */
-            goto fail;
+        if (a->resend.n && agent_resend_id_of(p, n, id) == 0 && agent_resend_seen(&a->resend, id)) {
+            a->resend.skipped++;                         /* spooled before the crash */
+        } else if (agent_spool_alert(a, p, n - 1) < 0) { /* without its newline */
+            a->out.buf.len = mark;
+            return -2;
+        }
+        if (!a->out.path && !a->out.to_stdout)
+            a->out.buf.len = mark; /* the spool was the only place for it */
     }
     return 0;
-fail:
+oom:
     a->out.buf.len = mark; /* no half alert; the buffer stays usable */
     a->out.buf.oom = 0;
     agent_log(a, "error", "out of memory writing an alert of rule %s", al->rule->id);
@@ -351,8 +357,12 @@ static int on_regional(void *ctx, const ward_feed_entry *e) {
     al.nextracted = 5;
     al.src = &c->r->where;
     if (emit(a, &al, (size_t)-1) < 0) {
+        /* not kept: the indicator is not seen yet (the record is processed again, or
+         * the next occurrence raises it) */
+        a->ind.seen_ms[e - a->ind.feed.v] = 0;
+        a->ind.reported--;
         c->rc = -1;
-        return 0;
+        return 1;
     }
     a->st.alerts++;
     a->regional_alerts++;
@@ -377,6 +387,7 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
     if (h.over)
         a->st.hits_over += h.over;
     int rc = 0;
+    a->sp.can_wait = s && strcmp(s->ops->type, "syslog") != 0;
     uint64_t now = 0, when = 0; /* when: the record's time, once a threshold needs it */
     int when_known = 0;
     for (size_t k = 0; k < h.n; k++) {
@@ -427,13 +438,16 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         al.threshold = is_thr ? &thr : NULL;
         al.group = is_thr ? group : NULL;
         al.src = &r->where;
-        if (emit(a, &al, h.idx[k]) < 0) {
+        int e = emit(a, &al, h.idx[k]);
+        if (e < 0) {
             rc = -1;
+            if (e == -2)
+                break; /* the spool cannot take it: the record is processed again later */
             continue;
         }
         a->st.alerts++;
     }
-    if (a->ind.mpm && regional(a, r) < 0)
+    if (rc == 0 && a->ind.mpm && regional(a, r) < 0)
         rc = -1;
     (void)s;
     if (a->out.buf.len >= FLUSH_BYTES && !a->out.failing)
@@ -441,11 +455,16 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
     return rc;
 }
 
-int agent_backlogged(const agent *a) {
-    return a->out.buf.len >= a->cfg.limits.output_buffer;
+int agent_backlogged(agent *a) {
+    int held = agent_spool_held(a); /* asked every time: it counts when holding begins */
+    return a->out.buf.len >= a->cfg.limits.output_buffer || held;
 }
 
 int agent_commit(agent *a) {
+    /* the spool first: shipping need not wait for the alerts file */
+    int waiting = agent_spool_commit(a);
+    if (waiting < 0)
+        return -1;
     if (output_flush(&a->out, 1) < 0) {
         if (a->out.sync_lost) {
             if (!a->out.failing_logged)
@@ -465,8 +484,8 @@ int agent_commit(agent *a) {
         return -1;
     }
     a->out.failing_logged = 0;
-    if (agent_spool_sync(a) < 0)
-        return -1; /* the bookmarks wait for the spool */
+    if (waiting)
+        return 1; /* alerts wait in memory for room in the spool: so do the bookmarks */
     if (a->spool) {
         ward_spool_stats ss;
         ward_spool_stats_get(a->spool, &ss);

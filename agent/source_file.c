@@ -786,7 +786,7 @@ static int read_all(fsrc *f) {
     return more;
 stalled:
     /* the other files wait too: memory is short for all of them */
-    if (!f->stall_logged)
+    if (!f->stall_logged && !agent_backlogged(f->s->a)) /* a full spool logs itself */
         agent_log(f->s->a, "error", "source %s: out of memory: reading on in %d ms", f->s->name,
                   RETRY_MS);
     f->stall_logged = 1;

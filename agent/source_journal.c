@@ -329,8 +329,10 @@ static long read_entries(jsrc *js, long limit, int *more) {
         }
         js->pending = 0;
         if (process_current(js) < 0) {
-            agent_log(s->a, "error", "source %s: out of memory: the entry is read again in %d ms",
-                      s->name, RETRY_MS);
+            if (!agent_backlogged(s->a)) /* a full spool is logged by the spool */
+                agent_log(s->a, "error",
+                          "source %s: out of memory: the entry is read again in %d ms", s->name,
+                          RETRY_MS);
             ward_loop_timer_after(s->a->loop, &js->work, RETRY_MS);
             return n;
         }

@@ -46,6 +46,8 @@ static void write_stats(agent *a, ward_jw *w) {
     ward_jw_ku64(w, "buffered_bytes", a->out.buf.len);
     ward_jw_obj_end(w);
 
+    agent_spool_stats(a, w);
+
     ward_corr_stats cs;
     ward_corr_get_stats(a->corr, &cs);
     ward_jw_key(w, "correlation");

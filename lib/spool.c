@@ -97,15 +97,16 @@ static uint64_t parse_seg_name(const char *name) {
     return v;
 }
 
+/* The seconds of the clock and 20 random bits: different for every spool made (even
+ * two in one second, or after the clock was set back), and below 2^53, so that JSON
+ * readers (stats, spool-dump) keep it exact. Never 0. */
 static uint64_t new_epoch(void) {
-    uint64_t e = 0;
-    if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != (ssize_t)sizeof(e))
-        e = 0;
-    if (!e) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        e = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-    }
+    uint32_t r = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
+    uint64_t e = ((uint64_t)ts.tv_sec << 20 | (r & 0xfffffu)) & (((uint64_t)1 << 53) - 1);
     return e ? e : 1;
 }
 
