@@ -77,6 +77,14 @@ static int env_open(cmd_env *e, const char *cfg_path) {
         return -1;
     }
     char err[512];
+    /* the first command may come before the first start (enrolment): the SQLite file
+     * lives in the state directory */
+    if (e->cfg.store.type == STORE_SQLITE && !e->cfg.store.path &&
+        mkdir(e->cfg.collector.state_dir, 0750) < 0 && errno != EEXIST) {
+        fprintf(stderr, "ward-collector: %s: cannot create: %s\n", e->cfg.collector.state_dir,
+                strerror(errno));
+        return -1;
+    }
     if (coll_store_open(&e->cfg, &e->st, err, sizeof(err)) < 0) {
         fprintf(stderr, "ward-collector: store: %s\n", err);
         return -1;
@@ -631,7 +639,9 @@ static int cmd_keygen(const char *cfg_path, int argc, char **argv) {
         char priv[4096], pub[4096], err[512];
         snprintf(priv, sizeof(priv), "%s/feed.key", cfg.collector.state_dir);
         snprintf(pub, sizeof(pub), "%s/feed.pub", cfg.collector.state_dir);
-        if (mkdir_p_state(cfg.collector.state_dir) < 0)
+        if (access(priv, F_OK) == 0)
+            fprintf(stderr, "ward-collector: keygen: %s exists: the key is kept\n", priv);
+        else if (mkdir_p_state(cfg.collector.state_dir) < 0)
             fprintf(stderr, "ward-collector: keygen: %s: %s\n", cfg.collector.state_dir,
                     strerror(errno));
         else if (ward_crypto_keygen(priv, pub, err, sizeof(err)) < 0)

@@ -103,7 +103,8 @@ expect_grep 'rejected from 127\.0\.0\.1:[0-9]+ .*: (decompression bomb|compressi
 n=$("$WC" -c "$CFG" query --json | wc -l)
 [ "$n" -eq 15 ] && ok "15 alerts are stored, each once" || bad "query --json gives $n alerts, not 15"
 "$WC" -c "$CFG" query --json | perl -MJSON::PP -ne 'my $j = decode_json($_); print "$j->{org} $j->{agent} $j->{seq} $j->{alert}{rule}{id}\n"' | sort >"$T/q"
-[ "$(sort -u "$T/q" | wc -l)" -eq 15 ] && ok "query --json lines are JSON with org, agent, seq and the alert" || { bad "query --json"; head "$T/q"; }
+# epoch 7 repeats seq 1..5 of epoch 1 (the same alerts): 10 distinct (seq, rule)
+[ "$(wc -l <"$T/q")" -eq 15 ] && [ "$(sort -u "$T/q" | wc -l)" -eq 10 ] && ok "query --json lines are JSON with org, agent, seq and the alert" || { bad "query --json"; cat "$T/q"; }
 expect_grep '^council-a a1 10 r-web$' "$T/q" "seq 10 is the last alert of the second batch"
 n=$("$WC" -c "$CFG" query --json --rule r-web | wc -l)
 [ "$n" -eq 5 ] && ok "query --rule" || bad "query --rule r-web gives $n"
