@@ -267,6 +267,8 @@ static int check_root(void *obj, const ward_cfg_ctx *c) {
     for (size_t i = 0; i < g->region.nallow; i++)
         if (coll_allow_parse(g->region.allow[i], &g->allow[i], err, sizeof(err)) < 0)
             rc = ward_cfg_error(c, "region.allow[%zu]: %s", i, err);
+    if (g->region.nindicator_fields > COLL_MAX_IND_FIELDS)
+        rc = ward_cfg_error(c, "region.indicator_fields: at most %d fields", COLL_MAX_IND_FIELDS);
     for (size_t i = 0; i < g->region.nindicator_fields; i++) {
         const char *f = g->region.indicator_fields[i];
         if (!*f || strlen(f) >= 64)

@@ -12,6 +12,8 @@
 
 #define COLLECTOR_DEFAULT_CONFIG "/etc/ward/collector.yml"
 
+#define COLL_MAX_IND_FIELDS 16 /* region.indicator_fields at most (COLL_MAX_IND) */
+
 enum { STORE_SQLITE = 0, STORE_POSTGRESQL };
 
 /* One allow-list entry, parsed: a network (family AF_INET/AF_INET6, bits of prefix) or

@@ -28,7 +28,7 @@ write_coll_config() {
 
 # start_collector CFG: runs it in the background (stderr in $T/coll.log), sets PORT
 start_collector() {
-    "$WC" -c "$1" 2>>"$T/coll.log" &
+    ${COLL_WRAP:-} "$WC" -c "$1" 2>>"$T/coll.log" &
     COLL_PID=$!
     local i=0
     PORT=
