@@ -53,7 +53,8 @@ LIB_SRCS := \
 	lib/framing.c \
 	lib/crypto.c \
 	lib/wire.c \
-	lib/tls.c
+	lib/tls.c \
+	lib/feed.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -112,6 +113,7 @@ UNIT_TESTS := \
 	test_crypto \
 	test_wire \
 	test_tls \
+	test_feed \
 	test_collector \
 	test_store
 
@@ -209,7 +211,7 @@ fuzz: deps
 	done
 
 FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h collector/*.c collector/*.h \
-	tools/*.c tests/unit/*.c tests/integration/lib/*.c fuzz/*.c bench/*.c)
+	tools/*.c tests/unit/*.c tests/unit/*.h tests/integration/lib/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 

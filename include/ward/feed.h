@@ -3,7 +3,8 @@
  *           sig[64] (the collector's Ed25519 signature over every byte before it)
  * entry:    u16 len value | u16 len field | u16 len regional_id | u16 len rules |
  *           u64 first_ms | u64 last_ms | u64 expires_ms | u32 norgs
- * Strings are UTF-8 without NUL bytes; rules is a comma-separated list of rule ids.
+ * Strings are UTF-8 without NUL bytes or other control characters (< 0x20, 0x7f);
+ * values are not empty; rules is a comma-separated list of rule ids.
  * Times are Unix milliseconds. */
 #ifndef WARD_FEED_H
 #define WARD_FEED_H
@@ -35,26 +36,33 @@ typedef struct ward_feed {
 } ward_feed;
 
 /* Appends the signed document of f to out, signed with k (the collector's private key).
- * Returns 0 or -1 (no memory, a string over WARD_FEED_MAX_STRING, signing failed). */
+ * Returns 0, or -1 with nothing appended (no memory, more than WARD_FEED_MAX_ENTRIES, an
+ * empty value, a string over WARD_FEED_MAX_STRING or with a control character, signing
+ * failed). NULL strings other than value are sent empty. */
 int ward_feed_encode(const ward_feed *f, const ward_key *k, ward_buf *out);
 
 /* Verifies the signature with the collector's public key before anything else, then
  * decodes p into out (caller's storage, zeroed or finished; owns the strings after).
  * Refuses a bad signature, an unknown version, more than WARD_FEED_MAX_ENTRIES entries,
- * strings with NUL bytes or over the limit, and trailing bytes. Returns 0, or -1 with
- * err naming what is wrong and out empty. */
+ * strings with NUL bytes or control characters or over the limit, an empty value, and
+ * trailing bytes. Returns 0, or -1 with err naming what is wrong and out empty. */
 int ward_feed_parse(const uint8_t *p, size_t len, const ward_key *collector_key, ward_feed *out,
                     char *err, size_t errlen);
 
 /* Frees what f owns and empties it. */
 void ward_feed_fini(ward_feed *f);
 
-/* One indicator value per line, sorted as given. Returns 0 or -1. */
+/* One indicator value per line, in the feed's order. Returns 0 or -1. */
 int ward_feed_export_list(const ward_feed *f, ward_buf *out);
 
-/* An nftables script that defines (flushing first) the sets NAME4 (ipv4_addr) and
- * NAME6 (ipv6_addr) in table inet TABLE with the feed's addresses, each with a timeout
- * until its expiry; values that are not addresses are left out. Returns 0 or -1. */
+/* An nftables script (for nft -f) that defines (flushing first) the sets NAME4
+ * (ipv4_addr) and NAME6 (ipv6_addr) with flags timeout in table inet TABLE, and adds the
+ * feed's addresses, each once with a timeout until its latest expiry (whole seconds
+ * rounded up, at most 2^32 ms); IPv4-mapped IPv6 addresses go to NAME4. Values that are
+ * not addresses (inet_pton) and entries expired at now_ms are left out, counted in the
+ * script's first line, a comment. table and name are nft identifiers ([A-Za-z_]
+ * [A-Za-z0-9_]*, at most 64 and 60 characters). Returns 0 or -1 (a bad identifier, no
+ * memory). */
 int ward_feed_export_nft(const ward_feed *f, const char *table, const char *name, uint64_t now_ms,
                          ward_buf *out);
 

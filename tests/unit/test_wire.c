@@ -14,48 +14,9 @@
 
 #include "ward/wire.h"
 
+#include "testkeys.h"
+
 /* ---- helpers ---- */
-
-typedef struct keys {
-    char dir[64];
-    ward_key *sk, *pk;             /* the agent */
-    ward_key *other_sk, *other_pk; /* someone else */
-} keys;
-
-static void make_key(const char *dir, const char *name, ward_key **sk, ward_key **pk) {
-    char a[128], b[128], err[256];
-    snprintf(a, sizeof(a), "%s/%s.key", dir, name);
-    snprintf(b, sizeof(b), "%s/%s.pub", dir, name);
-    assert_int_equal(ward_crypto_keygen(a, b, err, sizeof(err)), 0);
-    *sk = ward_crypto_key_load_private(a, err, sizeof(err));
-    *pk = ward_crypto_key_load_public(b, err, sizeof(err));
-    assert_non_null(*sk);
-    assert_non_null(*pk);
-}
-
-static int keys_setup(void **state) {
-    keys *k = calloc(1, sizeof(*k));
-    assert_non_null(k);
-    snprintf(k->dir, sizeof(k->dir), "/tmp/ward-wire-XXXXXX");
-    assert_non_null(mkdtemp(k->dir));
-    make_key(k->dir, "agent", &k->sk, &k->pk);
-    make_key(k->dir, "other", &k->other_sk, &k->other_pk);
-    *state = k;
-    return 0;
-}
-
-static int keys_teardown(void **state) {
-    keys *k = *state;
-    char cmd[128];
-    ward_crypto_key_free(k->sk);
-    ward_crypto_key_free(k->pk);
-    ward_crypto_key_free(k->other_sk);
-    ward_crypto_key_free(k->other_pk);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", k->dir);
-    assert_int_equal(system(cmd), 0);
-    free(k);
-    return 0;
-}
 
 /* The one frame in b: checks the framing and returns its body. */
 static const uint8_t *only_frame(const ward_buf *b, uint8_t want_type, size_t *body_len) {
