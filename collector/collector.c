@@ -309,6 +309,7 @@ static void reload(collector *c) {
     coll_cfg cfg;
     if (coll_cfg_load(c->cfg_path, &cfg, c->log) < 0) {
         c->n.reload_failures++;
+        coll_touch(c);
         coll_log(c, "error", "%s has errors: the running configuration is kept", c->cfg_path);
         coll_cfg_free(&cfg);
         return;

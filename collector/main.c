@@ -610,7 +610,8 @@ static int cmd_feed(const char *cfg_path, int argc, char **argv) {
                    b.oom) {
             fprintf(stderr, "ward-collector: feed: cannot be exported\n");
         } else {
-            fwrite(b.p, 1, b.len, stdout);
+            if (b.len)
+                fwrite(b.p, 1, b.len, stdout);
             rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
         }
     }

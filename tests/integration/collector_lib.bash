@@ -77,7 +77,7 @@ gen_alerts() {
 
 # stat PATH: a number from `ward-collector stats` (PATH like daemon.rejected.bomb)
 coll_stat() {
-    "$WC" -c "$CFG" stats 2>/dev/null | perl -MJSON::PP -e '
+    "$WC" -c "${STATS_CFG:-$CFG}" stats 2>/dev/null | perl -MJSON::PP -e '
         local $/; my $j = decode_json(<STDIN>); my $v = $j;
         for my $k (split /\./, $ARGV[0]) { $v = ref $v eq "HASH" ? $v->{$k} : undef }
         print defined $v ? $v : "none"' "$1"
