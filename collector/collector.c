@@ -93,20 +93,9 @@ int coll_prepare_state(collector *c) {
 
 /* ---- correlation and the feed ---- */
 
-void coll_correlate(collector *c) {
+/* Reads the feed from the store and, when its version moved, signs it and pushes it. */
+static void refresh_feed(collector *c, int64_t now) {
     char err[512];
-    int64_t now = coll_now_ms();
-    c->corr_due = 0;
-    c->last_corr_ms = (uint64_t)now;
-    c->n.correlations++;
-    coll_touch(c);
-    if (c->st.ops->correlate(&c->st, now - (int64_t)c->cfg.region.window_ms, now,
-                             (unsigned)c->cfg.region.min_orgs, (int64_t)c->cfg.region.ttl_ms, err,
-                             sizeof(err)) < 0) {
-        c->n.correlation_errors++;
-        coll_log(c, "error", "correlation: %s", err);
-        return;
-    }
     ward_feed f;
     memset(&f, 0, sizeof(f));
     if (c->st.ops->feed(&c->st, now, &f, err, sizeof(err)) < 0) {
@@ -132,17 +121,39 @@ void coll_correlate(collector *c) {
             c->feed_doc = doc;
             c->feed_version = f.version;
             c->n.feed_version = f.version;
+            coll_touch(c);
             coll_push_feed(c);
         }
     }
     ward_feed_fini(&f);
 }
 
+void coll_correlate(collector *c) {
+    char err[512];
+    int64_t now = coll_now_ms();
+    c->corr_due = 0;
+    c->last_corr_ms = (uint64_t)now;
+    c->n.correlations++;
+    coll_touch(c);
+    if (c->st.ops->correlate(&c->st, now - (int64_t)c->cfg.region.window_ms, now,
+                             (unsigned)c->cfg.region.min_orgs, (int64_t)c->cfg.region.ttl_ms, err,
+                             sizeof(err)) < 0) {
+        c->n.correlation_errors++;
+        coll_log(c, "error", "correlation: %s", err);
+        return;
+    }
+    refresh_feed(c, now);
+}
+
 static void on_corr_timer(void *ctx) {
     collector *c = ctx;
-    /* with nothing new, correlation still runs once a minute: entries expire */
+    /* with nothing new, correlation still runs once a minute: entries expire. A shared
+     * store (PostgreSQL) also changes under the other collectors of the region: their
+     * feed is read every tick, so that it reaches this collector's agents too. */
     if (c->corr_due || (uint64_t)coll_now_ms() - c->last_corr_ms >= 60000)
         coll_correlate(c);
+    else if (c->cfg.store.type == STORE_POSTGRESQL)
+        refresh_feed(c, coll_now_ms());
     ward_loop_timer_after(c->loop, &c->corr_timer, c->cfg.region.interval_ms);
 }
 
