@@ -199,6 +199,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
+	@bash bench/collector.sh $(BUILD)
 
 FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing
 FUZZ_CC ?= clang
