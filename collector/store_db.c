@@ -485,6 +485,10 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
         store_db_err(db, err, errlen, "no agent with id %" PRId64, agent);
         goto fail;
     }
+    /* The inserts go as one pipeline where the driver can (PostgreSQL): one round trip
+     * for the batch instead of one per row. */
+    if (db->drv->bulk && db->drv->bulk(db, 1, err, errlen) < 0)
+        goto fail;
     for (size_t i = (size_t)(old + 1 - first); i < n; i++) {
         const store_alert *a = &v[i];
         store_param pv[10] = {
@@ -511,6 +515,8 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
         if (run(db, ST_SIGHTING_INSERT, pv, 5, NULL, NULL, NULL, err, errlen) < 0)
             goto fail;
     }
+    if (db->drv->bulk && db->drv->bulk(db, 0, err, errlen) < 0)
+        goto fail;
     store_param pu[4] = {p_i64(agent), p_i64((int64_t)epoch), p_i64((int64_t)last), p_i64(now_ms)};
     if (run(db, ST_PROGRESS_SET, pu, 4, NULL, NULL, NULL, err, errlen) < 0)
         goto fail;

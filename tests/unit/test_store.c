@@ -222,13 +222,13 @@ static void enroll_all(fx *f) {
 /* A batch: n alerts from seq first, alert i at time t0 + i * 10, rule "r.base", level 2,
  * JSON {"seq":N}. */
 typedef struct batch {
-    store_alert v[256];
-    char json[256][48];
+    store_alert v[512];
+    char json[512][48];
     size_t n;
 } batch;
 
 static void make_batch(batch *b, uint64_t first, size_t n, int64_t t0) {
-    assert_true(n <= 256);
+    assert_true(n <= 512);
     b->n = n;
     for (size_t i = 0; i < n; i++) {
         int len = snprintf(b->json[i], sizeof(b->json[i]), "{\"seq\":%" PRIu64 "}", first + i);
@@ -391,7 +391,7 @@ static void test_store_batch_partial_overlap(void **state) {
     got g;
     assert_int_equal(count_query(f, &q, &g), 8);
     for (int s = 1; s <= 8; s++) {
-        char want[32];
+        char want[64];
         snprintf(want, sizeof(want), "/a2/%d/{\"seq\":%d}", s, s);
         char *at = strstr(g.s, want);
         assert_non_null(at);
@@ -447,6 +447,44 @@ static void test_store_batch_gap_refused(void **state) {
     assert_int_equal(count_query(f, &q, &g), 3);
     assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
     assert_int_equal(acked, 3);
+}
+
+/* A batch whose insert fails half-way (here a row that should not be there, past the
+ * first 256 rows: PostgreSQL sends them as pipelines of 256) stores nothing, and the
+ * handle works on. */
+static void test_store_batch_failure_rolls_back(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO alerts (agent, epoch, seq, org, rule, level, time_ms, received_ms, "
+             "alert_id, json) VALUES (%" PRId64 ", 1, 280, 'north', 'r', 1, 1, 1, 'x', '')",
+             f->id[0]);
+    assert_int_equal(f->b->sql(f->target, sql), 0);
+    batch *b = malloc(sizeof(*b));
+    store_sighting *sg = calloc(300, sizeof(*sg));
+    assert_non_null(b);
+    assert_non_null(sg);
+    make_batch(b, 1, 300, 100);
+    for (size_t i = 0; i < 300; i++)
+        sg[i] = (store_sighting){"src_ip", "192.0.2.5", "r.base", 100, i + 1};
+    uint64_t acked = 9;
+    size_t stored = 9;
+    assert_int_equal(store_b(f, 0, 1, b, sg, 300, &acked, &stored), -1);
+    assert_non_null(strstr(f->err, "alerts"));
+    assert_int_equal(stored, 0);
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
+    assert_int_equal(acked, 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 1);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 0);
+    assert_int_equal(f->b->sql(f->target, "DELETE FROM alerts"), 0);
+    assert_int_equal(store_b(f, 0, 1, b, sg, 300, &acked, &stored), 0);
+    assert_int_equal(acked, 300);
+    assert_int_equal(stored, 300);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(DISTINCT seq) FROM alerts"), 300);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 300);
+    free(sg);
+    free(b);
 }
 
 static void test_store_acked_per_epoch(void **state) {
@@ -950,6 +988,8 @@ static void test_store_concurrent_exactly_once(void **state) {
                                                  teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_gap_refused, setup, teardown,    \
                                                  (void *)&be),                                     \
+        cmocka_unit_test_prestate_setup_teardown(test_store_batch_failure_rolls_back, setup,       \
+                                                 teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_acked_per_epoch, setup, teardown,      \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_query_filters, setup, teardown,        \
