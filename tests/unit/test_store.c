@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -871,6 +872,45 @@ static void test_store_migrations(void **state) {
     assert_non_null(strstr(f->err, "schema version 99 is newer than this program knows (1)"));
 }
 
+/* SQLite only: a new store file is private to its owner. */
+static void test_store_sqlite_file_private(void **state) {
+    fx *f = *state;
+    struct stat st;
+    assert_int_equal(stat(f->target, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char p[600];
+    snprintf(p, sizeof(p), "%s/no/such/dir/x.db", tmpdir);
+    store s = {f->b->ops, NULL};
+    assert_int_equal(s.ops->open(&s, p, f->err, sizeof(f->err)), -1);
+    char want[700];
+    snprintf(want, sizeof(want), "%s: cannot create: No such file or directory", p);
+    assert_string_equal(f->err, want);
+}
+
+/* PostgreSQL only: the server restarts under an open handle; the operation that finds
+ * the connection broken fails (the caller retries) and the next one reconnects. */
+static void test_store_pg_reconnects(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "sh tests/lib/pg.sh restart '%s'", pg_conn);
+    assert_int_equal(system(cmd), 0);
+    batch b;
+    uint64_t acked = 0;
+    size_t stored = 0;
+    make_batch(&b, 1, 3, 100);
+    int rc = store_b(f, 0, 1, &b, NULL, 0, &acked, &stored);
+    if (rc != 0) {
+        assert_int_equal(rc, -1);
+        rc = store_b(f, 0, 1, &b, NULL, 0, &acked, &stored);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(acked, 3);
+    assert_int_equal(stored, 3);
+    store_agent a;
+    assert_int_equal(f->s.ops->agent_by_key(&f->s, f->key[3], &a, f->err, 512), 1);
+}
+
 static void test_store_open_bad_target(void **state) {
     fx *f = *state;
     char target[512], expect[512];
@@ -1015,8 +1055,16 @@ static void test_store_concurrent_exactly_once(void **state) {
                                                  teardown, (void *)&be)
 
 int main(void) {
-    const struct CMUnitTest sqlite_tests[] = {STORE_TESTS(be_sqlite)};
-    const struct CMUnitTest pg_tests[] = {STORE_TESTS(be_pg)};
+    const struct CMUnitTest sqlite_tests[] = {
+        STORE_TESTS(be_sqlite),
+        cmocka_unit_test_prestate_setup_teardown(test_store_sqlite_file_private, setup, teardown,
+                                                 (void *)&be_sqlite),
+    };
+    const struct CMUnitTest pg_tests[] = {
+        STORE_TESTS(be_pg),
+        cmocka_unit_test_prestate_setup_teardown(test_store_pg_reconnects, setup, teardown,
+                                                 (void *)&be_pg),
+    };
     int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, group_sqlite_setup,
                                              group_sqlite_teardown);
     failed +=
