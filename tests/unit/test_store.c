@@ -926,86 +926,95 @@ static void test_store_open_bad_target(void **state) {
 
 #define CONC_N 1500
 
-/* A child: its own handle, the same batches 1..CONC_N in chunks of step, each retried
- * until stored. Writes how many it stored and how many times it had to retry to fd. */
-static void child_store(fx *f, int64_t agent, size_t step, int fd, int go) {
-    store s;
-    size_t total = 0, retries = 0;
-    int rc = 1;
-    char c;
-    if (open_store(f, &s) < 0) {
-        fprintf(stderr, "child: %s\n", f->err);
-        _exit(2);
-    }
-    if (read(go, &c, 1) != 0) /* both start when the parent closes the pipe */
-        _exit(5);
-    batch *b = malloc(sizeof(*b));
-    if (!b)
-        _exit(3);
-    for (uint64_t first = 1; first <= CONC_N;) {
-        size_t n = first + step - 1 > CONC_N ? CONC_N - first + 1 : step;
-        make_batch(b, first, n, (int64_t)first);
-        store_sighting sg = {"src_ip", "192.0.2.77", "r.c", (int64_t)first, first};
-        uint64_t acked = 0;
-        size_t stored = 0;
-        int r = s.ops->store_batch(&s, agent, 1, b->v, n, &sg, 1, 1, &acked, &stored, f->err, 512);
-        if (r == -1 && ++retries < 2000) { /* busy: retry */
-            usleep(1000);
-            continue;
-        }
-        if (r != 0 || acked < first + n - 1)
-            goto out;
-        total += stored;
-        first += n;
-    }
-    rc = 0;
-out:
-    if (rc)
-        fprintf(stderr, "child: %s\n", f->err);
-    free(b);
-    s.ops->close(&s);
-    size_t out[2] = {total, retries};
-    if (write(fd, out, sizeof(out)) != sizeof(out))
-        rc = 4;
-    _exit(rc);
-}
+/* What a child does with its own handle; fills out[2] and returns its exit status. */
+typedef int (*child_fn)(fx *f, store *s, int i, size_t out[2]);
 
-static void test_store_concurrent_exactly_once(void **state) {
-    fx *f = *state;
-    enroll_all(f);
+/* Forks two children that open their own handles, waits until both have, lets them go
+ * at once and collects what each reports. Asserts that both exited 0. */
+static void two_children(fx *f, child_fn fn, size_t out[2][2]) {
     int fds[2][2], go[2];
     pid_t pid[2];
-    const size_t steps[2] = {7, 5};
     assert_int_equal(pipe(go), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(pipe(fds[i]), 0);
         pid[i] = fork();
         assert_true(pid[i] >= 0);
         if (pid[i] == 0) {
+            store s;
+            size_t res[2] = {0, 0};
+            char c;
             close(fds[i][0]);
             close(go[1]);
-            child_store(f, f->id[0], steps[i], fds[i][1], go[0]);
+            if (open_store(f, &s) < 0) {
+                fprintf(stderr, "child: %s\n", f->err);
+                _exit(2);
+            }
+            if (read(go[0], &c, 1) != 0) /* both start when the parent closes the pipe */
+                _exit(3);
+            int rc = fn(f, &s, i, res);
+            if (rc)
+                fprintf(stderr, "child: %s\n", f->err);
+            s.ops->close(&s);
+            if (write(fds[i][1], res, sizeof(res)) != sizeof(res))
+                rc = 4;
+            _exit(rc);
         }
         close(fds[i][1]);
     }
     close(go[0]);
     usleep(100000); /* both have opened their handles */
     close(go[1]);
-    size_t total = 0;
     for (int i = 0; i < 2; i++) {
-        size_t out[2] = {0, 0};
-        assert_int_equal(read(fds[i][0], out, sizeof(out)), sizeof(out));
+        assert_int_equal(read(fds[i][0], out[i], sizeof(out[i])), sizeof(out[i]));
         close(fds[i][0]);
         int st = 0;
         assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
-        total += out[0];
-        /* the progress row's lock (the write lock in SQLite) serialises them: neither
-         * ever has to fall back on the UNIQUE constraint and retry */
-        assert_int_equal(out[1], 0);
     }
-    assert_int_equal(total, CONC_N);
+}
+
+/* The same batches 1..CONC_N in chunks of 7 (child 0) or 5 (child 1), each retried until
+ * stored: out = {stored, retries}. */
+static int child_store(fx *f, store *s, int i, size_t out[2]) {
+    size_t step = i ? 5 : 7;
+    batch *b = malloc(sizeof(*b));
+    if (!b)
+        return 5;
+    int rc = 1;
+    for (uint64_t first = 1; first <= CONC_N;) {
+        size_t n = first + step - 1 > CONC_N ? CONC_N - first + 1 : step;
+        make_batch(b, first, n, (int64_t)first);
+        store_sighting sg = {"src_ip", "192.0.2.77", "r.c", (int64_t)first, first};
+        uint64_t acked = 0;
+        size_t stored = 0;
+        int r =
+            s->ops->store_batch(s, f->id[0], 1, b->v, n, &sg, 1, 1, &acked, &stored, f->err, 512);
+        if (r == -1 && ++out[1] < 2000) { /* busy: retry */
+            usleep(1000);
+            continue;
+        }
+        if (r != 0 || acked < first + n - 1)
+            goto out;
+        out[0] += stored;
+        first += n;
+    }
+    rc = 0;
+out:
+    free(b);
+    return rc;
+}
+
+static void test_store_concurrent_exactly_once(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    size_t out[2][2];
+    two_children(f, child_store, out);
+    assert_int_equal(out[0][0] + out[1][0], CONC_N);
+    /* the progress row's lock (the write lock in SQLite) serialises them: neither ever
+     * has to fall back on the UNIQUE constraint and retry */
+    assert_int_equal(out[0][1], 0);
+    assert_int_equal(out[1][1], 0);
     uint64_t acked = 0;
     assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
     assert_int_equal(acked, CONC_N);
@@ -1015,6 +1024,48 @@ static void test_store_concurrent_exactly_once(void **state) {
     int64_t sightings = f->b->sql(f->target, "SELECT COUNT(*) FROM sightings");
     int64_t distinct = f->b->sql(f->target, "SELECT COUNT(DISTINCT time_ms) FROM sightings");
     assert_int_equal(sightings, distinct);
+}
+
+/* Correlates 20 times and reads the feed: out = {feed version, entries}. */
+static int child_correlate(fx *f, store *s, int i, size_t out[2]) {
+    (void)i;
+    ward_feed fd;
+    for (int k = 0; k < 20; k++)
+        if (s->ops->correlate(s, 0, 1000, 2, TTL, f->err, 512) < 0)
+            return 1;
+    if (s->ops->feed(s, 1000, &fd, f->err, 512) < 0)
+        return 1;
+    out[0] = fd.version;
+    out[1] = fd.n;
+    feed_free(&fd);
+    return 0;
+}
+
+/* Two collectors correlating one database at once publish one version: the first
+ * correlation makes the change, every other one finds nothing to change. */
+static void test_store_concurrent_correlate(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    batch b;
+    store_sighting sg[40];
+    char values[40][32];
+    uint64_t acked;
+    size_t stored;
+    for (int who = 0; who < 4; who += 2) { /* north and south */
+        make_batch(&b, 1, 40, 100);
+        for (int i = 0; i < 40; i++) {
+            snprintf(values[i], sizeof(values[i]), "198.51.100.%d", i);
+            sg[i] = (store_sighting){"src_ip", values[i], "r.x", 100 + i, (uint64_t)i + 1};
+        }
+        assert_int_equal(store_b(f, who, 1, &b, sg, 40, &acked, &stored), 0);
+    }
+    size_t out[2][2];
+    two_children(f, child_correlate, out);
+    assert_int_equal(out[0][0], 1);
+    assert_int_equal(out[1][0], 1);
+    assert_int_equal(out[0][1], 40);
+    assert_int_equal(out[1][1], 40);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM regional WHERE version = 1"), 40);
 }
 
 /* ---- the table ---- */
@@ -1052,7 +1103,9 @@ static void test_store_concurrent_exactly_once(void **state) {
         cmocka_unit_test_prestate_setup_teardown(test_store_open_bad_target, setup, teardown,      \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_concurrent_exactly_once, setup,        \
-                                                 teardown, (void *)&be)
+                                                 teardown, (void *)&be),                           \
+        cmocka_unit_test_prestate_setup_teardown(test_store_concurrent_correlate, setup, teardown, \
+                                                 (void *)&be)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {
