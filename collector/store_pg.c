@@ -154,6 +154,36 @@ static int pg_bulk(store_db *db, int on, char *err, size_t errlen) {
     return rc;
 }
 
+/* A query of any size (`ward-collector query` over months of alerts): rows come one at
+ * a time (single-row mode) instead of all at once in memory. When fn stops, the rest is
+ * read and dropped: the connection must be idle for the next statement. */
+static int pg_stream(pg *p, const char *sql, const char *const *vals, const int *lens,
+                     const int *fmts, int pn, store_row_fn fn, void *ctx, char *err,
+                     size_t errlen) {
+    if (PQsendQueryParams(p->c, sql, pn, NULL, vals, lens, fmts, 1) != 1) {
+        pg_err(p, err, errlen, "query", NULL);
+        return -1;
+    }
+    int rc = 0, single = PQsetSingleRowMode(p->c);
+    PGresult *res;
+    while ((res = PQgetResult(p->c))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE || s == PGRES_TUPLES_OK) {
+            store_row row = {res, 0};
+            for (int i = 0, n = PQntuples(res); i < n && !rc; i++) {
+                row.row = i;
+                rc = fn(ctx, &row);
+            }
+        } else if (!rc) {
+            pg_err(p, err, errlen, "query", res);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    (void)single; /* without it (not possible right after a send) rows come all at once */
+    return rc;
+}
+
 static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv, size_t pn,
                    store_row_fn fn, void *ctx, int64_t *changes, char *err, size_t errlen) {
     pg *p = (pg *)db;
@@ -214,6 +244,8 @@ static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv,
             store_db_err(db, err, errlen, "statement too long");
             return -1;
         }
+        if (fn && !changes)
+            return pg_stream(p, buf, vals, lens, fmts, (int)pn, fn, ctx, err, errlen);
         res = PQexecParams(p->c, buf, (int)pn, NULL, vals, lens, fmts, 1);
     }
     ExecStatusType s = PQresultStatus(res);

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_db.h"
 
 /* ---- backends ---- */
 
@@ -341,6 +342,49 @@ static void test_store_enroll_lookup_revoke_list(void **state) {
     assert_non_null(strstr(f->err, "stopped by its callback"));
 }
 
+static void expect_id(const char *field, const char *value, char out[32]);
+
+static void test_store_enroll_refuses_bad_arguments(void **state) {
+    fx *f = *state;
+    const store_ops *o = f->s.ops;
+    char longname[200];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(o->enroll(&f->s, "north", longname, f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent name is longer than 127 bytes"));
+    assert_int_equal(o->enroll(&f->s, longname, "a1", f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "organisation is longer than 127 bytes"));
+    assert_int_equal(o->enroll(&f->s, "north", NULL, f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent name is empty"));
+    assert_int_equal(o->enroll(&f->s, "north", "a1", NULL, 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent a1: no public key"));
+    listed l = {"", 0};
+    assert_int_equal(o->agents_list(&f->s, list_fn, &l, f->err, 512), 0);
+    assert_int_equal(l.n, 0);
+}
+
+/* The rules of a regional row: a set in byte order, bounded by its buffer. */
+static void test_store_rules_set(void **state) {
+    (void)state;
+    char r[16] = "";
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.b"), 1);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.a"), 1);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.b"), 0);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.ab"), 1);
+    assert_string_equal(r, "r.a,r.ab,r.b");
+    assert_int_equal(store_db_rules_add(r, sizeof(r), ""), 0);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "x,y"), 0);  /* not a rule id */
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.c"), -1); /* 16 bytes with NUL */
+    assert_string_equal(r, "r.a,r.ab,r.b");
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "A"), 1);
+    assert_string_equal(r, "A,r.a,r.ab,r.b");
+    char id[64];
+    assert_int_equal(store_db_regional_id("src_ip", "203.0.113.7", id), 0);
+    char want[32];
+    expect_id("src_ip", "203.0.113.7", want);
+    assert_string_equal(id, want);
+}
+
 /* ---- batches ---- */
 
 static void test_store_batch_exactly_once(void **state) {
@@ -604,6 +648,8 @@ static void test_store_query_json_bytes_and_stop(void **state) {
     assert_int_equal(f->s.ops->query(&f->s, &q, stop_at_first, &calls, f->err, 512), -1);
     assert_int_equal(calls, 1);
     assert_non_null(strstr(f->err, "query stopped by its callback"));
+    /* what the stopped query left unread is gone: the handle answers the next one */
+    assert_int_equal(count_query(f, &q, &g), 2);
 }
 
 /* ---- stats and retention ---- */
@@ -1073,6 +1119,8 @@ static void test_store_concurrent_correlate(void **state) {
 #define STORE_TESTS(be)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_store_enroll_lookup_revoke_list, setup,          \
                                              teardown, (void *)&be),                               \
+        cmocka_unit_test_prestate_setup_teardown(test_store_enroll_refuses_bad_arguments, setup,   \
+                                                 teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_exactly_once, setup, teardown,   \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_partial_overlap, setup,          \
@@ -1112,6 +1160,7 @@ int main(void) {
         STORE_TESTS(be_sqlite),
         cmocka_unit_test_prestate_setup_teardown(test_store_sqlite_file_private, setup, teardown,
                                                  (void *)&be_sqlite),
+        cmocka_unit_test(test_store_rules_set),
     };
     const struct CMUnitTest pg_tests[] = {
         STORE_TESTS(be_pg),
