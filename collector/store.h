@@ -46,7 +46,8 @@ typedef struct store_query {
 /* A sighting for regional correlation: indicator value (and field) seen at org (the
  * agent's). seq names the alert of the batch it came from, so that a retransmitted
  * alert adds no sighting twice; 0: not known, stored when the batch stores anything.
- * field < 64 bytes, value < 256, rule < 256: longer is refused (a caller's bug). */
+ * field < 64 bytes, value < 256: longer is refused (a caller's bug); rule: any length
+ * (the regional row's rule list keeps those that fit in 1023 bytes). */
 typedef struct store_sighting {
     const char *field, *value, *rule;
     int64_t time_ms;

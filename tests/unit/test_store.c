@@ -489,6 +489,9 @@ static void test_store_batch_gap_refused(void **state) {
     store_sighting bad = {"src_ip", "", "r", 1, 1};
     assert_int_equal(store_b(f, 0, 3, &b, &bad, 1, &acked, &stored), -1);
     assert_non_null(strstr(f->err, "sighting 0: value empty or too long"));
+    b.v[0].level = 6;
+    assert_int_equal(store_b(f, 0, 3, &b, NULL, 0, &acked, &stored), -1);
+    assert_non_null(strstr(f->err, "seq 1: level out of 0..5"));
     assert_int_equal(count_query(f, &q, &g), 3);
     assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
     assert_int_equal(acked, 3);
@@ -616,6 +619,18 @@ static void test_store_query_filters(void **state) {
     assert_string_equal(g.s, "north/a1/2/{\"seq\":2}");
     q = (store_query){.org = "nowhere"};
     assert_int_equal(count_query(f, &q, &g), 0);
+    /* a rule id of any length is stored (an agent's odd rule cannot block its batches) */
+    char rule[400];
+    memset(rule, 'r', sizeof(rule) - 1);
+    rule[sizeof(rule) - 1] = '\0';
+    make_batch(&b, 3, 1, 50);
+    b.v[0].rule = rule;
+    store_sighting sg = {"src_ip", "192.0.2.9", rule, 50, 3};
+    assert_int_equal(store_b(f, 2, 1, &b, &sg, 1, &acked, &stored), 0);
+    assert_int_equal(stored, 1);
+    q = (store_query){.rule = rule};
+    assert_int_equal(count_query(f, &q, &g), 1);
+    assert_string_equal(g.s, "south/a3/3/{\"seq\":3}");
 }
 
 static int stop_at_first(void *ctx, const char *org, const char *agent, uint64_t seq,
