@@ -39,7 +39,7 @@ start_collector() {
     local i=0
     PORT=
     while [ $i -lt 100 ]; do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | tail -1)
         [ -n "$PORT" ] && return 0
         kill -0 "$COLL_PID" 2>/dev/null || break
         sleep 0.05
