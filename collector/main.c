@@ -41,9 +41,9 @@ static const char usage[] =
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
-    "Signals: SIGHUP reloads the region, limits, retention and stats settings (the listener,\n"
-    "TLS and the store need a restart); SIGUSR1 writes the stats file; SIGTERM and SIGINT\n"
-    "stop.\n"
+    "Signals: SIGHUP reloads the region, limits, retention and stats settings and reads the\n"
+    "certificate again (the listener, state_dir and the store need a restart); SIGUSR1\n"
+    "writes the stats file; SIGTERM and SIGINT stop.\n"
     "\n"
     "Exit status: 0 success; 1 configuration errors or a failure; 2 usage errors.\n";
 

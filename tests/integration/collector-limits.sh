@@ -63,9 +63,17 @@ client "$T/a1.key" hello batch 2 "$T/one.json" >"$T/h2" 2>&1
 wait "$h1"
 expect_grep '^ACK epoch=1 acked=2$' "$T/h2" "the new max_connections applies at once"
 
+# a certificate that does not load: said, and the running one serves on
+write_coll_config "$CFG" "limits: {max_connections: 10, idle_timeout: 1s}" "tls: {cert: $T/none.pem, key: $T/none.key}"
+kill -HUP "$COLL_PID"
+expect_stat daemon.reloads 2 "the reload with a missing certificate is applied"
+expect_grep "tls: .*none\\.(pem|key).*: the running certificate is kept" "$T/coll.log" "a certificate that does not load is named, the running one kept"
+client "$T/a1.key" hello batch 3 "$T/one.json" >"$T/h3" 2>&1
+expect_grep '^ACK epoch=1 acked=3$' "$T/h3" "new connections still get the running certificate"
+
 kill -USR1 "$COLL_PID"
 sleep 0.3
-expect_grep '"reloads":1' "$T/cs/stats.json" "SIGUSR1 writes the stats file"
+expect_grep '"reloads":2' "$T/cs/stats.json" "SIGUSR1 writes the stats file"
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
 finish
