@@ -43,6 +43,7 @@ typedef struct coll_cfg {
         uint64_t max_frame;
         uint64_t max_batch_bytes;
         int64_t max_ratio;
+        int64_t max_batch_alerts;
         uint64_t idle_timeout_ms;
         uint64_t write_buffer;
     } limits;

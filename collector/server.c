@@ -176,6 +176,11 @@ static int on_batch(conn *k, const uint8_t *body, size_t len) {
         return reject(k, WARD_WIRE_E_TOO_LARGE, "batch seq %llu..: raw_len %u over the limit %llu",
                       (unsigned long long)b.first_seq, b.raw_len,
                       (unsigned long long)c->cfg.limits.max_batch_bytes);
+    if (b.count > (uint64_t)c->cfg.limits.max_batch_alerts)
+        return reject(k, WARD_WIRE_E_TOO_LARGE,
+                      "batch seq %llu..: %u alerts over limits.max_batch_alerts %lld",
+                      (unsigned long long)b.first_seq, b.count,
+                      (long long)c->cfg.limits.max_batch_alerts);
     if (b.count == 0 || b.count > b.raw_len / 4)
         return reject(k, WARD_WIRE_E_MALFORMED, "batch seq %llu..: %u records cannot fill %u bytes",
                       (unsigned long long)b.first_seq, b.count, b.raw_len);
