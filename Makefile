@@ -124,9 +124,9 @@ UNIT_TESTS := \
 	test_spool \
 	test_wire \
 	test_tls \
+	test_feed \
 	test_collector \
-	test_store \
-	test_feed
+	test_store
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
@@ -218,6 +218,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
+	@bash bench/collector.sh $(BUILD)
 
 FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing
 FUZZ_CC ?= clang

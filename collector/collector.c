@@ -93,20 +93,9 @@ int coll_prepare_state(collector *c) {
 
 /* ---- correlation and the feed ---- */
 
-void coll_correlate(collector *c) {
+/* Reads the feed from the store and, when its version moved, signs it and pushes it. */
+static void refresh_feed(collector *c, int64_t now) {
     char err[512];
-    int64_t now = coll_now_ms();
-    c->corr_due = 0;
-    c->last_corr_ms = (uint64_t)now;
-    c->n.correlations++;
-    coll_touch(c);
-    if (c->st.ops->correlate(&c->st, now - (int64_t)c->cfg.region.window_ms, now,
-                             (unsigned)c->cfg.region.min_orgs, (int64_t)c->cfg.region.ttl_ms, err,
-                             sizeof(err)) < 0) {
-        c->n.correlation_errors++;
-        coll_log(c, "error", "correlation: %s", err);
-        return;
-    }
     ward_feed f;
     memset(&f, 0, sizeof(f));
     if (c->st.ops->feed(&c->st, now, &f, err, sizeof(err)) < 0) {
@@ -132,17 +121,39 @@ void coll_correlate(collector *c) {
             c->feed_doc = doc;
             c->feed_version = f.version;
             c->n.feed_version = f.version;
+            coll_touch(c);
             coll_push_feed(c);
         }
     }
     ward_feed_fini(&f);
 }
 
+void coll_correlate(collector *c) {
+    char err[512];
+    int64_t now = coll_now_ms();
+    c->corr_due = 0;
+    c->last_corr_ms = (uint64_t)now;
+    c->n.correlations++;
+    coll_touch(c);
+    if (c->st.ops->correlate(&c->st, now - (int64_t)c->cfg.region.window_ms, now,
+                             (unsigned)c->cfg.region.min_orgs, (int64_t)c->cfg.region.ttl_ms, err,
+                             sizeof(err)) < 0) {
+        c->n.correlation_errors++;
+        coll_log(c, "error", "correlation: %s", err);
+        return;
+    }
+    refresh_feed(c, now);
+}
+
 static void on_corr_timer(void *ctx) {
     collector *c = ctx;
-    /* with nothing new, correlation still runs once a minute: entries expire */
+    /* with nothing new, correlation still runs once a minute: entries expire. A shared
+     * store (PostgreSQL) also changes under the other collectors of the region: their
+     * feed is read every tick, so that it reaches this collector's agents too. */
     if (c->corr_due || (uint64_t)coll_now_ms() - c->last_corr_ms >= 60000)
         coll_correlate(c);
+    else if (c->cfg.store.type == STORE_POSTGRESQL)
+        refresh_feed(c, coll_now_ms());
     ward_loop_timer_after(c->loop, &c->corr_timer, c->cfg.region.interval_ms);
 }
 
@@ -298,6 +309,20 @@ static void on_stats_timer(void *ctx) {
 
 /* ---- reload and signals ---- */
 
+/* A server context from the configured certificate (or the demo CA's). Returns it or
+ * NULL with err naming the file. */
+static ward_tls_ctx *load_tls(const coll_cfg *cfg, char *err, size_t errlen) {
+    char cert[4096], key[4096];
+    if (cfg->tls.cert) {
+        snprintf(cert, sizeof(cert), "%s", cfg->tls.cert);
+        snprintf(key, sizeof(key), "%s", cfg->tls.key);
+    } else {
+        snprintf(cert, sizeof(cert), "%s/tls/server.pem", cfg->collector.state_dir);
+        snprintf(key, sizeof(key), "%s/tls/server.key", cfg->collector.state_dir);
+    }
+    return ward_tls_server_new(cert, key, err, errlen);
+}
+
 static int str_eq(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
@@ -309,19 +334,33 @@ static void reload(collector *c) {
     coll_cfg cfg;
     if (coll_cfg_load(c->cfg_path, &cfg, c->log) < 0) {
         c->n.reload_failures++;
+        coll_touch(c);
         coll_log(c, "error", "%s has errors: the running configuration is kept", c->cfg_path);
         coll_cfg_free(&cfg);
         return;
     }
     if (!str_eq(cfg.collector.listen, c->cfg.collector.listen) ||
         !str_eq(cfg.collector.state_dir, c->cfg.collector.state_dir) ||
-        !str_eq(cfg.tls.cert, c->cfg.tls.cert) || !str_eq(cfg.tls.key, c->cfg.tls.key) ||
         cfg.store.type != c->cfg.store.type || !str_eq(cfg.db_path, c->cfg.db_path) ||
         !str_eq(cfg.store.conninfo, c->cfg.store.conninfo))
         coll_log(c, "warning",
-                 "collector.listen, state_dir, tls and store take effect at the next start; "
+                 "collector.listen, state_dir and store take effect at the next start; "
                  "the running ones are kept");
-        /* keep the running listener, certificate and store settings */
+    /* the certificate is read again (a renewed one under the same name, or another):
+     * connections keep the context they were accepted with, new ones get this one */
+    char err[512];
+    /* the demo CA lives in the running state_dir */
+    char *new_sd = cfg.collector.state_dir;
+    cfg.collector.state_dir = c->cfg.collector.state_dir;
+    ward_tls_ctx *tls = load_tls(&cfg, err, sizeof(err));
+    cfg.collector.state_dir = new_sd;
+    if (tls) {
+        ward_tls_ctx_free(c->tls);
+        c->tls = tls;
+    } else {
+        coll_log(c, "error", "tls: %s: the running certificate is kept", err);
+    }
+    /* keep the running listener, state directory and store settings */
 #define KEEP(f)                                                                                    \
     do {                                                                                           \
         char *t = cfg.f;                                                                           \
@@ -330,11 +369,15 @@ static void reload(collector *c) {
     } while (0)
     KEEP(collector.listen);
     KEEP(collector.state_dir);
-    KEEP(tls.cert);
-    KEEP(tls.key);
+    if (!tls) {
+        KEEP(tls.cert);
+        KEEP(tls.key);
+    }
     KEEP(store.path);
     KEEP(store.conninfo);
     KEEP(db_path);
+    if (!cfg.stats.file)
+        KEEP(stats_path); /* in the running state_dir */
 #undef KEEP
     cfg.store.type = c->cfg.store.type;
     coll_cfg_free(&c->cfg);
@@ -392,15 +435,7 @@ int coll_init(collector *c, const char *cfg_path, FILE *log) {
         return -1;
     }
     c->store_open = 1;
-    char cert[4096], key[4096];
-    if (c->cfg.tls.cert) {
-        snprintf(cert, sizeof(cert), "%s", c->cfg.tls.cert);
-        snprintf(key, sizeof(key), "%s", c->cfg.tls.key);
-    } else {
-        snprintf(cert, sizeof(cert), "%s/tls/server.pem", c->cfg.collector.state_dir);
-        snprintf(key, sizeof(key), "%s/tls/server.key", c->cfg.collector.state_dir);
-    }
-    if (!(c->tls = ward_tls_server_new(cert, key, err, sizeof(err)))) {
+    if (!(c->tls = load_tls(&c->cfg, err, sizeof(err)))) {
         coll_log(c, "error", "tls: %s", err);
         return -1;
     }

@@ -28,7 +28,7 @@ typedef struct conn conn;
 /* What the collector reads out of an alert's JSON: strings as offsets into the caller's
  * arena (COLL_NONE: absent), copied there unescaped and NUL-terminated. */
 #define COLL_NONE ((size_t)-1)
-#define COLL_MAX_IND 16
+#define COLL_MAX_IND COLL_MAX_IND_FIELDS
 typedef struct coll_fields {
     size_t rule, alert_id;
     int level;                /* 1 informational .. 5 critical; 0 none */

@@ -198,6 +198,10 @@ static const ward_cfg_key limits_keys[] = {
      "anything is inflated."},
     {"max_ratio", WARD_CFG_INT, CFG(limits.max_ratio), 0, "100", 1, 100000, NULL, NULL, 0,
      "Largest ratio of inflated to compressed size; over it a batch is a decompression bomb."},
+    {"max_batch_alerts", WARD_CFG_INT, CFG(limits.max_batch_alerts), 0, "100000", 1, 10000000, NULL,
+     NULL, 0,
+     "Alerts in one batch at most (the agent's collector.batch_max_records must not be "
+     "larger); a batch with more is refused (too large) before anything is inflated."},
     {"idle_timeout", WARD_CFG_DURATION, CFG(limits.idle_timeout_ms), 0, "10m", MS(1000),
      MS(86400000), NULL, NULL, 0, "A connection that sends nothing for this long is closed."},
     {"write_buffer", WARD_CFG_SIZE, CFG(limits.write_buffer), 0, "4M", SZ(64) << 10, SZ(1) << 30,
@@ -267,6 +271,8 @@ static int check_root(void *obj, const ward_cfg_ctx *c) {
     for (size_t i = 0; i < g->region.nallow; i++)
         if (coll_allow_parse(g->region.allow[i], &g->allow[i], err, sizeof(err)) < 0)
             rc = ward_cfg_error(c, "region.allow[%zu]: %s", i, err);
+    if (g->region.nindicator_fields > COLL_MAX_IND_FIELDS)
+        rc = ward_cfg_error(c, "region.indicator_fields: at most %d fields", COLL_MAX_IND_FIELDS);
     for (size_t i = 0; i < g->region.nindicator_fields; i++) {
         const char *f = g->region.indicator_fields[i];
         if (!*f || strlen(f) >= 64)

@@ -12,6 +12,8 @@
 
 #define COLLECTOR_DEFAULT_CONFIG "/etc/ward/collector.yml"
 
+#define COLL_MAX_IND_FIELDS 16 /* region.indicator_fields at most (COLL_MAX_IND) */
+
 enum { STORE_SQLITE = 0, STORE_POSTGRESQL };
 
 /* One allow-list entry, parsed: a network (family AF_INET/AF_INET6, bits of prefix) or
@@ -41,6 +43,7 @@ typedef struct coll_cfg {
         uint64_t max_frame;
         uint64_t max_batch_bytes;
         int64_t max_ratio;
+        int64_t max_batch_alerts;
         uint64_t idle_timeout_ms;
         uint64_t write_buffer;
     } limits;

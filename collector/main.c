@@ -41,9 +41,9 @@ static const char usage[] =
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
-    "Signals: SIGHUP reloads the region, limits, retention and stats settings (the listener,\n"
-    "TLS and the store need a restart); SIGUSR1 writes the stats file; SIGTERM and SIGINT\n"
-    "stop.\n"
+    "Signals: SIGHUP reloads the region, limits, retention and stats settings and reads the\n"
+    "certificate again (the listener, state_dir and the store need a restart); SIGUSR1\n"
+    "writes the stats file; SIGTERM and SIGINT stop.\n"
     "\n"
     "Exit status: 0 success; 1 configuration errors or a failure; 2 usage errors.\n";
 
@@ -77,6 +77,14 @@ static int env_open(cmd_env *e, const char *cfg_path) {
         return -1;
     }
     char err[512];
+    /* the first command may come before the first start (enrolment): the SQLite file
+     * lives in the state directory */
+    if (e->cfg.store.type == STORE_SQLITE && !e->cfg.store.path &&
+        mkdir(e->cfg.collector.state_dir, 0750) < 0 && errno != EEXIST) {
+        fprintf(stderr, "ward-collector: %s: cannot create: %s\n", e->cfg.collector.state_dir,
+                strerror(errno));
+        return -1;
+    }
     if (coll_store_open(&e->cfg, &e->st, err, sizeof(err)) < 0) {
         fprintf(stderr, "ward-collector: store: %s\n", err);
         return -1;
@@ -91,11 +99,59 @@ static void env_close(cmd_env *e) {
     coll_cfg_free(&e->cfg);
 }
 
-/* getopt_long over a command's arguments; -c/--config is accepted by every command. */
+/* The options every command takes. */
 #define COMMON_OPTS                                                                                \
     {"config", required_argument, NULL, 'c'}, {                                                    \
         "help", no_argument, NULL, 'h'                                                             \
     }
+
+/* A command's own option: 0 taken, -1 refused (fn printed why), 1 not one of its own. */
+typedef int (*opt_fn)(void *ctx, int c, const char *arg);
+
+/* getopt_long over a command's arguments: -c and --help here, the rest through fn (NULL:
+ * none). Returns -1 to go on, or the exit status (help printed, a usage error). */
+static int get_args(int argc, char **argv, const struct option *o, const char *help,
+                    const char **cfg_path, opt_fn fn, void *ctx) {
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
+        if (c == 'c') {
+            *cfg_path = optarg;
+            continue;
+        }
+        if (c == 'h') {
+            fputs(help, stdout);
+            return EXIT_SUCCESS;
+        }
+        int r = c == '?' || !fn ? 1 : fn(ctx, c, optarg);
+        if (r == 0)
+            continue;
+        if (r > 0)
+            fputs(help, stderr);
+        return EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ward-collector: %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+typedef struct enroll_args {
+    const char *org, *name, *pub;
+} enroll_args;
+
+static int enroll_opt(void *ctx, int c, const char *arg) {
+    enroll_args *a = ctx;
+    if (c == 'o')
+        a->org = arg;
+    else if (c == 'a')
+        a->name = arg;
+    else if (c == 'p')
+        a->pub = arg;
+    else
+        return 1;
+    return 0;
+}
 
 static int cmd_enroll(const char *cfg_path, int argc, char **argv) {
     static const char help[] =
@@ -107,31 +163,12 @@ static int cmd_enroll(const char *cfg_path, int argc, char **argv) {
                                       {"pubkey", required_argument, NULL, 'p'},
                                       COMMON_OPTS,
                                       {NULL, 0, NULL, 0}};
-    const char *org = NULL, *name = NULL, *pub = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            org = optarg;
-            break;
-        case 'a':
-            name = optarg;
-            break;
-        case 'p':
-            pub = optarg;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (!org || !name || !pub || optind < argc) {
+    enroll_args a = {NULL, NULL, NULL};
+    int r = get_args(argc, argv, o, help, &cfg_path, enroll_opt, &a);
+    if (r >= 0)
+        return r;
+    const char *org = a.org, *name = a.name, *pub = a.pub;
+    if (!org || !name || !pub) {
         fputs(help, stderr);
         return EXIT_USAGE;
     }
@@ -164,6 +201,13 @@ static int cmd_enroll(const char *cfg_path, int argc, char **argv) {
     return rc;
 }
 
+static int name_opt(void *ctx, int c, const char *arg) {
+    if (c != 'a')
+        return 1;
+    *(const char **)ctx = arg;
+    return 0;
+}
+
 static int cmd_revoke(const char *cfg_path, int argc, char **argv) {
     static const char help[] = "usage: ward-collector revoke --agent NAME\n"
                                "Revokes the agent's key: its connections are refused from now on "
@@ -171,21 +215,10 @@ static int cmd_revoke(const char *cfg_path, int argc, char **argv) {
     static const struct option o[] = {
         {"agent", required_argument, NULL, 'a'}, COMMON_OPTS, {NULL, 0, NULL, 0}};
     const char *name = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        if (c == 'a')
-            name = optarg;
-        else if (c == 'c')
-            cfg_path = optarg;
-        else if (c == 'h') {
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        } else {
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (!name || optind < argc) {
+    int r = get_args(argc, argv, o, help, &cfg_path, name_opt, &name);
+    if (r >= 0)
+        return r;
+    if (!name) {
         fputs(help, stderr);
         return EXIT_USAGE;
     }
@@ -248,6 +281,14 @@ static int on_agent(void *ctx, const store_agent *a) {
     return 0;
 }
 
+static int json_opt(void *ctx, int c, const char *arg) {
+    (void)arg;
+    if (c != 'j')
+        return 1;
+    *(int *)ctx = 1;
+    return 0;
+}
+
 static int cmd_list(const char *cfg_path, int argc, char **argv) {
     static const char help[] = "usage: ward-collector list [--json]\n"
                                "The enrolled agents: organisation, name, key fingerprint, "
@@ -255,24 +296,9 @@ static int cmd_list(const char *cfg_path, int argc, char **argv) {
     static const struct option o[] = {
         {"json", no_argument, NULL, 'j'}, COMMON_OPTS, {NULL, 0, NULL, 0}};
     list_ctx l = {0};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        if (c == 'j')
-            l.json = 1;
-        else if (c == 'c')
-            cfg_path = optarg;
-        else if (c == 'h') {
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        } else {
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fputs(help, stderr);
-        return EXIT_USAGE;
-    }
+    int r = get_args(argc, argv, o, help, &cfg_path, json_opt, &l.json);
+    if (r >= 0)
+        return r;
     cmd_env e;
     int rc = EXIT_FAILURE;
     char err[512];
@@ -347,6 +373,56 @@ static int on_alert(void *ctx, const char *org, const char *agent, uint64_t seq,
     return 0;
 }
 
+typedef struct query_args {
+    store_query sq;
+    int json;
+    int64_t now;
+} query_args;
+
+static int query_opt(void *ctx, int c, const char *arg) {
+    query_args *a = ctx;
+    char *end;
+    switch (c) {
+    case 'o':
+        a->sq.org = arg;
+        return 0;
+    case 'r':
+        a->sq.rule = arg;
+        return 0;
+    case 's':
+    case 'u':
+        if (parse_when(arg, a->now, c == 's' ? &a->sq.since_ms : &a->sq.until_ms) < 0) {
+            fprintf(stderr,
+                    "ward-collector: query: --%s '%s': expected ISO 8601 or an age like 1h "
+                    "or 7d\n",
+                    c == 's' ? "since" : "until", arg);
+            return -1;
+        }
+        return 0;
+    case 'l':
+        if (!(a->sq.min_level = coll_level_parse(arg))) {
+            fprintf(stderr,
+                    "ward-collector: query: --level '%s': expected informational, low, "
+                    "medium, high or critical\n",
+                    arg);
+            return -1;
+        }
+        return 0;
+    case 'n':
+        errno = 0;
+        a->sq.limit = strtoul(arg, &end, 10);
+        if (!*arg || *end || errno || arg[0] == '-') {
+            fprintf(stderr, "ward-collector: query: --limit '%s': expected a number\n", arg);
+            return -1;
+        }
+        return 0;
+    case 'j':
+        a->json = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static int cmd_query(const char *cfg_path, int argc, char **argv) {
     static const char help[] =
         "usage: ward-collector query [--org O] [--since T] [--until T] [--rule R] [--level L]\n"
@@ -363,66 +439,16 @@ static int cmd_query(const char *cfg_path, int argc, char **argv) {
                                       {"json", no_argument, NULL, 'j'},
                                       COMMON_OPTS,
                                       {NULL, 0, NULL, 0}};
-    store_query sq;
-    memset(&sq, 0, sizeof(sq));
+    query_args qa;
+    memset(&qa, 0, sizeof(qa));
+    qa.now = coll_now_ms();
+    int r = get_args(argc, argv, o, help, &cfg_path, query_opt, &qa);
+    if (r >= 0)
+        return r;
+    store_query sq = qa.sq;
     query_ctx q;
     memset(&q, 0, sizeof(q));
-    int64_t now = coll_now_ms();
-    int c;
-    char *end;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            sq.org = optarg;
-            break;
-        case 'r':
-            sq.rule = optarg;
-            break;
-        case 's':
-        case 'u':
-            if (parse_when(optarg, now, c == 's' ? &sq.since_ms : &sq.until_ms) < 0) {
-                fprintf(stderr,
-                        "ward-collector: query: --%s '%s': expected ISO 8601 or an age "
-                        "like 1h or 7d\n",
-                        c == 's' ? "since" : "until", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'l':
-            if (!(sq.min_level = coll_level_parse(optarg))) {
-                fprintf(stderr,
-                        "ward-collector: query: --level '%s': expected informational, "
-                        "low, medium, high or critical\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'n':
-            errno = 0;
-            sq.limit = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || errno || optarg[0] == '-') {
-                fprintf(stderr, "ward-collector: query: --limit '%s': expected a number\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'j':
-            q.json = 1;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fputs(help, stderr);
-        return EXIT_USAGE;
-    }
+    q.json = qa.json;
     cmd_env e;
     int rc = EXIT_FAILURE;
     char err[512];
@@ -454,34 +480,13 @@ static int read_file(const char *path, ward_buf *b) {
     return b->oom ? -1 : 0;
 }
 
-static int simple_args(const char *name, const char *help, const char **cfg_path, int argc,
-                       char **argv) {
-    static const struct option o[] = {COMMON_OPTS, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        if (c == 'c')
-            *cfg_path = optarg;
-        else if (c == 'h') {
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        } else {
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "ward-collector: %s: unexpected argument '%s'\n", name, argv[optind]);
-        return EXIT_USAGE;
-    }
-    return -1;
-}
-
 static int cmd_stats(const char *cfg_path, int argc, char **argv) {
     static const char help[] =
         "usage: ward-collector stats\n"
         "One JSON object: \"store\", the store's counts, and \"daemon\", the running\n"
         "collector's counters from its stats file (null when it has not written one).\n";
-    int r = simple_args("stats", help, &cfg_path, argc, argv);
+    static const struct option o[] = {COMMON_OPTS, {NULL, 0, NULL, 0}};
+    int r = get_args(argc, argv, o, help, &cfg_path, NULL, NULL);
     if (r >= 0)
         return r;
     cmd_env e;
@@ -534,6 +539,23 @@ out:
     return rc;
 }
 
+typedef struct feed_args {
+    const char *format, *table, *set;
+} feed_args;
+
+static int feed_opt(void *ctx, int c, const char *arg) {
+    feed_args *a = ctx;
+    if (c == 'f')
+        a->format = arg;
+    else if (c == 't')
+        a->table = arg;
+    else if (c == 's')
+        a->set = arg;
+    else
+        return 1;
+    return 0;
+}
+
 static int cmd_feed(const char *cfg_path, int argc, char **argv) {
     static const char help[] =
         "usage: ward-collector feed --format list|nft [--table T] [--set S]\n"
@@ -545,32 +567,13 @@ static int cmd_feed(const char *cfg_path, int argc, char **argv) {
                                       {"set", required_argument, NULL, 's'},
                                       COMMON_OPTS,
                                       {NULL, 0, NULL, 0}};
-    const char *format = NULL, *table = "ward", *set = "regional";
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", o, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 't':
-            table = optarg;
-            break;
-        case 's':
-            set = optarg;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            fputs(help, stderr);
-            return EXIT_USAGE;
-        }
-    }
+    feed_args fa = {NULL, "ward", "regional"};
+    int r = get_args(argc, argv, o, help, &cfg_path, feed_opt, &fa);
+    if (r >= 0)
+        return r;
+    const char *format = fa.format, *table = fa.table, *set = fa.set;
     int nft = format && strcmp(format, "nft") == 0;
-    if (!format || (!nft && strcmp(format, "list") != 0) || optind < argc) {
+    if (!format || (!nft && strcmp(format, "list") != 0)) {
         fputs(help, stderr);
         return EXIT_USAGE;
     }
@@ -602,7 +605,8 @@ static int cmd_feed(const char *cfg_path, int argc, char **argv) {
                    b.oom) {
             fprintf(stderr, "ward-collector: feed: cannot be exported\n");
         } else {
-            fwrite(b.p, 1, b.len, stdout);
+            if (b.len)
+                fwrite(b.p, 1, b.len, stdout);
             rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
         }
     }
@@ -622,7 +626,8 @@ static int cmd_keygen(const char *cfg_path, int argc, char **argv) {
         "Makes the collector's feed-signing key, STATE_DIR/feed.key (mode 0600), and its\n"
         "public key STATE_DIR/feed.pub, which agents are configured with to verify the feed.\n"
         "The collector makes them at its first start too; an existing key is kept.\n";
-    int r = simple_args("keygen", help, &cfg_path, argc, argv);
+    static const struct option o[] = {COMMON_OPTS, {NULL, 0, NULL, 0}};
+    int r = get_args(argc, argv, o, help, &cfg_path, NULL, NULL);
     if (r >= 0)
         return r;
     coll_cfg cfg;
@@ -631,7 +636,9 @@ static int cmd_keygen(const char *cfg_path, int argc, char **argv) {
         char priv[4096], pub[4096], err[512];
         snprintf(priv, sizeof(priv), "%s/feed.key", cfg.collector.state_dir);
         snprintf(pub, sizeof(pub), "%s/feed.pub", cfg.collector.state_dir);
-        if (mkdir_p_state(cfg.collector.state_dir) < 0)
+        if (access(priv, F_OK) == 0)
+            fprintf(stderr, "ward-collector: keygen: %s exists: the key is kept\n", priv);
+        else if (mkdir_p_state(cfg.collector.state_dir) < 0)
             fprintf(stderr, "ward-collector: keygen: %s: %s\n", cfg.collector.state_dir,
                     strerror(errno));
         else if (ward_crypto_keygen(priv, pub, err, sizeof(err)) < 0)

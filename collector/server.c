@@ -106,15 +106,14 @@ static int on_hello(conn *k, const uint8_t *body, size_t len) {
     if (ward_wire_hello_parse(body, len, &h) < 0)
         return reject(k, WARD_WIRE_E_MALFORMED, "HELLO of %zu bytes does not decode", len);
     c->n.hellos++;
+    /* another version may lay the rest out differently: only its version is read */
+    if (h.version != WARD_WIRE_VERSION)
+        return reject(k, WARD_WIRE_E_VERSION, "HELLO version %u (this collector speaks %u)",
+                      h.version, WARD_WIRE_VERSION);
     ward_key *key = ward_crypto_key_from_raw(h.agent);
     if (!key)
         return reject(k, WARD_WIRE_E_MALFORMED, "HELLO: not an Ed25519 public key");
     ward_crypto_key_fingerprint(key, k->fp);
-    if (h.version != WARD_WIRE_VERSION) {
-        ward_crypto_key_free(key);
-        return reject(k, WARD_WIRE_E_VERSION, "version %u (this collector speaks %u), key %s",
-                      h.version, WARD_WIRE_VERSION, k->fp);
-    }
     int r = c->st.ops->agent_by_key(&c->st, h.agent, &k->ag, err, sizeof(err));
     if (r <= 0) {
         ward_crypto_key_free(key);
@@ -177,6 +176,11 @@ static int on_batch(conn *k, const uint8_t *body, size_t len) {
         return reject(k, WARD_WIRE_E_TOO_LARGE, "batch seq %llu..: raw_len %u over the limit %llu",
                       (unsigned long long)b.first_seq, b.raw_len,
                       (unsigned long long)c->cfg.limits.max_batch_bytes);
+    if (b.count > (uint64_t)c->cfg.limits.max_batch_alerts)
+        return reject(k, WARD_WIRE_E_TOO_LARGE,
+                      "batch seq %llu..: %u alerts over limits.max_batch_alerts %lld",
+                      (unsigned long long)b.first_seq, b.count,
+                      (long long)c->cfg.limits.max_batch_alerts);
     if (b.count == 0 || b.count > b.raw_len / 4)
         return reject(k, WARD_WIRE_E_MALFORMED, "batch seq %llu..: %u records cannot fill %u bytes",
                       (unsigned long long)b.first_seq, b.count, b.raw_len);

@@ -46,7 +46,8 @@ typedef struct store_query {
 /* A sighting for regional correlation: indicator value (and field) seen at org (the
  * agent's). seq names the alert of the batch it came from, so that a retransmitted
  * alert adds no sighting twice; 0: not known, stored when the batch stores anything.
- * field < 64 bytes, value < 256, rule < 256: longer is refused (a caller's bug). */
+ * field < 64 bytes, value < 256: longer is refused (a caller's bug); rule: any length
+ * (the regional row's rule list keeps those that fit in 1023 bytes). */
 typedef struct store_sighting {
     const char *field, *value, *rule;
     int64_t time_ms;
@@ -95,12 +96,16 @@ typedef struct store_ops {
                  size_t errlen);
     /* Counts for `stats`, written as JSON members into w. */
     int (*stats)(store *s, ward_jw *w, char *err, size_t errlen);
-    /* Deletes alerts and sightings older than before_ms; sets *deleted. */
+    /* Deletes alerts and sightings older than before_ms (by time_ms), and regional rows
+     * that expired before it; sets *deleted to the alerts deleted. */
     int (*retention)(store *s, int64_t before_ms, uint64_t *deleted, char *err, size_t errlen);
     /* Regional correlation: indicators whose sightings within [since_ms, now] come from
      * at least k organisations become (or stay) regional; their rows are upserted with
      * expires_ms = last_ms + ttl_ms. Then fills *feed with the unexpired regional
-     * indicators and their version (the highest change counter). */
+     * indicators and their version (the highest change counter). A row only grows
+     * (earliest first, latest last, most orgs, every rule); rows expired at now_ms are
+     * dropped; the version goes up once per correlate that changed anything. feed()
+     * fills out (caller's storage; owns the strings after: ward_feed_fini). */
     int (*correlate)(store *s, int64_t since_ms, int64_t now_ms, unsigned k, int64_t ttl_ms,
                      char *err, size_t errlen);
     int (*feed)(store *s, int64_t now_ms, ward_feed *out, char *err, size_t errlen);

@@ -68,7 +68,6 @@ static const char *const sql_of[ST_COUNT] = {
 
 #define FIELD_MAX 64
 #define VALUE_MAX 256
-#define RULE_MAX 256
 #define RULES_MAX 1024
 
 void store_db_err(const store_db *db, char *err, size_t errlen, const char *fmt, ...) {
@@ -404,8 +403,6 @@ static int batch_ok(store_db *db, int64_t agent, uint64_t epoch, const store_ale
             why = "no JSON";
         else if (a->level < 0 || a->level > 5)
             why = "level out of 0..5";
-        else if (a->rule && strlen(a->rule) >= RULE_MAX)
-            why = "rule id too long";
         if (why) {
             store_db_err(db, err, errlen, "agent %" PRId64 " epoch %" PRIu64 " seq %" PRIu64 ": %s",
                          agent, epoch, a->seq, why);
@@ -419,8 +416,6 @@ static int batch_ok(store_db *db, int64_t agent, uint64_t epoch, const store_ale
             why = "field empty or too long";
         else if (!g->value || !*g->value || strlen(g->value) >= VALUE_MAX)
             why = "value empty or too long";
-        else if (g->rule && strlen(g->rule) >= RULE_MAX)
-            why = "rule id too long";
         if (why) {
             store_db_err(db, err, errlen, "agent %" PRId64 " epoch %" PRIu64 " sighting %zu: %s",
                          agent, epoch, i, why);
@@ -485,6 +480,10 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
         store_db_err(db, err, errlen, "no agent with id %" PRId64, agent);
         goto fail;
     }
+    /* The inserts go as one pipeline where the driver can (PostgreSQL): one round trip
+     * for the batch instead of one per row. */
+    if (db->drv->bulk && db->drv->bulk(db, 1, err, errlen) < 0)
+        goto fail;
     for (size_t i = (size_t)(old + 1 - first); i < n; i++) {
         const store_alert *a = &v[i];
         store_param pv[10] = {
@@ -511,6 +510,8 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
         if (run(db, ST_SIGHTING_INSERT, pv, 5, NULL, NULL, NULL, err, errlen) < 0)
             goto fail;
     }
+    if (db->drv->bulk && db->drv->bulk(db, 0, err, errlen) < 0)
+        goto fail;
     store_param pu[4] = {p_i64(agent), p_i64((int64_t)epoch), p_i64((int64_t)last), p_i64(now_ms)};
     if (run(db, ST_PROGRESS_SET, pu, 4, NULL, NULL, NULL, err, errlen) < 0)
         goto fail;
@@ -775,7 +776,8 @@ typedef struct rules_rows {
 
 static int row_rule(void *ctx, store_row *r) {
     rules_rows *rr = ctx;
-    /* A list longer than the row holds keeps the rules that sort first. */
+    /* A list longer than the row holds (rule ids of any length are stored with their
+     * alerts) keeps the rules that sort first. */
     store_db_rules_add(rr->rules, sizeof(rr->rules), rr->drv->col_text(r, 0));
     return 0;
 }

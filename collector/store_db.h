@@ -41,6 +41,10 @@ typedef struct store_driver {
      * written. Returns 0, -1 with err, or what fn returned to stop. */
     int (*exec)(store_db *db, int st, const char *sql, const store_param *pv, size_t pn,
                 store_row_fn fn, void *ctx, int64_t *changes, char *err, size_t errlen);
+    /* Optional: bulk(db, 1) lets the statements that follow, until bulk(db, 0), be sent
+     * without waiting for each result (their rows and changes are not read); bulk(db, 0)
+     * waits for them all and returns -1 with err when any failed. */
+    int (*bulk)(store_db *db, int on, char *err, size_t errlen);
     /* Runs a script of statements without parameters. Returns 0 or -1 with err. */
     int (*script)(store_db *db, const char *sql, char *err, size_t errlen);
     /* Columns of the current row: NULL reads as 0, "" and an empty blob. */

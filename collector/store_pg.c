@@ -16,10 +16,17 @@
 
 #define PG_MAX_PARAMS 16
 
+/* A pipeline is drained every PG_PIPELINE statements: the results it holds back stay
+ * well below what the socket buffers take, so that neither side blocks on a full one. */
+#define PG_PIPELINE 256
+
 typedef struct pg {
     store_db db; /* first: s->impl points at both */
     PGconn *c;
     int prepared;
+    int bulk;           /* in pipeline mode */
+    size_t pending;     /* statements sent in it, results not read yet */
+    char bulk_err[256]; /* the first failure in it */
 } pg;
 
 struct store_row {
@@ -75,12 +82,106 @@ static int pg_ready(pg *p, char *err, size_t errlen) {
         return 0;
     PQreset(p->c);
     p->prepared = 0;
+    p->bulk = 0;
+    p->pending = 0;
     p->db.in_tx = 0;
     if (PQstatus(p->c) != CONNECTION_OK) {
         pg_err(p, err, errlen, "reconnect", NULL);
         return -1;
     }
     return pg_prepare_all(p, err, errlen);
+}
+
+/* Reads the results of the pipeline so far. Returns 0, or -1 with err (the first
+ * statement that failed). */
+static int pg_drain(pg *p, char *err, size_t errlen) {
+    int rc = p->bulk_err[0] ? -1 : 0;
+    if (PQpipelineSync(p->c) != 1) {
+        pg_err(p, err, errlen, "pipeline", NULL);
+        return -1;
+    }
+    for (size_t nulls = 0; nulls <= p->pending + 1;) {
+        PGresult *res = PQgetResult(p->c);
+        if (!res) {
+            if (PQstatus(p->c) != CONNECTION_OK)
+                break;
+            nulls++; /* the end of one statement's results */
+            continue;
+        }
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            p->pending = 0;
+            if (rc < 0)
+                store_db_err(&p->db, err, errlen, "%s", p->bulk_err);
+            return rc;
+        }
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_PIPELINE_ABORTED &&
+            !p->bulk_err[0]) {
+            pg_err(p, p->bulk_err, sizeof(p->bulk_err), "query", res);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    p->pending = 0;
+    pg_err(p, err, errlen, "pipeline", NULL);
+    return -1;
+}
+
+static int pg_bulk(store_db *db, int on, char *err, size_t errlen) {
+    pg *p = (pg *)db;
+    if (on) {
+        if (p->bulk)
+            return 0;
+        if (PQenterPipelineMode(p->c) != 1) {
+            pg_err(p, err, errlen, "pipeline", NULL);
+            return -1;
+        }
+        p->bulk = 1;
+        p->pending = 0;
+        p->bulk_err[0] = '\0';
+        return 0;
+    }
+    if (!p->bulk)
+        return 0;
+    int rc = pg_drain(p, err, errlen);
+    p->bulk = 0;
+    if (PQexitPipelineMode(p->c) != 1) {
+        if (rc == 0)
+            pg_err(p, err, errlen, "pipeline", NULL);
+        return -1;
+    }
+    return rc;
+}
+
+/* A query of any size (`ward-collector query` over months of alerts): rows come one at
+ * a time (single-row mode) instead of all at once in memory. When fn stops, the rest is
+ * read and dropped: the connection must be idle for the next statement. */
+static int pg_stream(pg *p, const char *sql, const char *const *vals, const int *lens,
+                     const int *fmts, int pn, store_row_fn fn, void *ctx, char *err,
+                     size_t errlen) {
+    if (PQsendQueryParams(p->c, sql, pn, NULL, vals, lens, fmts, 1) != 1) {
+        pg_err(p, err, errlen, "query", NULL);
+        return -1;
+    }
+    int rc = 0, single = PQsetSingleRowMode(p->c);
+    PGresult *res;
+    while ((res = PQgetResult(p->c))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE || s == PGRES_TUPLES_OK) {
+            store_row row = {res, 0};
+            for (int i = 0, n = PQntuples(res); i < n && !rc; i++) {
+                row.row = i;
+                rc = fn(ctx, &row);
+            }
+        } else if (!rc) {
+            pg_err(p, err, errlen, "query", res);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    (void)single; /* without it (not possible right after a send) rows come all at once */
+    return rc;
 }
 
 static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv, size_t pn,
@@ -115,6 +216,24 @@ static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv,
         }
     }
     PGresult *res;
+    if (p->bulk && (fn || changes || st < 0)) {
+        char ignore[256]; /* not a statement for the pipeline: the pipeline ends here */
+        if (pg_bulk(db, 0, ignore, sizeof(ignore)) < 0) {
+            store_db_err(db, err, errlen, "%s", ignore);
+            return -1;
+        }
+    }
+    if (p->bulk) { /* libpq copies the parameters into its buffer here */
+        char name[16];
+        snprintf(name, sizeof(name), "s%d", st);
+        if (PQsendQueryPrepared(p->c, name, (int)pn, vals, lens, fmts, 1) != 1) {
+            pg_err(p, err, errlen, "query", NULL);
+            return -1;
+        }
+        if (++p->pending >= PG_PIPELINE)
+            return pg_drain(p, err, errlen);
+        return 0;
+    }
     if (st >= 0) {
         char name[16];
         snprintf(name, sizeof(name), "s%d", st);
@@ -125,6 +244,8 @@ static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv,
             store_db_err(db, err, errlen, "statement too long");
             return -1;
         }
+        if (fn && !changes)
+            return pg_stream(p, buf, vals, lens, fmts, (int)pn, fn, ctx, err, errlen);
         res = PQexecParams(p->c, buf, (int)pn, NULL, vals, lens, fmts, 1);
     }
     ExecStatusType s = PQresultStatus(res);
@@ -151,6 +272,10 @@ static int pg_exec(store_db *db, int st, const char *sql, const store_param *pv,
 
 static int pg_script(store_db *db, const char *sql, char *err, size_t errlen) {
     pg *p = (pg *)db;
+    if (p->bulk) { /* a ROLLBACK after a failure in the pipeline */
+        char ignore[256];
+        pg_bulk(db, 0, ignore, sizeof(ignore));
+    }
     if (!db->in_tx && pg_ready(p, err, errlen) < 0)
         return -1;
     PGresult *res = PQexec(p->c, sql);
@@ -200,6 +325,7 @@ static const store_driver pg_driver = {
     .migrations = migrations,
     .nmigrations = sizeof(migrations) / sizeof(migrations[0]),
     .exec = pg_exec,
+    .bulk = pg_bulk,
     .script = pg_script,
     .col_i64 = pg_col_i64,
     .col_text = pg_col_text,

@@ -10,9 +10,12 @@
  * BEGIN IMMEDIATE so that a reader never has to upgrade (which could deadlock). */
 #include "store_db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -220,6 +223,15 @@ static int sq_open(store *s, const char *path, char *err, size_t errlen) {
     s->impl = q;
     q->db.drv = &sq_driver;
     snprintf(q->db.label, sizeof(q->db.label), "%s", path);
+    /* The alerts hold council log data: a new store is readable by its owner only (the
+     * WAL and shared-memory files take the database file's mode). */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    else if (errno != EEXIST) {
+        store_db_err(&q->db, err, errlen, "cannot create: %s", strerror(errno));
+        goto fail;
+    }
     if (sqlite3_open_v2(path, &q->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         store_db_err(&q->db, err, errlen, "cannot open: %s",

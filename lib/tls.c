@@ -446,7 +446,8 @@ int ward_tls_demo_ca(const char *dir, const char *name, char *err, size_t errlen
     size_t nlen = name ? strlen(name) : 0;
     if (nlen == 0 || nlen > 253 ||
         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789.-:") != nlen) {
+                     "0123456789.-:") != nlen ||
+        (strchr(name, ':') && !is_ip(name))) {
         ward_errf(err, errlen, "demo CA: \"%s\" is not a host name", name ? name : "");
         return -1;
     }

@@ -2,9 +2,12 @@
 WC="$B/ward-collector"
 WCL="$B/wire-client"
 COLL_PID=
+COLL_PIDS= # every collector started, for the clean-up
+PG=        # a PostgreSQL server's conninfo, stopped at the end
 PORT=
 coll_cleanup() {
-    if [ -n "$COLL_PID" ]; then kill -9 "$COLL_PID" 2>/dev/null; wait "$COLL_PID" 2>/dev/null; fi
+    for p in $COLL_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ -n "$PG" ] && sh tests/lib/pg.sh stop "$PG" >/dev/null 2>&1
     rm -rf "$T"
 }
 trap coll_cleanup EXIT
@@ -26,38 +29,43 @@ write_coll_config() {
     } >"$f"
 }
 
-# start_collector CFG: runs it in the background (stderr in $T/coll.log), sets PORT
+# start_collector CFG [LOG]: runs it in the background (stderr in LOG, default
+# $T/coll.log), sets PORT and COLL_PID
 start_collector() {
-    "$WC" -c "$1" 2>>"$T/coll.log" &
+    local log=${2:-$T/coll.log}
+    ${COLL_WRAP:-} "$WC" -c "$1" 2>>"$log" &
     COLL_PID=$!
+    COLL_PIDS="$COLL_PIDS $COLL_PID"
     local i=0
     PORT=
     while [ $i -lt 100 ]; do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/coll.log" | tail -1)
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | tail -1)
         [ -n "$PORT" ] && return 0
         kill -0 "$COLL_PID" 2>/dev/null || break
         sleep 0.05
         i=$((i + 1))
     done
     bad "the collector did not start"
-    cat "$T/coll.log"
+    cat "$log"
     return 1
 }
 
-# stop_collector: SIGTERM, and it must exit 0
+# stop_collector [PID]: SIGTERM, and it must exit 0 (default: the last one started)
 stop_collector() {
-    kill -TERM "$COLL_PID"
-    wait "$COLL_PID"
+    local pid=${1:-$COLL_PID}
+    kill -TERM "$pid"
+    wait "$pid"
     local rc=$?
-    COLL_PID=
+    COLL_PIDS=$(echo " $COLL_PIDS " | sed "s/ $pid / /")
     [ "$rc" -eq 0 ] && ok "the collector stops on SIGTERM with status 0" || bad "collector exit status $rc"
 }
 
-# client KEY [--opt V]... STEP...: a wire-client session with the agent key KEY
+# client KEY [--opt V]... STEP...: a wire-client session with the agent key KEY, to the
+# collector on $PORT whose state is in ${CS:-$T/cs}
 client() {
     local key=$1
     shift
-    "$WCL" --connect "127.0.0.1:$PORT" --ca "$T/cs/tls/ca.pem" --key "$key" "$@"
+    "$WCL" --connect "127.0.0.1:$PORT" --ca "${CS:-$T/cs}/tls/ca.pem" --key "$key" "$@"
 }
 
 # gen_alerts FILE N SRC_IP [RULE [LEVEL]]: N alerts of now, one JSON a line
@@ -77,7 +85,7 @@ gen_alerts() {
 
 # stat PATH: a number from `ward-collector stats` (PATH like daemon.rejected.bomb)
 coll_stat() {
-    "$WC" -c "$CFG" stats 2>/dev/null | perl -MJSON::PP -e '
+    "$WC" -c "${STATS_CFG:-$CFG}" stats 2>/dev/null | perl -MJSON::PP -e '
         local $/; my $j = decode_json(<STDIN>); my $v = $j;
         for my $k (split /\./, $ARGV[0]) { $v = ref $v eq "HASH" ? $v->{$k} : undef }
         print defined $v ? $v : "none"' "$1"

@@ -6,6 +6,7 @@
 #                            dbname=postgres). With WATCH_PID, a watchdog stops the
 #                            server when that process goes away (a test that crashed).
 #   pg.sh stop CONNINFO|DIR  stops it (pg_ctl stop -m fast) and removes the dir.
+#   pg.sh restart CONNINFO|DIR  restarts it (the clients' connections break).
 # postgres refuses to run as root: as root, the cluster and the server belong to
 # nobody (the dir is chowned to it). The server runs with fsync off: tests only.
 # Exits non-zero with the server's log on stderr when it cannot start.
@@ -77,8 +78,14 @@ stop)
     rm -rf "$dir"
     exit $rc
     ;;
+restart)
+    dir=$(dir_of "${2:?usage: pg.sh restart CONNINFO|DIR}")
+    [ -d "$dir/data" ] || { echo "pg.sh: no server in $dir" >&2; exit 1; }
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 30 restart \
+        >"$dir/pg_ctl.log" 2>&1 || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+    ;;
 *)
-    echo "usage: pg.sh start [WATCH_PID] | pg.sh stop CONNINFO|DIR" >&2
+    echo "usage: pg.sh start [WATCH_PID] | pg.sh stop|restart CONNINFO|DIR" >&2
     exit 2
     ;;
 esac

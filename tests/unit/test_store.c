@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_db.h"
 
 /* ---- backends ---- */
 
@@ -222,13 +224,13 @@ static void enroll_all(fx *f) {
 /* A batch: n alerts from seq first, alert i at time t0 + i * 10, rule "r.base", level 2,
  * JSON {"seq":N}. */
 typedef struct batch {
-    store_alert v[256];
-    char json[256][48];
+    store_alert v[512];
+    char json[512][48];
     size_t n;
 } batch;
 
 static void make_batch(batch *b, uint64_t first, size_t n, int64_t t0) {
-    assert_true(n <= 256);
+    assert_true(n <= 512);
     b->n = n;
     for (size_t i = 0; i < n; i++) {
         int len = snprintf(b->json[i], sizeof(b->json[i]), "{\"seq\":%" PRIu64 "}", first + i);
@@ -340,6 +342,49 @@ static void test_store_enroll_lookup_revoke_list(void **state) {
     assert_non_null(strstr(f->err, "stopped by its callback"));
 }
 
+static void expect_id(const char *field, const char *value, char out[32]);
+
+static void test_store_enroll_refuses_bad_arguments(void **state) {
+    fx *f = *state;
+    const store_ops *o = f->s.ops;
+    char longname[200];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(o->enroll(&f->s, "north", longname, f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent name is longer than 127 bytes"));
+    assert_int_equal(o->enroll(&f->s, longname, "a1", f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "organisation is longer than 127 bytes"));
+    assert_int_equal(o->enroll(&f->s, "north", NULL, f->key[0], 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent name is empty"));
+    assert_int_equal(o->enroll(&f->s, "north", "a1", NULL, 1, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "agent a1: no public key"));
+    listed l = {"", 0};
+    assert_int_equal(o->agents_list(&f->s, list_fn, &l, f->err, 512), 0);
+    assert_int_equal(l.n, 0);
+}
+
+/* The rules of a regional row: a set in byte order, bounded by its buffer. */
+static void test_store_rules_set(void **state) {
+    (void)state;
+    char r[16] = "";
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.b"), 1);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.a"), 1);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.b"), 0);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.ab"), 1);
+    assert_string_equal(r, "r.a,r.ab,r.b");
+    assert_int_equal(store_db_rules_add(r, sizeof(r), ""), 0);
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "x,y"), 0);  /* not a rule id */
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "r.c"), -1); /* 16 bytes with NUL */
+    assert_string_equal(r, "r.a,r.ab,r.b");
+    assert_int_equal(store_db_rules_add(r, sizeof(r), "A"), 1);
+    assert_string_equal(r, "A,r.a,r.ab,r.b");
+    char id[64];
+    assert_int_equal(store_db_regional_id("src_ip", "203.0.113.7", id), 0);
+    char want[32];
+    expect_id("src_ip", "203.0.113.7", want);
+    assert_string_equal(id, want);
+}
+
 /* ---- batches ---- */
 
 static void test_store_batch_exactly_once(void **state) {
@@ -391,7 +436,7 @@ static void test_store_batch_partial_overlap(void **state) {
     got g;
     assert_int_equal(count_query(f, &q, &g), 8);
     for (int s = 1; s <= 8; s++) {
-        char want[32];
+        char want[64];
         snprintf(want, sizeof(want), "/a2/%d/{\"seq\":%d}", s, s);
         char *at = strstr(g.s, want);
         assert_non_null(at);
@@ -444,9 +489,50 @@ static void test_store_batch_gap_refused(void **state) {
     store_sighting bad = {"src_ip", "", "r", 1, 1};
     assert_int_equal(store_b(f, 0, 3, &b, &bad, 1, &acked, &stored), -1);
     assert_non_null(strstr(f->err, "sighting 0: value empty or too long"));
+    b.v[0].level = 6;
+    assert_int_equal(store_b(f, 0, 3, &b, NULL, 0, &acked, &stored), -1);
+    assert_non_null(strstr(f->err, "seq 1: level out of 0..5"));
     assert_int_equal(count_query(f, &q, &g), 3);
     assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
     assert_int_equal(acked, 3);
+}
+
+/* A batch whose insert fails half-way (here a row that should not be there, past the
+ * first 256 rows: PostgreSQL sends them as pipelines of 256) stores nothing, and the
+ * handle works on. */
+static void test_store_batch_failure_rolls_back(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO alerts (agent, epoch, seq, org, rule, level, time_ms, received_ms, "
+             "alert_id, json) VALUES (%" PRId64 ", 1, 280, 'north', 'r', 1, 1, 1, 'x', '')",
+             f->id[0]);
+    assert_int_equal(f->b->sql(f->target, sql), 0);
+    batch *b = malloc(sizeof(*b));
+    store_sighting *sg = calloc(300, sizeof(*sg));
+    assert_non_null(b);
+    assert_non_null(sg);
+    make_batch(b, 1, 300, 100);
+    for (size_t i = 0; i < 300; i++)
+        sg[i] = (store_sighting){"src_ip", "192.0.2.5", "r.base", 100, i + 1};
+    uint64_t acked = 9;
+    size_t stored = 9;
+    assert_int_equal(store_b(f, 0, 1, b, sg, 300, &acked, &stored), -1);
+    assert_non_null(strstr(f->err, "alerts"));
+    assert_int_equal(stored, 0);
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
+    assert_int_equal(acked, 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 1);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 0);
+    assert_int_equal(f->b->sql(f->target, "DELETE FROM alerts"), 0);
+    assert_int_equal(store_b(f, 0, 1, b, sg, 300, &acked, &stored), 0);
+    assert_int_equal(acked, 300);
+    assert_int_equal(stored, 300);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(DISTINCT seq) FROM alerts"), 300);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 300);
+    free(sg);
+    free(b);
 }
 
 static void test_store_acked_per_epoch(void **state) {
@@ -533,6 +619,18 @@ static void test_store_query_filters(void **state) {
     assert_string_equal(g.s, "north/a1/2/{\"seq\":2}");
     q = (store_query){.org = "nowhere"};
     assert_int_equal(count_query(f, &q, &g), 0);
+    /* a rule id of any length is stored (an agent's odd rule cannot block its batches) */
+    char rule[400];
+    memset(rule, 'r', sizeof(rule) - 1);
+    rule[sizeof(rule) - 1] = '\0';
+    make_batch(&b, 3, 1, 50);
+    b.v[0].rule = rule;
+    store_sighting sg = {"src_ip", "192.0.2.9", rule, 50, 3};
+    assert_int_equal(store_b(f, 2, 1, &b, &sg, 1, &acked, &stored), 0);
+    assert_int_equal(stored, 1);
+    q = (store_query){.rule = rule};
+    assert_int_equal(count_query(f, &q, &g), 1);
+    assert_string_equal(g.s, "south/a3/3/{\"seq\":3}");
 }
 
 static int stop_at_first(void *ctx, const char *org, const char *agent, uint64_t seq,
@@ -565,6 +663,8 @@ static void test_store_query_json_bytes_and_stop(void **state) {
     assert_int_equal(f->s.ops->query(&f->s, &q, stop_at_first, &calls, f->err, 512), -1);
     assert_int_equal(calls, 1);
     assert_non_null(strstr(f->err, "query stopped by its callback"));
+    /* what the stopped query left unread is gone: the handle answers the next one */
+    assert_int_equal(count_query(f, &q, &g), 2);
 }
 
 /* ---- stats and retention ---- */
@@ -833,6 +933,45 @@ static void test_store_migrations(void **state) {
     assert_non_null(strstr(f->err, "schema version 99 is newer than this program knows (1)"));
 }
 
+/* SQLite only: a new store file is private to its owner. */
+static void test_store_sqlite_file_private(void **state) {
+    fx *f = *state;
+    struct stat st;
+    assert_int_equal(stat(f->target, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char p[600];
+    snprintf(p, sizeof(p), "%s/no/such/dir/x.db", tmpdir);
+    store s = {f->b->ops, NULL};
+    assert_int_equal(s.ops->open(&s, p, f->err, sizeof(f->err)), -1);
+    char want[700];
+    snprintf(want, sizeof(want), "%s: cannot create: No such file or directory", p);
+    assert_string_equal(f->err, want);
+}
+
+/* PostgreSQL only: the server restarts under an open handle; the operation that finds
+ * the connection broken fails (the caller retries) and the next one reconnects. */
+static void test_store_pg_reconnects(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "sh tests/lib/pg.sh restart '%s'", pg_conn);
+    assert_int_equal(system(cmd), 0);
+    batch b;
+    uint64_t acked = 0;
+    size_t stored = 0;
+    make_batch(&b, 1, 3, 100);
+    int rc = store_b(f, 0, 1, &b, NULL, 0, &acked, &stored);
+    if (rc != 0) {
+        assert_int_equal(rc, -1);
+        rc = store_b(f, 0, 1, &b, NULL, 0, &acked, &stored);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(acked, 3);
+    assert_int_equal(stored, 3);
+    store_agent a;
+    assert_int_equal(f->s.ops->agent_by_key(&f->s, f->key[3], &a, f->err, 512), 1);
+}
+
 static void test_store_open_bad_target(void **state) {
     fx *f = *state;
     char target[512], expect[512];
@@ -848,86 +987,95 @@ static void test_store_open_bad_target(void **state) {
 
 #define CONC_N 1500
 
-/* A child: its own handle, the same batches 1..CONC_N in chunks of step, each retried
- * until stored. Writes how many it stored and how many times it had to retry to fd. */
-static void child_store(fx *f, int64_t agent, size_t step, int fd, int go) {
-    store s;
-    size_t total = 0, retries = 0;
-    int rc = 1;
-    char c;
-    if (open_store(f, &s) < 0) {
-        fprintf(stderr, "child: %s\n", f->err);
-        _exit(2);
-    }
-    if (read(go, &c, 1) != 0) /* both start when the parent closes the pipe */
-        _exit(5);
-    batch *b = malloc(sizeof(*b));
-    if (!b)
-        _exit(3);
-    for (uint64_t first = 1; first <= CONC_N;) {
-        size_t n = first + step - 1 > CONC_N ? CONC_N - first + 1 : step;
-        make_batch(b, first, n, (int64_t)first);
-        store_sighting sg = {"src_ip", "192.0.2.77", "r.c", (int64_t)first, first};
-        uint64_t acked = 0;
-        size_t stored = 0;
-        int r = s.ops->store_batch(&s, agent, 1, b->v, n, &sg, 1, 1, &acked, &stored, f->err, 512);
-        if (r == -1 && ++retries < 2000) { /* busy: retry */
-            usleep(1000);
-            continue;
-        }
-        if (r != 0 || acked < first + n - 1)
-            goto out;
-        total += stored;
-        first += n;
-    }
-    rc = 0;
-out:
-    if (rc)
-        fprintf(stderr, "child: %s\n", f->err);
-    free(b);
-    s.ops->close(&s);
-    size_t out[2] = {total, retries};
-    if (write(fd, out, sizeof(out)) != sizeof(out))
-        rc = 4;
-    _exit(rc);
-}
+/* What a child does with its own handle; fills out[2] and returns its exit status. */
+typedef int (*child_fn)(fx *f, store *s, int i, size_t out[2]);
 
-static void test_store_concurrent_exactly_once(void **state) {
-    fx *f = *state;
-    enroll_all(f);
+/* Forks two children that open their own handles, waits until both have, lets them go
+ * at once and collects what each reports. Asserts that both exited 0. */
+static void two_children(fx *f, child_fn fn, size_t out[2][2]) {
     int fds[2][2], go[2];
     pid_t pid[2];
-    const size_t steps[2] = {7, 5};
     assert_int_equal(pipe(go), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(pipe(fds[i]), 0);
         pid[i] = fork();
         assert_true(pid[i] >= 0);
         if (pid[i] == 0) {
+            store s;
+            size_t res[2] = {0, 0};
+            char c;
             close(fds[i][0]);
             close(go[1]);
-            child_store(f, f->id[0], steps[i], fds[i][1], go[0]);
+            if (open_store(f, &s) < 0) {
+                fprintf(stderr, "child: %s\n", f->err);
+                _exit(2);
+            }
+            if (read(go[0], &c, 1) != 0) /* both start when the parent closes the pipe */
+                _exit(3);
+            int rc = fn(f, &s, i, res);
+            if (rc)
+                fprintf(stderr, "child: %s\n", f->err);
+            s.ops->close(&s);
+            if (write(fds[i][1], res, sizeof(res)) != sizeof(res))
+                rc = 4;
+            _exit(rc);
         }
         close(fds[i][1]);
     }
     close(go[0]);
     usleep(100000); /* both have opened their handles */
     close(go[1]);
-    size_t total = 0;
     for (int i = 0; i < 2; i++) {
-        size_t out[2] = {0, 0};
-        assert_int_equal(read(fds[i][0], out, sizeof(out)), sizeof(out));
+        assert_int_equal(read(fds[i][0], out[i], sizeof(out[i])), sizeof(out[i]));
         close(fds[i][0]);
         int st = 0;
         assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
-        total += out[0];
-        /* the progress row's lock (the write lock in SQLite) serialises them: neither
-         * ever has to fall back on the UNIQUE constraint and retry */
-        assert_int_equal(out[1], 0);
     }
-    assert_int_equal(total, CONC_N);
+}
+
+/* The same batches 1..CONC_N in chunks of 7 (child 0) or 5 (child 1), each retried until
+ * stored: out = {stored, retries}. */
+static int child_store(fx *f, store *s, int i, size_t out[2]) {
+    size_t step = i ? 5 : 7;
+    batch *b = malloc(sizeof(*b));
+    if (!b)
+        return 5;
+    int rc = 1;
+    for (uint64_t first = 1; first <= CONC_N;) {
+        size_t n = first + step - 1 > CONC_N ? CONC_N - first + 1 : step;
+        make_batch(b, first, n, (int64_t)first);
+        store_sighting sg = {"src_ip", "192.0.2.77", "r.c", (int64_t)first, first};
+        uint64_t acked = 0;
+        size_t stored = 0;
+        int r =
+            s->ops->store_batch(s, f->id[0], 1, b->v, n, &sg, 1, 1, &acked, &stored, f->err, 512);
+        if (r == -1 && ++out[1] < 2000) { /* busy: retry */
+            usleep(1000);
+            continue;
+        }
+        if (r != 0 || acked < first + n - 1)
+            goto out;
+        out[0] += stored;
+        first += n;
+    }
+    rc = 0;
+out:
+    free(b);
+    return rc;
+}
+
+static void test_store_concurrent_exactly_once(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    size_t out[2][2];
+    two_children(f, child_store, out);
+    assert_int_equal(out[0][0] + out[1][0], CONC_N);
+    /* the progress row's lock (the write lock in SQLite) serialises them: neither ever
+     * has to fall back on the UNIQUE constraint and retry */
+    assert_int_equal(out[0][1], 0);
+    assert_int_equal(out[1][1], 0);
     uint64_t acked = 0;
     assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
     assert_int_equal(acked, CONC_N);
@@ -939,17 +1087,63 @@ static void test_store_concurrent_exactly_once(void **state) {
     assert_int_equal(sightings, distinct);
 }
 
+/* Correlates 20 times and reads the feed: out = {feed version, entries}. */
+static int child_correlate(fx *f, store *s, int i, size_t out[2]) {
+    (void)i;
+    ward_feed fd;
+    for (int k = 0; k < 20; k++)
+        if (s->ops->correlate(s, 0, 1000, 2, TTL, f->err, 512) < 0)
+            return 1;
+    if (s->ops->feed(s, 1000, &fd, f->err, 512) < 0)
+        return 1;
+    out[0] = fd.version;
+    out[1] = fd.n;
+    feed_free(&fd);
+    return 0;
+}
+
+/* Two collectors correlating one database at once publish one version: the first
+ * correlation makes the change, every other one finds nothing to change. */
+static void test_store_concurrent_correlate(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    batch b;
+    store_sighting sg[40];
+    char values[40][32];
+    uint64_t acked;
+    size_t stored;
+    for (int who = 0; who < 4; who += 2) { /* north and south */
+        make_batch(&b, 1, 40, 100);
+        for (int i = 0; i < 40; i++) {
+            snprintf(values[i], sizeof(values[i]), "198.51.100.%d", i);
+            sg[i] = (store_sighting){"src_ip", values[i], "r.x", 100 + i, (uint64_t)i + 1};
+        }
+        assert_int_equal(store_b(f, who, 1, &b, sg, 40, &acked, &stored), 0);
+    }
+    size_t out[2][2];
+    two_children(f, child_correlate, out);
+    assert_int_equal(out[0][0], 1);
+    assert_int_equal(out[1][0], 1);
+    assert_int_equal(out[0][1], 40);
+    assert_int_equal(out[1][1], 40);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM regional WHERE version = 1"), 40);
+}
+
 /* ---- the table ---- */
 
 #define STORE_TESTS(be)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_store_enroll_lookup_revoke_list, setup,          \
                                              teardown, (void *)&be),                               \
+        cmocka_unit_test_prestate_setup_teardown(test_store_enroll_refuses_bad_arguments, setup,   \
+                                                 teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_exactly_once, setup, teardown,   \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_partial_overlap, setup,          \
                                                  teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_gap_refused, setup, teardown,    \
                                                  (void *)&be),                                     \
+        cmocka_unit_test_prestate_setup_teardown(test_store_batch_failure_rolls_back, setup,       \
+                                                 teardown, (void *)&be),                           \
         cmocka_unit_test_prestate_setup_teardown(test_store_acked_per_epoch, setup, teardown,      \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_query_filters, setup, teardown,        \
@@ -972,11 +1166,22 @@ static void test_store_concurrent_exactly_once(void **state) {
         cmocka_unit_test_prestate_setup_teardown(test_store_open_bad_target, setup, teardown,      \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_concurrent_exactly_once, setup,        \
-                                                 teardown, (void *)&be)
+                                                 teardown, (void *)&be),                           \
+        cmocka_unit_test_prestate_setup_teardown(test_store_concurrent_correlate, setup, teardown, \
+                                                 (void *)&be)
 
 int main(void) {
-    const struct CMUnitTest sqlite_tests[] = {STORE_TESTS(be_sqlite)};
-    const struct CMUnitTest pg_tests[] = {STORE_TESTS(be_pg)};
+    const struct CMUnitTest sqlite_tests[] = {
+        STORE_TESTS(be_sqlite),
+        cmocka_unit_test_prestate_setup_teardown(test_store_sqlite_file_private, setup, teardown,
+                                                 (void *)&be_sqlite),
+        cmocka_unit_test(test_store_rules_set),
+    };
+    const struct CMUnitTest pg_tests[] = {
+        STORE_TESTS(be_pg),
+        cmocka_unit_test_prestate_setup_teardown(test_store_pg_reconnects, setup, teardown,
+                                                 (void *)&be_pg),
+    };
     int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, group_sqlite_setup,
                                              group_sqlite_teardown);
     failed +=

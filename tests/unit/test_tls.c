@@ -456,6 +456,7 @@ static void test_tls_demo_ca_files(void **state) {
     assert_int_equal(ward_tls_demo_ca(path, "a,DNS:evil", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "not a host name"));
     assert_int_equal(ward_tls_demo_ca(path, "", err, sizeof(err)), -1);
+    assert_int_equal(ward_tls_demo_ca(path, "a:b", err, sizeof(err)), -1);
     snprintf(path, sizeof(path), "%s/none/deeper", e->dir);
     assert_int_equal(ward_tls_demo_ca(path, "localhost", err, sizeof(err)), -1);
     assert_non_null(strstr(err, path));

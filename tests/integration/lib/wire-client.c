@@ -8,7 +8,8 @@
  *        wire-client --keygen PRIV PUB
  * steps: hello | hello-version V | batch SEQ FILE | tamper SEQ FILE | version SEQ FILE |
  *        bomb SEQ | frame TYPE HEX | bigframe LEN | feed-get V | wait-feed | sleep MS |
- *        expect-close
+ *        expect-close | flood SEQ NBATCHES FILE (NBATCHES batches of FILE's lines, eight
+ *        in flight, then "FLOOD alerts=N ms=T rate=R/s acked=A")
  * FILE holds one alert's JSON a line; a batch of its lines has seq SEQ, SEQ+1, ...
  * Output: WELCOME epoch=E acked=A | ACK epoch=E acked=A | ERROR code=C name: MSG |
  *         FEED version=V n=N, then "ENTRY value field norgs rules regional_id" |
@@ -272,6 +273,90 @@ static int step_bomb(client *c, uint64_t seq) {
     return rc;
 }
 
+/* Sends n batches of FILE's records, seq first.., keeping eight in flight, and reports the
+ * rate at which they were acknowledged. The batches are built (compressed, signed) before
+ * the clock starts: what is measured is the collector. */
+static int step_flood(client *c, uint64_t seq, size_t n, const char *file) {
+    ward_buf data;
+    ward_buf_init(&data);
+    ward_wire_rec *recs = NULL;
+    size_t nr = 0;
+    if (read_lines(file, &data, &recs, &nr) < 0 || nr == 0) {
+        ward_buf_fini(&data);
+        free(recs);
+        return -1;
+    }
+    ward_buf *frames = calloc(n, sizeof(*frames));
+    if (!frames)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        ward_buf_init(&frames[i]);
+        if (ward_wire_batch_put(&frames[i], c->key, c->epoch, seq + i * nr, recs, nr, 1) < 0)
+            abort();
+    }
+    uint64_t t0 = now_ms(), acked = 0;
+    size_t sent = 0, acks = 0;
+    int rc = 0;
+    while (acks < n && rc == 0) {
+        while (sent < n && sent - acks < 8)
+            if (send_all(c, frames[sent].p, frames[sent].len) < 0) {
+                rc = -1;
+                break;
+            } else
+                sent++;
+        if (rc)
+            break;
+        /* one reply */
+        for (;;) {
+            uint8_t type;
+            const uint8_t *body;
+            size_t blen, used;
+            char err[256];
+            int r = ward_wire_frame_next((const uint8_t *)c->in.p, c->in.len, 1u << 30, &type,
+                                         &body, &blen, &used, err, sizeof(err));
+            if (r == 1) {
+                ward_wire_ack a;
+                if (type == WARD_WIRE_ACK && ward_wire_ack_parse(body, blen, &a) == 0) {
+                    acked = a.acked;
+                    acks++;
+                } else if (type != WARD_WIRE_FEED) {
+                    print_frame(c, type, body, blen);
+                    rc = -1;
+                }
+                memmove(c->in.p, c->in.p + used, c->in.len - used);
+                c->in.len -= used;
+                break;
+            }
+            if (r < 0 || c->closed) {
+                printf("CLOSED\n");
+                rc = -1;
+                break;
+            }
+            uint8_t buf[65536];
+            ssize_t m = ward_tls_read(c->t, buf, sizeof(buf));
+            if (m > 0)
+                ward_buf_put(&c->in, buf, (size_t)m);
+            else if (m == -2) {
+                if (wait_io(c, ward_tls_want(c->t), now_ms() + (uint64_t)c->timeout_ms) < 0) {
+                    printf("TIMEOUT\n");
+                    rc = -1;
+                    break;
+                }
+            } else
+                c->closed = 1;
+        }
+    }
+    uint64_t ms = now_ms() - t0;
+    printf("FLOOD alerts=%zu ms=%llu rate=%.0f/s acked=%llu\n", acks * nr, (unsigned long long)ms,
+           ms ? (double)(acks * nr) * 1000.0 / (double)ms : 0.0, (unsigned long long)acked);
+    for (size_t i = 0; i < n; i++)
+        ward_buf_fini(&frames[i]);
+    free(frames);
+    free(recs);
+    ward_buf_fini(&data);
+    return 0;
+}
+
 static int hexval(char ch) {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -431,6 +516,11 @@ int main(int argc, char **argv) {
             if (step_batch(&c, seq, argv[i + 2], how) < 0)
                 rc = 2;
             i += 2;
+        } else if (strcmp(s, "flood") == 0 && more >= 3) {
+            if (step_flood(&c, strtoull(argv[i + 1], NULL, 10),
+                           (size_t)strtoull(argv[i + 2], NULL, 10), argv[i + 3]) < 0)
+                rc = 2;
+            i += 3;
         } else if (strcmp(s, "bomb") == 0 && more >= 1) {
             if (step_bomb(&c, strtoull(argv[++i], NULL, 10)) < 0)
                 rc = 2;
