@@ -107,7 +107,11 @@ stored a1 >/dev/null
 grep -q '"original"' "$T/one" && bad "the original line was sent (privacy.send_original is false)" || ok "the original line is not sent by default"
 grep -q '"original"' "$T/a1/alerts.json" && ok "the local alerts file keeps the original line" || bad "the local file lost event.original"
 
-# ---- the collector goes away while alerts keep coming ----
+# ---- a reload keeps shipping; the collector goes away while alerts keep coming ----
+kill -HUP "$AGENT_PID"
+i=0
+until grep -q 'reloaded:' "$T/agent.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep 'reloaded:' "$T/agent.log" "SIGHUP reloads the agent"
 stop_collector
 gen "$T/a1/logs/app.log" 2001 3000
 sleep 1
