@@ -121,6 +121,7 @@ UNIT_TESTS := \
 	test_crypto \
 	test_privacy \
 	test_indicators \
+	test_resend \
 	test_spool \
 	test_wire \
 	test_tls \
@@ -182,6 +183,8 @@ $(BUILD)/tests/unit/test_store: TEST_LIBS = $(STORE_LIBS)
 # unit tests of the agent's modules that stand alone
 $(BUILD)/tests/unit/test_indicators: $(BUILD)/tests/unit/test_indicators.o \
 		$(BUILD)/agent/indicators.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+$(BUILD)/tests/unit/test_resend: $(BUILD)/tests/unit/test_resend.o $(BUILD)/agent/resend.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
 $(BUILD)/tests/unit/test_privacy: $(BUILD)/tests/unit/test_privacy.o $(BUILD)/agent/privacy.o \
 		$(BUILD)/agent/agent_config.o $(LIB)

@@ -311,6 +311,42 @@ static void on_signal(void *ctx, int signo) {
     }
 }
 
+/* ---- the alerts spooled before a crash (resend.c) ---- */
+
+static int on_spooled(void *ctx, uint64_t seq, const uint8_t *p, size_t len) {
+    agent *a = ctx;
+    uint8_t id[16];
+    (void)seq;
+    if (agent_resend_id_of(p, len, id) == 0 && agent_resend_add(&a->resend, id) < 0)
+        return 1;
+    return 0;
+}
+
+int agent_resend_load(agent *a) {
+    if (!a->spool)
+        return 0;
+    ward_spool_stats ss;
+    ward_spool_stats_get(a->spool, &ss);
+    char err[512];
+    long n = ward_spool_read(a->spool, ss.acked_seq + 1, 0, 0, on_spooled, a, err, sizeof(err));
+    if (n < 0) {
+        agent_log(a, "error", "spool: %s", err);
+        return -1;
+    }
+    if ((uint64_t)n != (ss.durable_seq > ss.acked_seq ? ss.durable_seq - ss.acked_seq : 0)) {
+        agent_log(a, "error", "spool: out of memory loading the ids of the spooled alerts");
+        return -1;
+    }
+    /* nothing more is let go before this run writes bookmarks of its own: until then the
+     * records read again are those of the spooled alerts */
+    a->commit_seq = ss.durable_seq;
+    a->bm_seq = ss.acked_seq;
+    if (a->resend.n)
+        agent_log(a, "info", "spool: %zu alerts held; read again, they are not spooled twice",
+                  a->resend.n);
+    return 0;
+}
+
 /* ---- start and stop ---- */
 
 static int make_state_dir(agent *a) {

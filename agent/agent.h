@@ -328,7 +328,7 @@ int agent_resend_add(agent_resend *r, const uint8_t id[16]);
 int agent_resend_seen(const agent_resend *r, const uint8_t id[16]);
 /* The 16 bytes of an alert's id from its JSON (lib/alert.c's layout). Returns 0 or -1. */
 int agent_resend_id_of(const uint8_t *p, size_t len, uint8_t id[16]);
-/* Loads the ids of the alerts in the spool (at start). Returns 0 or -1 (logged). */
+/* Loads the ids of the alerts in the spool (at start; agent.c). Returns 0 or -1 (logged). */
 int agent_resend_load(agent *a);
 
 /* ---- ship.c: the shipper ---- */

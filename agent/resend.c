@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ward/spool.h"
-
 /* The id of an alert as lib/alert.c writes it: the first member of "event" after
  * "kind". Returns 0 and fills id (16 bytes), or -1 when it is not there. */
 int agent_resend_id_of(const uint8_t *p, size_t len, uint8_t id[16]) {
@@ -94,39 +92,5 @@ int agent_resend_seen(const agent_resend *r, const uint8_t id[16]) {
             return 1;
         j = (j + 1) & (r->cap - 1);
     }
-    return 0;
-}
-
-static int on_rec(void *ctx, uint64_t seq, const uint8_t *p, size_t len) {
-    agent *a = ctx;
-    uint8_t id[16];
-    (void)seq;
-    if (agent_resend_id_of(p, len, id) == 0 && agent_resend_add(&a->resend, id) < 0)
-        return 1;
-    return 0;
-}
-
-int agent_resend_load(agent *a) {
-    if (!a->spool)
-        return 0;
-    ward_spool_stats ss;
-    ward_spool_stats_get(a->spool, &ss);
-    char err[512];
-    long n = ward_spool_read(a->spool, ss.acked_seq + 1, 0, 0, on_rec, a, err, sizeof(err));
-    if (n < 0) {
-        agent_log(a, "error", "spool: %s", err);
-        return -1;
-    }
-    if ((uint64_t)n != (ss.durable_seq > ss.acked_seq ? ss.durable_seq - ss.acked_seq : 0)) {
-        agent_log(a, "error", "spool: out of memory loading the ids of the spooled alerts");
-        return -1;
-    }
-    /* nothing more is let go before this run writes bookmarks of its own: until then the
-     * records read again are those of the spooled alerts */
-    a->commit_seq = ss.durable_seq;
-    a->bm_seq = ss.acked_seq;
-    if (a->resend.n)
-        agent_log(a, "info", "spool: %zu alerts held; read again, they are not spooled twice",
-                  a->resend.n);
     return 0;
 }

@@ -540,6 +540,15 @@ static int receive(agent_ship *s) {
                 watch(s, EPOLLIN | EPOLLOUT);
             return 0;
         }
+        if (n == 0 && s->state == SH_READY && !s->nfl) {
+            /* an idle connection closed (the collector's idle_timeout): not a failure */
+            agent_log(s->a, "info", "collector %s closed the idle connection; reconnecting",
+                      s->a->cfg.collector.address);
+            teardown(s);
+            s->failures = 0;
+            ward_loop_timer_after(s->a->loop, &s->retry, s->a->cfg.collector.backoff_min_ms);
+            return -1;
+        }
         fail(s, "%s", n == 0 ? "the collector closed the connection" : ward_tls_error(s->tls));
         return -1;
     }
