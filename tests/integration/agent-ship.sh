@@ -154,6 +154,7 @@ C="$T/c1.yml"
 # b1 pseudonymises user names; c1 starts before it is enrolled
 ship_config b1 "$B" "privacy: {pseudonymise: [user], key: $T/b1/state/privacy.key}"
 ship_config c1 "$C"
+sed -i '/server_name/d' "$C" # the certificate is checked against the address, 127.0.0.1
 for n in b1 c1; do "$WA" keygen -c "$T/$n.yml" >/dev/null 2>&1 || bad "keygen $n"; done
 "$WA" keygen --privacy -c "$B" >/dev/null 2>&1 || bad "keygen --privacy"
 "$WC" -c "$CFG" enroll --org council-b --agent b1 --pubkey "$T/b1/state/agent.pub" >/dev/null || bad "enroll b1"
@@ -220,7 +221,24 @@ kill -TERM "$B_PID"
 wait "$B_PID" || bad "b1's exit status"
 PIDS=
 stop_agent || bad "the agent's exit status"
-for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/c1.log"; do no_sanitizer_report "$f" ward-agent; done
+
+# a certificate for another name is refused (verification is on)
+D="$T/d1.yml"
+ship_config d1 "$D"
+sed -i 's/server_name: localhost/server_name: collector.elsewhere.example/' "$D"
+"$WA" keygen -c "$D" >/dev/null 2>&1 || bad "keygen d1"
+: >"$T/d1.log"
+"$WA" --foreground -c "$D" 2>>"$T/d1.log" &
+D_PID=$!
+PIDS="$D_PID"
+i=0
+until grep -q 'TLS handshake' "$T/d1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep 'TLS handshake: .*reconnecting in' "$T/d1.log" "a collector certificate for another name is refused"
+grep -q 'connected to collector' "$T/d1.log" && bad "connected despite the wrong name" || ok "no connection with a wrong certificate name"
+kill -TERM "$D_PID"
+wait "$D_PID" || bad "d1's exit status"
+PIDS=
+for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/c1.log" "$T/d1.log"; do no_sanitizer_report "$f" ward-agent; done
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
 finish
