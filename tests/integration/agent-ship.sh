@@ -220,6 +220,23 @@ grep -q '"ward.regional"' "$T/b1/alerts.json" && bad "an unverified feed raised 
 kill -TERM "$B_PID"
 wait "$B_PID" || bad "b1's exit status"
 PIDS=
+# a revoked key is told so, counted by code, and waits backoff_max between attempts
+"$WC" -c "$CFG" revoke --agent b1 >/dev/null || bad "revoke b1"
+: >"$T/b1-rev.log"
+"$WA" --foreground -c "$B" 2>>"$T/b1-rev.log" &
+B_PID=$!
+PIDS="$B_PID"
+sleep 1.2
+kill -TERM "$B_PID"
+wait "$B_PID" || bad "b1's exit status"
+PIDS=
+expect_grep "refuses this agent's key \\(revoked agent key" "$T/b1-rev.log" "a revoked key is told so"
+n=$(grep -c 'collector error 4 (revoked agent key)' "$T/b1-rev.log")
+[ "$n" -ge 2 ] && [ "$n" -le 4 ] && ok "then it retries every backoff_max (500 ms): $n attempts in 1.2 s" || bad "$n refused attempts in 1.2 s"
+stat_of() { perl -MJSON::PP -0777 -ne "my \$s = decode_json(\$_); print $2" "$1"; }
+[ "$(stat_of "$T/b1/state/stats.json" '$s->{collector}{errors}{"revoked agent key"}')" = "$n" ] && ok "stats count the errors by code" || bad "stats: errors by code"
+[ "$(stat_of "$T/b1/state/stats.json" '$s->{collector}{connected} ? 1 : 0')" = 0 ] && ok "stats: not connected" || bad "stats: connected"
+expect_grep '"last_error":"collector error 4 \(revoked agent key\)' "$T/b1/state/stats.json" "stats: the last error"
 stop_agent || bad "the agent's exit status"
 
 # a certificate for another name is refused (verification is on)
@@ -238,7 +255,7 @@ grep -q 'connected to collector' "$T/d1.log" && bad "connected despite the wrong
 kill -TERM "$D_PID"
 wait "$D_PID" || bad "d1's exit status"
 PIDS=
-for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/c1.log" "$T/d1.log"; do no_sanitizer_report "$f" ward-agent; done
+for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/b1-rev.log" "$T/c1.log" "$T/d1.log"; do no_sanitizer_report "$f" ward-agent; done
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
 finish
