@@ -123,9 +123,13 @@ static int start_sources(agent *a) {
 
 /* ---- timers ---- */
 
+#define REPORT_RETRY_MS 1000 /* drops to report, alerts kept: looking for room in the spool */
+
 static void on_commit(void *ctx) {
     agent *a = ctx;
-    if (a->dirty)
+    /* with drops not reported yet, the commit also looks for room for the report, even
+     * when no new alert comes to make it */
+    if (a->dirty || a->sp.unreported || a->sp.pending.len)
         agent_commit(a);
     uint64_t now = ward_loop_now_ms();
     if (!a->dirty && a->bm_due && now >= a->bm_due) {
@@ -134,6 +138,8 @@ static void on_commit(void *ctx) {
     }
     if (a->dirty || a->bm_due)
         ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
+    else if (a->sp.unreported || a->sp.pending.len)
+        ward_loop_timer_after(a->loop, &a->commit_timer, REPORT_RETRY_MS);
     else
         a->commit_armed = 0;
 }
@@ -434,6 +440,12 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         return -1;
     if (!once)
         agent_ship_start(a->ship);
+    if (!once && (a->sp.unreported || a->sp.pending.len)) {
+        /* drops from before the restart, alerts taken back from spool-pending: into the
+         * spool as soon as there is room */
+        a->commit_armed = 1;
+        ward_loop_timer_after(a->loop, &a->commit_timer, agent_commit_interval(a));
+    }
     if (!once) {
         if (a->cfg.stats.interval_ms)
             ward_loop_timer_after(a->loop, &a->stats_timer, a->cfg.stats.interval_ms);

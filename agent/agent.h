@@ -160,6 +160,11 @@ typedef struct agent_spool {
      * restart does not forget to report them; saved is the count it holds */
     char *drop_path;
     uint64_t saved;
+    /* alerts still in memory when the agent stops (syslog's, the spool full) are kept in
+     * state_dir/spool-pending and taken back at the next start; loaded: that file is
+     * removed once they are in the spool and synced */
+    char *pending_path;
+    int pending_loaded;
     int error_logged;
 } agent_spool;
 

@@ -62,6 +62,70 @@ static void save_drops(agent *a) {
     unlink(tmp);
 }
 
+/* ---- alerts that waited in memory when the agent stopped ---- */
+
+/* Keeps what waits in memory in state_dir/spool-pending (atomically), for the next start. */
+static void save_pending(agent *a) {
+    agent_spool *sp = &a->sp;
+    if (!sp->pending.len)
+        return;
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", sp->pending_path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fwrite(sp->pending.p, 1, sp->pending.len, f) == sp->pending.len;
+    if (f && (fflush(f) != 0 || fsync(fileno(f)) < 0))
+        ok = 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, sp->pending_path) == 0) {
+        agent_log(a, "warning",
+                  "%zu alerts that waited for room in the spool are kept in %s for the next "
+                  "start",
+                  sp->npending, sp->pending_path);
+        return;
+    }
+    agent_log(a, "error",
+              "%s: cannot write: %s; %zu alerts that waited for room in the spool "
+              "are lost",
+              sp->pending_path, strerror(errno), sp->npending);
+    unlink(tmp);
+}
+
+/* Takes back what save_pending kept: it goes into the spool before any new alert. */
+static void load_pending(agent *a) {
+    agent_spool *sp = &a->sp;
+    FILE *f = fopen(sp->pending_path, "r");
+    if (!f)
+        return;
+    uint8_t b[4096];
+    size_t n;
+    while ((n = fread(b, 1, sizeof(b), f)) > 0)
+        ward_buf_put(&sp->pending, b, n);
+    fclose(f);
+    /* every record must be whole: a u32 length and that many bytes */
+    size_t off = 0, count = 0;
+    while (off + sizeof(uint32_t) <= sp->pending.len) {
+        uint32_t len;
+        memcpy(&len, sp->pending.p + off, sizeof(len));
+        if (len > sp->pending.len - off - sizeof(len))
+            break;
+        off += sizeof(len) + len;
+        count++;
+    }
+    if (sp->pending.oom || off != sp->pending.len) {
+        agent_log(a, "error", "%s: damaged at byte %zu; the %zu whole alerts before are taken",
+                  sp->pending_path, off, count);
+        sp->pending.len = sp->pending.oom ? 0 : off;
+        sp->pending.oom = 0;
+        if (!sp->pending.len)
+            count = 0;
+    }
+    sp->npending = count;
+    sp->pending_loaded = 1;
+    agent_log(a, "info", "%zu alerts kept in %s at the last stop go into the spool first", count,
+              sp->pending_path);
+}
+
 /* ---- open, close ---- */
 
 int agent_spool_open(agent *a) {
@@ -80,6 +144,10 @@ int agent_spool_open(agent *a) {
     if (!sp->dir || !sp->drop_path)
         return -1;
     snprintf(sp->drop_path, dl, "%s/spool-dropped", a->cfg.agent.state_dir);
+    sp->pending_path = malloc(dl);
+    if (!sp->pending_path)
+        return -1;
+    snprintf(sp->pending_path, dl, "%s/spool-pending", a->cfg.agent.state_dir);
     sp->when_full = a->cfg.spool.when_full;
     sp->sync_interval_ms = a->cfg.spool.sync_interval_ms;
     /* Sources are held when less than this is free: the alerts of what is being read
@@ -107,6 +175,7 @@ int agent_spool_open(agent *a) {
               (unsigned long long)st.next_seq, (unsigned long long)st.torn_bytes,
               (unsigned long long)st.torn_files);
     load_drops(a);
+    load_pending(a);
     if (st.meta_rebuilt)
         agent_log(a, "warning",
                   "spool %s: spool.meta was missing and is made again with a new epoch: the "
@@ -116,15 +185,18 @@ int agent_spool_open(agent *a) {
 }
 
 void agent_spool_close(agent *a) {
-    if (a->spool)
+    if (a->spool) {
         save_drops(a);
+        save_pending(a);
+    }
     ward_spool_close(a->spool);
     a->spool = NULL;
     ward_buf_fini(&a->sp.pending);
     ward_buf_fini(&a->sp.report);
     free(a->sp.dir);
     free(a->sp.drop_path);
-    a->sp.dir = a->sp.drop_path = NULL;
+    free(a->sp.pending_path);
+    a->sp.dir = a->sp.drop_path = a->sp.pending_path = NULL;
 }
 
 /* ---- into the spool ---- */
@@ -277,6 +349,15 @@ int agent_spool_alert(agent *a, const uint8_t *json, size_t len) {
     agent_spool *sp = &a->sp;
     if (!a->spool)
         return 0;
+    if ((uint64_t)len + 16 > a->cfg.spool.max_size || len > AGENT_SPOOL_MAX_RECORD) {
+        /* it could never fit: waiting for room would hold the sources for ever */
+        sp->oversize++;
+        agent_log(a, "error",
+                  "an alert of %zu bytes cannot fit in the spool (spool.max_size): it is "
+                  "dropped (counted in spool.oversize)",
+                  len);
+        return 0;
+    }
     /* in order: nothing overtakes what already waits */
     if (sp->pending.len && put_pending(a) != 0)
         return wait_or_keep(a, json, len);
@@ -312,8 +393,11 @@ int agent_spool_commit(agent *a) {
         ward_loop_stop(a->loop);
         return -1;
     }
-    /* after the sync: a report in the spool is durable before its count is forgotten */
+    /* after the sync: a report in the spool is durable before its count is forgotten,
+     * and alerts taken back from spool-pending before the file goes */
     save_drops(a);
+    if (sp->pending_loaded && !sp->pending.len && unlink(sp->pending_path) == 0)
+        sp->pending_loaded = 0;
     if (sp->report.len) {
         ward_buf_put(&a->out.buf, sp->report.p, sp->report.len);
         ward_buf_reset(&sp->report);
@@ -440,6 +524,16 @@ int agent_spool_tool(int argc, char **argv) {
     }
     if (!S_ISDIR(st.st_mode)) {
         fprintf(stderr, "ward-agent: %s: not a directory\n", dir);
+        return 1;
+    }
+    /* a directory that is not a spool is not made into one */
+    char meta[4200];
+    snprintf(meta, sizeof(meta), "%s/spool.meta", dir);
+    if (stat(meta, &st) < 0) {
+        fprintf(stderr,
+                "ward-agent: %s: %s: not a spool (the agent makes spool.meta again at "
+                "its next start, if the segments are there)\n",
+                meta, strerror(errno));
         return 1;
     }
     /* the limits do not matter to reading, except max_record, which recovery applies */

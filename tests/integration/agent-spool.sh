@@ -77,6 +77,11 @@ printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nspool:
 printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\nspool: {enabled: true, when_full: later}\nsources: [{type: file, paths: [%s]}]\n' \
     "$A/state2" "$A/logs/app.log" >"$A/bad.yml"
 "$WA" --check -c "$A/bad.yml" >/dev/null 2>"$T/bad.err"; expect_grep 'bad.yml:3.*when_full' "$T/bad.err" "a bad when_full is an error naming the line"
+"$WA" spool-dump "$A/logs" >/dev/null 2>"$T/notspool" && bad "spool-dump of a directory that is not a spool" ||
+    expect_grep 'logs/spool.meta: .*not a spool' "$T/notspool" "spool-dump refuses a directory that is not a spool"
+[ -e "$A/logs/spool.meta" ] && bad "spool-dump made a spool of it" || ok "and leaves it as it was"
+"$WA" spool-ack "$A/state/spool" 999999 2>"$T/ackfar" && bad "spool-ack beyond the spool accepted" ||
+    expect_grep 'beyond the durable records' "$T/ackfar" "spool-ack beyond the spool is refused"
 # a damaged meta file: the agent does not start, and says which file
 cp "$A/state/spool/spool.meta" "$T/meta.good"
 echo garbage >"$A/state/spool/spool.meta"
@@ -184,6 +189,12 @@ appends=$(stat_of "$D/state/stats.json" '$s->{spool}{appends}')
 dump "$D/state/spool" "$D/part"
 last=$(tail -1 "$D/part.seq")
 "$WA" spool-ack "$D/state/spool" "$last" 2>/dev/null || bad "spool-ack failed"
+# the agent, started again with room and nothing new to read, reports the drops
+start_wait "$D/a.yml"
+for i in $(seq 1 100); do [ -f "$D/state/spool-dropped" ] || break; sleep 0.05; done
+stop_agent || bad "the agent exited $?"
+[ -f "$D/state/spool-dropped" ] && bad "the running agent did not report the drops" ||
+    ok "the running agent reports the drops, with no new alert to make it"
 gen "$D/logs/app.log" 401 402
 "$WA" --once -c "$D/a.yml" 2>"$T/drop2.err" || bad "the second --once failed"
 dump "$D/state/spool" "$D/part2"
@@ -193,4 +204,57 @@ expect_grep "^level=high dropped=$dropped\$" "$D/report" "a ward.spool.dropped a
 [ "$(wc -l <"$D/report")" = 1 ] && ok "once" || bad "$(wc -l <"$D/report") reports"
 check_exactly "$D/part2" 401 402 "and the alerts after it are spooled"
 [ -f "$D/state/spool-dropped" ] && bad "spool-dropped is still there after the report" || ok "the report clears spool-dropped"
+# --- syslog over TCP cannot be read again: with the spool full, its alerts wait in memory,
+# and at a stop they are kept in spool-pending and go into the spool at the next start
+S="$T/s"
+mkdir -p "$S/state"
+started=
+for try in 1 2 3 4 5; do
+    P=$((20000 + RANDOM % 40000))
+    {
+        echo "agent: {name: test-agent, state_dir: $S/state}"
+        echo "rules: {paths: [tests/data/rules/agent]}"
+        echo "stats: {interval: 0}"
+        echo "spool: {enabled: true, sync_interval: 20ms, max_size: 64k, segment_size: 4k}"
+        echo "sources: [{type: syslog, name: net, listen: \"tcp://127.0.0.1:$P\"}]"
+    } >"$S/a.yml"
+    n0=$(grep -c 'cannot listen' "$T/agent.log" 2>/dev/null)
+    start_agent "$S/a.yml"
+    for i in $(seq 1 100); do
+        grep -q "receiving syslog over tcp on 127.0.0.1:$P" "$T/agent.log" && { started=1; break; }
+        kill -0 "$AGENT_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$started" ] && break
+    kill9_agent
+done
+if [ -n "$started" ]; then
+    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ARGV[0]") or die "connect: $!";
+        my $b = ""; $b .= "<13>Dec  1 10:00:00 host gen[1]: SEQ $_\n" for 1 .. 400; print $s $b; close $s' "$P"
+    for i in $(seq 1 100); do
+        kill -USR1 "$AGENT_PID"
+        sleep 0.05
+        r=$(stat_of "$S/state/stats.json" '$s->{sources}[0]{records}' 2>/dev/null)
+        [ "${r:-0}" = 400 ] && break
+    done
+    waiting=$(stat_of "$S/state/stats.json" '$s->{spool}{waiting_in_memory}')
+    [ "${r:-0}" = 400 ] && [ "$waiting" -gt 0 ] && ok "syslog: $waiting alerts wait in memory for room" || bad "syslog: $r records read, $waiting alerts waiting"
+    stop_agent || bad "the syslog agent exited $?"
+    [ -s "$S/state/spool-pending" ] && ok "at the stop they are kept in spool-pending" || bad "no spool-pending"
+    : >"$S/all"
+    for round in 1 2 3 4 5 6 7 8; do
+        dump "$S/state/spool" "$S/part"
+        cat "$S/part" >>"$S/all"
+        last=$(tail -1 "$S/part.seq")
+        [ -n "$last" ] && "$WA" spool-ack "$S/state/spool" "$last" 2>/dev/null
+        [ -f "$S/state/spool-pending" ] || break
+        "$WA" --once -c "$S/a.yml" 2>>"$T/agent.log" || bad "--once with spool-pending exited $?"
+    done
+    check_exactly "$S/all" 1 400 "syslog: with the spool full, no message's alert is lost"
+else
+    bad "the syslog agent did not start"
+fi
+
+# (the ASan+UBSan run) no sanitizer report from any run
+if grep -l 'Sanitizer\|runtime error:' "$T/agent.log" "$T"/*.err "$T"/*/*.err 2>/dev/null; then bad "sanitizer report"; else ok "no sanitizer report"; fi
 finish
