@@ -664,7 +664,10 @@ int store_db_retention(store *s, int64_t before_ms, uint64_t *deleted, char *err
     *deleted = 0;
     if (tx_begin(db, err, errlen) < 0)
         return -1;
-    if (run(db, ST_RETAIN_ALERTS, &pb, 1, NULL, NULL, &alerts, err, errlen) < 0 ||
+    /* The counter's lock first, as correlate takes it: then the regional rows (no
+     * deadlock between a retention and a correlation on two collectors). */
+    if (get_i64(db, ST_COUNTER_LOCK, NULL, 0, NULL, &version, err, errlen) < 0 ||
+        run(db, ST_RETAIN_ALERTS, &pb, 1, NULL, NULL, &alerts, err, errlen) < 0 ||
         run(db, ST_RETAIN_SIGHTINGS, &pb, 1, NULL, NULL, NULL, err, errlen) < 0 ||
         run(db, ST_RETAIN_REGIONAL, &pb, 1, NULL, NULL, &regional, err, errlen) < 0)
         goto fail;
