@@ -102,9 +102,11 @@ typedef struct store_ops {
     /* Regional correlation: indicators whose sightings within [since_ms, now] come from
      * at least k organisations become (or stay) regional; their rows are upserted with
      * expires_ms = last_ms + ttl_ms. Then fills *feed with the unexpired regional
-     * indicators and their version (the highest change counter). A row only grows
-     * (earliest first, latest last, most orgs, every rule); rows expired at now_ms are
-     * dropped; the version goes up once per correlate that changed anything. feed()
+     * indicators and their version (the highest change counter). Only indicators with
+     * sightings stored since the last correlate are looked at (a row only grows:
+     * earliest first, latest last, most orgs, every rule, so nothing is missed); rows
+     * expired at now_ms are dropped; the version goes up once per correlate that
+     * changed anything. feed()
      * fills out (caller's storage; owns the strings after: ward_feed_fini). */
     int (*correlate)(store *s, int64_t since_ms, int64_t now_ms, unsigned k, int64_t ttl_ms,
                      char *err, size_t errlen);
