@@ -64,7 +64,8 @@ typedef struct store_regional { /* an indicator seen at norgs organisations */
 } store_regional;
 
 /* Callbacks of query and agents_list return 0 to go on; non-zero stops the iteration,
- * and the op returns -1 with err saying so. */
+ * and the op returns -1 with err saying so. They must not use the same store handle
+ * (PostgreSQL streams the rows on its connection). */
 typedef int (*store_alert_fn)(void *ctx, const char *org, const char *agent, uint64_t seq,
                               const uint8_t *json, size_t len);
 
