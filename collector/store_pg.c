@@ -384,7 +384,11 @@ static int pg_open(store *s, const char *conninfo, char *err, size_t errlen) {
     s->impl = p;
     p->db.drv = &pg_driver;
     snprintf(p->db.label, sizeof(p->db.label), "postgresql");
-    p->c = PQconnectdb(conninfo ? conninfo : "");
+    /* connect_timeout: an unreachable server fails the open (and each reconnect) after
+     * 10 s instead of the system's TCP timeout; the conninfo's own value wins. */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {"10", conninfo ? conninfo : "", NULL};
+    p->c = PQconnectdbParams(keys, vals, 1);
     if (!p->c || PQstatus(p->c) != CONNECTION_OK) {
         if (p->c)
             pg_err(p, err, errlen, "cannot connect", NULL);
