@@ -136,8 +136,10 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 
 # Test objects are intermediate files of the pattern rule below: keep them. (A bare
 # .SECONDARY: would make every target intermediate, and make would then not build the
-# object of a new source file when the library is newer than it.)
-.PRECIOUS: $(BUILD)/tests/unit/%.o
+# object of a new source file when the library is newer than it.) make keeps an
+# intermediate only when .PRECIOUS names the target pattern of the rule that made it,
+# $(BUILD)/%.o, not a narrower one.
+.PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
 	install clean

@@ -216,6 +216,7 @@ static void write_stats(collector *c, ward_jw *w) {
     ward_jw_obj_end(w);
     ward_jw_ku64(w, "hellos", n->hellos);
     ward_jw_ku64(w, "batches", n->batches);
+    ward_jw_ku64(w, "transactions", n->groups);
     ward_jw_ku64(w, "alerts_stored", n->alerts_stored);
     ward_jw_ku64(w, "alerts_replayed", n->alerts_replayed);
     ward_jw_ku64(w, "replays", n->replays);
@@ -418,7 +419,8 @@ int coll_init(collector *c, const char *cfg_path, FILE *log) {
     c->lfd = -1;
     c->started_ms = (uint64_t)coll_now_ms();
     ward_buf_init(&c->feed_doc);
-    ward_buf_init(&c->inflated);
+    for (int i = 0; i < COLL_GROUP; i++)
+        ward_buf_init(&c->inflated[i]);
     if (!(c->cfg_path = strdup(cfg_path)))
         return -1;
     if (coll_cfg_load(cfg_path, &c->cfg, log) < 0)
@@ -474,7 +476,8 @@ void coll_fini(collector *c) {
     ward_loop_free(c->loop);
     coll_cfg_free(&c->cfg);
     ward_buf_fini(&c->feed_doc);
-    ward_buf_fini(&c->inflated);
+    for (int i = 0; i < COLL_GROUP; i++)
+        ward_buf_fini(&c->inflated[i]);
     free(c->recs);
     free(c->alerts);
     free(c->sights);

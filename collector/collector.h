@@ -22,6 +22,10 @@
 #include "ward/tls.h"
 
 #define COLLECTOR_VERSION "0.1.0"
+/* BATCH frames of one agent answered together (one transaction, one fsync) at most */
+#define COLL_GROUP 16
+/* bytes read from one connection before what was read is answered, at most */
+#define COLL_READ_BURST (1u << 20)
 
 typedef struct conn conn;
 
@@ -45,7 +49,7 @@ typedef struct coll_arena {
 /* Every counter of the daemon, in the stats file and in `ward-collector stats`. */
 typedef struct coll_stats {
     uint64_t accepted, closed, refused_connections, tls_failures, idle_closed;
-    uint64_t hellos, batches, alerts_stored, alerts_replayed, replays;
+    uint64_t hellos, batches, groups, alerts_stored, alerts_replayed, replays;
     uint64_t sightings, sightings_allowed, sightings_dropped;
     uint64_t feeds_sent, feed_version, correlations, correlation_errors;
     uint64_t retention_runs, retention_deleted, retention_errors;
@@ -75,7 +79,7 @@ typedef struct collector {
     uint64_t started_ms;
     FILE *log;
     /* per batch scratch, kept between batches */
-    ward_buf inflated;
+    ward_buf inflated[COLL_GROUP];
     struct ward_wire_rec *recs;
     size_t caprecs;
     store_alert *alerts;

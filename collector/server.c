@@ -158,69 +158,78 @@ static int grow(void **p, size_t *cap, size_t n, size_t size) {
     return 0;
 }
 
-static int on_batch(conn *k, const uint8_t *body, size_t len) {
+/* Checks one batch of a group up to its inflation: version, key, signature, limits.
+ * Returns 0, or -1 with *code and err (nothing sent yet: the caller stores the batches
+ * before it first). */
+static int batch_open(conn *k, const uint8_t *body, size_t len, ward_batch *b, int *code, char *err,
+                      size_t errlen) {
     collector *c = k->c;
-    ward_batch b;
-    int code = 0;
+    *code = 0;
+    if (ward_wire_batch_open(body, len, b, code, err, errlen) < 0) {
+        if (!*code)
+            *code = WARD_WIRE_E_MALFORMED;
+        return -1;
+    }
+    if (memcmp(b->agent, k->ag.pubkey, WARD_PUBKEY_LEN) != 0) {
+        *code = WARD_WIRE_E_MALFORMED;
+        snprintf(err, errlen, "the batch names another agent key than HELLO");
+        return -1;
+    }
+    int v = ward_wire_batch_verify(b, k->key);
+    if (v != 1) {
+        *code = WARD_WIRE_E_SIGNATURE;
+        snprintf(err, errlen, "batch seq %llu..: %s", (unsigned long long)b->first_seq,
+                 v == 0 ? "the signature does not verify" : "the signature cannot be checked");
+        return -1;
+    }
+    if (b->raw_len > c->cfg.limits.max_batch_bytes) {
+        *code = WARD_WIRE_E_TOO_LARGE;
+        snprintf(err, errlen, "batch seq %llu..: raw_len %u over the limit %llu",
+                 (unsigned long long)b->first_seq, b->raw_len,
+                 (unsigned long long)c->cfg.limits.max_batch_bytes);
+        return -1;
+    }
+    if (b->count > (uint64_t)c->cfg.limits.max_batch_alerts) {
+        *code = WARD_WIRE_E_TOO_LARGE;
+        snprintf(err, errlen, "batch seq %llu..: %u alerts over limits.max_batch_alerts %lld",
+                 (unsigned long long)b->first_seq, b->count,
+                 (long long)c->cfg.limits.max_batch_alerts);
+        return -1;
+    }
+    if (b->count == 0 || b->count > b->raw_len / 4 || b->first_seq == 0 ||
+        b->first_seq > UINT64_MAX - b->count) {
+        *code = WARD_WIRE_E_MALFORMED;
+        snprintf(err, errlen, "batch seq %llu..: %u records in %u bytes do not make a batch",
+                 (unsigned long long)b->first_seq, b->count, b->raw_len);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stores the n checked, inflated and read batches b (total records, in c->recs and
+ * c->fields) in one transaction and acknowledges each. Returns 0, or -1 after a refusal
+ * (gap, store error). */
+static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
+    collector *c = k->c;
     char err[512];
-    if (ward_wire_batch_open(body, len, &b, &code, err, sizeof(err)) < 0)
-        return reject(k, code ? code : WARD_WIRE_E_MALFORMED, "%s", err);
-    if (memcmp(b.agent, k->ag.pubkey, WARD_PUBKEY_LEN) != 0)
-        return reject(k, WARD_WIRE_E_MALFORMED, "the batch names another agent key than HELLO");
-    int v = ward_wire_batch_verify(&b, k->key);
-    if (v != 1)
-        return reject(k, WARD_WIRE_E_SIGNATURE, "batch seq %llu..: %s",
-                      (unsigned long long)b.first_seq,
-                      v == 0 ? "the signature does not verify" : "the signature cannot be checked");
-    if (b.raw_len > c->cfg.limits.max_batch_bytes)
-        return reject(k, WARD_WIRE_E_TOO_LARGE, "batch seq %llu..: raw_len %u over the limit %llu",
-                      (unsigned long long)b.first_seq, b.raw_len,
-                      (unsigned long long)c->cfg.limits.max_batch_bytes);
-    if (b.count > (uint64_t)c->cfg.limits.max_batch_alerts)
-        return reject(k, WARD_WIRE_E_TOO_LARGE,
-                      "batch seq %llu..: %u alerts over limits.max_batch_alerts %lld",
-                      (unsigned long long)b.first_seq, b.count,
-                      (long long)c->cfg.limits.max_batch_alerts);
-    if (b.count == 0 || b.count > b.raw_len / 4)
-        return reject(k, WARD_WIRE_E_MALFORMED, "batch seq %llu..: %u records cannot fill %u bytes",
-                      (unsigned long long)b.first_seq, b.count, b.raw_len);
-    if (b.first_seq == 0 || b.first_seq > UINT64_MAX - b.count)
-        return reject(k, WARD_WIRE_E_MALFORMED, "batch: first_seq %llu out of range",
-                      (unsigned long long)b.first_seq);
-    if (grow((void **)&c->recs, &c->caprecs, b.count, sizeof(*c->recs)) < 0 ||
-        grow((void **)&c->alerts, &c->capalerts, b.count, sizeof(*c->alerts)) < 0 ||
-        grow((void **)&c->fields, &c->capfields, b.count, sizeof(*c->fields)) < 0)
-        return reject(k, WARD_WIRE_E_STORE, "out of memory for %u records: retry later", b.count);
-    if (ward_wire_batch_inflate(&b, c->cfg.limits.max_batch_bytes,
-                                (unsigned)c->cfg.limits.max_ratio, &c->inflated, c->recs, &code,
-                                err, sizeof(err)) < 0)
-        return reject(k, code ? code : WARD_WIRE_E_MALFORMED, "batch seq %llu..: %s",
-                      (unsigned long long)b.first_seq, err);
-    /* read every record first: the arena may move while it grows */
-    c->arena.len = 0;
     size_t nf = c->cfg.region.nindicator_fields;
     if (nf > COLL_MAX_IND)
         nf = COLL_MAX_IND;
     size_t nsg = 0;
-    for (uint32_t i = 0; i < b.count; i++) {
-        if (coll_extract(c->recs[i].p, c->recs[i].len, c->cfg.region.indicator_fields, nf,
-                         &c->arena, &c->fields[i], err, sizeof(err)) < 0)
-            return reject(k, WARD_WIRE_E_MALFORMED, "batch seq %llu: the alert is not JSON: %s",
-                          (unsigned long long)(b.first_seq + i), err);
+    for (size_t i = 0; i < total; i++)
         for (size_t j = 0; j < nf; j++)
             if (c->fields[i].ind[j] != COLL_NONE)
                 nsg++;
-    }
     if (grow((void **)&c->sights, &c->capsights, nsg ? nsg : 1, sizeof(*c->sights)) < 0)
         return reject(k, WARD_WIRE_E_STORE, "out of memory: retry later");
     int64_t now = coll_now_ms();
     const char *a = c->arena.p;
     nsg = 0;
-    uint64_t allowed = 0, too_long = 0;
-    for (uint32_t i = 0; i < b.count; i++) {
+    uint64_t allowed = 0, too_long = 0, seq = b[0].first_seq;
+    for (size_t i = 0; i < total; i++) {
         const coll_fields *f = &c->fields[i];
         store_alert *al = &c->alerts[i];
-        al->seq = b.first_seq + i;
+        al->seq = seq + i;
         al->json = c->recs[i].p;
         al->len = c->recs[i].len;
         al->rule = f->rule != COLL_NONE ? a + f->rule : "";
@@ -248,31 +257,32 @@ static int on_batch(conn *k, const uint8_t *body, size_t len) {
             s->seq = al->seq;
         }
     }
-    uint64_t acked = 0;
+    uint64_t acked = 0, last = seq + total - 1;
     size_t stored = 0;
-    int r = c->st.ops->store_batch(&c->st, k->ag.id, b.epoch, c->alerts, b.count, c->sights, nsg,
+    int r = c->st.ops->store_batch(&c->st, k->ag.id, b[0].epoch, c->alerts, total, c->sights, nsg,
                                    now, &acked, &stored, err, sizeof(err));
     if (r == -2)
         return reject(k, WARD_WIRE_E_GAP, "batch seq %llu..%llu: stored up to %llu (%s)",
-                      (unsigned long long)b.first_seq,
-                      (unsigned long long)(b.first_seq + b.count - 1), (unsigned long long)acked,
+                      (unsigned long long)seq, (unsigned long long)last, (unsigned long long)acked,
                       err);
     if (r < 0) {
         coll_log(c, "error", "store: %s", err);
         return reject(k, WARD_WIRE_E_STORE, "cannot store the batch: retry later");
     }
-    c->n.batches++;
+    c->n.batches += n;
+    c->n.groups++;
     c->n.alerts_stored += stored;
-    if (stored < b.count) {
-        c->n.alerts_replayed += b.count - stored;
-        if (stored == 0) {
-            c->n.replays++;
-            char w[400];
-            who(k, w, sizeof(w));
-            coll_log(c, "info", "replay from %s: seq %llu..%llu already stored, acknowledged", w,
-                     (unsigned long long)b.first_seq,
-                     (unsigned long long)(b.first_seq + b.count - 1));
-        }
+    /* what was skipped is the start of the run: seq .. seq + total - stored - 1 */
+    uint64_t before = seq + (total - stored) - 1;
+    if (stored < total) {
+        c->n.alerts_replayed += total - stored;
+        for (size_t i = 0; i < n; i++)
+            if (b[i].first_seq + b[i].count - 1 <= before)
+                c->n.replays++;
+        char w[400];
+        who(k, w, sizeof(w));
+        coll_log(c, "info", "replay from %s: seq %llu..%llu already stored, acknowledged", w,
+                 (unsigned long long)seq, (unsigned long long)before);
     }
     if (stored) {
         c->n.sightings_allowed += allowed;
@@ -285,9 +295,73 @@ static int on_batch(conn *k, const uint8_t *body, size_t len) {
         }
     }
     coll_touch(c);
-    ward_wire_ack m = {0, b.epoch, acked};
-    ward_wire_ack_put(&k->out, &m);
+    /* one ACK per batch, each with the highest contiguous seq stored (docs/wire.md) */
+    for (size_t i = 0; i < n; i++) {
+        ward_wire_ack m = {0, b[i].epoch, acked};
+        ward_wire_ack_put(&k->out, &m);
+    }
     return 0;
+}
+
+/* Answers a run of n BATCH frames of one agent whose sequence numbers follow each other:
+ * each is checked, inflated and read, and all that pass are stored in one transaction
+ * (one commit, one fsync, for what the agent had in flight), then acknowledged one by
+ * one. A batch that fails is refused after the ones before it are stored. */
+static void on_batches(conn *k, const uint8_t *const *bodies, const size_t *lens, size_t n) {
+    collector *c = k->c;
+    ward_batch b[COLL_GROUP];
+    int code = 0;
+    char err[512], e1[256];
+    size_t ok = 0, total = 0;
+    int failed = 0;
+    c->arena.len = 0;
+    size_t nf = c->cfg.region.nindicator_fields;
+    if (nf > COLL_MAX_IND)
+        nf = COLL_MAX_IND;
+    for (; ok < n; ok++) {
+        ward_batch *x = &b[ok];
+        if (batch_open(k, bodies[ok], lens[ok], x, &code, err, sizeof(err)) < 0) {
+            failed = 1;
+            break;
+        }
+        size_t need = total + x->count;
+        if (grow((void **)&c->recs, &c->caprecs, need, sizeof(*c->recs)) < 0 ||
+            grow((void **)&c->alerts, &c->capalerts, need, sizeof(*c->alerts)) < 0 ||
+            grow((void **)&c->fields, &c->capfields, need, sizeof(*c->fields)) < 0) {
+            code = WARD_WIRE_E_STORE;
+            snprintf(err, sizeof(err), "out of memory for %zu records: retry later", need);
+            failed = 1;
+            break;
+        }
+        if (ward_wire_batch_inflate(x, c->cfg.limits.max_batch_bytes,
+                                    (unsigned)c->cfg.limits.max_ratio, &c->inflated[ok],
+                                    c->recs + total, &code, e1, sizeof(e1)) < 0) {
+            snprintf(err, sizeof(err), "batch seq %llu..: %s", (unsigned long long)x->first_seq,
+                     e1);
+            if (!code)
+                code = WARD_WIRE_E_MALFORMED;
+            failed = 1;
+            break;
+        }
+        uint32_t i;
+        for (i = 0; i < x->count; i++)
+            if (coll_extract(c->recs[total + i].p, c->recs[total + i].len,
+                             c->cfg.region.indicator_fields, nf, &c->arena, &c->fields[total + i],
+                             e1, sizeof(e1)) < 0)
+                break;
+        if (i < x->count) {
+            snprintf(err, sizeof(err), "batch seq %llu: the alert is not JSON: %s",
+                     (unsigned long long)(x->first_seq + i), e1);
+            code = WARD_WIRE_E_MALFORMED;
+            failed = 1;
+            break;
+        }
+        total = need;
+    }
+    if (ok && store_group(k, b, ok, total) < 0)
+        return; /* refused (gap, store error): the rest is not looked at */
+    if (failed)
+        reject(k, code, "%s", err);
 }
 
 static int on_frame(conn *k, uint8_t type, const uint8_t *body, size_t len) {
@@ -298,7 +372,8 @@ static int on_frame(conn *k, uint8_t type, const uint8_t *body, size_t len) {
     }
     switch (type) {
     case WARD_WIRE_BATCH:
-        return on_batch(k, body, len);
+        on_batches(k, &body, &len, 1);
+        return k->state == ST_CLOSING ? -1 : 0;
     case WARD_WIRE_FEED_GET: {
         uint64_t have;
         if (ward_wire_feed_get_parse(body, len, &have) < 0)
@@ -314,6 +389,48 @@ static int on_frame(conn *k, uint8_t type, const uint8_t *body, size_t len) {
     default:
         return reject(k, WARD_WIRE_E_MALFORMED, "unexpected frame type %u", type);
     }
+}
+
+/* A BATCH frame (body) and the BATCH frames right after it in the read buffer (from
+ * offset at) that continue its sequence, within the limits of one batch: answered as one
+ * group. Returns the bytes of the frames taken after the first. */
+static size_t batch_run(conn *k, const uint8_t *body, size_t blen, size_t at) {
+    collector *c = k->c;
+    const uint8_t *bodies[COLL_GROUP];
+    size_t lens[COLL_GROUP], n = 1, taken = 0;
+    bodies[0] = body;
+    lens[0] = blen;
+    ward_batch prev, nx;
+    int code;
+    char err[256];
+    if (ward_wire_batch_open(body, blen, &prev, &code, err, sizeof(err)) == 0) {
+        uint64_t raw = prev.raw_len, cnt = prev.count;
+        while (n < COLL_GROUP) {
+            uint8_t type;
+            const uint8_t *b2;
+            size_t l2, used;
+            if (ward_wire_frame_next((const uint8_t *)k->in.p + at + taken, k->in.len - at - taken,
+                                     (uint32_t)c->cfg.limits.max_frame, &type, &b2, &l2, &used, err,
+                                     sizeof(err)) != 1 ||
+                type != WARD_WIRE_BATCH ||
+                ward_wire_batch_open(b2, l2, &nx, &code, err, sizeof(err)) < 0)
+                break;
+            /* only what continues the run, and no more than one batch may hold */
+            if (nx.epoch != prev.epoch || prev.count > UINT64_MAX - prev.first_seq ||
+                nx.first_seq != prev.first_seq + prev.count ||
+                raw + nx.raw_len > c->cfg.limits.max_batch_bytes ||
+                cnt + nx.count > (uint64_t)c->cfg.limits.max_batch_alerts)
+                break;
+            bodies[n] = b2;
+            lens[n++] = l2;
+            taken += used;
+            raw += nx.raw_len;
+            cnt += nx.count;
+            prev = nx;
+        }
+    }
+    on_batches(k, bodies, lens, n);
+    return taken;
 }
 
 /* Answers the whole frames in the read buffer, while the write queue has room. */
@@ -342,8 +459,11 @@ static void process(conn *k) {
                    "%s", err);
             break;
         }
-        on_frame(k, type, body, blen);
         at += used;
+        if (type == WARD_WIRE_BATCH && k->state == ST_READY)
+            at += batch_run(k, body, blen, at);
+        else
+            on_frame(k, type, body, blen);
     }
     if (at) {
         memmove(k->in.p, k->in.p + at, k->in.len - at);
@@ -428,27 +548,40 @@ static void pump(conn *k) {
         }
         if (k->in.len > c->cfg.limits.max_frame + WARD_WIRE_HDR_LEN)
             break; /* cannot happen: frame_next refuses longer frames */
-        ssize_t n = ward_tls_read(k->t, buf, sizeof(buf));
-        if (n > 0) {
+        /* read a burst (what TLS and the socket hold, up to COLL_READ_BURST) before
+         * answering: the batches an agent has in flight then go to the store together */
+        size_t before = k->in.len;
+        ssize_t n;
+        while ((n = ward_tls_read(k->t, buf, sizeof(buf))) > 0) {
             c->n.bytes_in += (uint64_t)n;
-            k->last_ms = ward_loop_now_ms();
             if (ward_buf_put(&k->in, buf, (size_t)n) < 0) {
                 coll_log(c, "error", "%s: out of memory", k->peer);
                 conn_free(k);
                 return;
             }
-            continue;
+            if (k->in.len - before >= COLL_READ_BURST)
+                break;
+        }
+        if (k->in.len > before)
+            k->last_ms = ward_loop_now_ms();
+        if (n > 0)
+            continue; /* a full burst: answer it, then read on */
+        if (n == -2) {
+            k->want |= ward_tls_want(k->t);
+            if (k->in.len > before)
+                continue; /* answer what came; the next read finds nothing and waits */
+            break;
         }
         if (n == 0) {
-            if (k->in.len)
+            if (k->in.len > before) { /* answer what came before the close, if it can go */
+                process(k);
+                flush(k);
+            }
+            if (k->in.len && k->state != ST_CLOSING)
                 coll_log(c, "info", "%s: closed inside a frame (%zu bytes unread)", k->peer,
                          k->in.len);
             conn_free(k);
             return;
-        }
-        if (n == -2) {
-            k->want |= ward_tls_want(k->t);
-            break;
         }
         coll_log(c, "info", "%s: read: %s", k->peer, ward_tls_error(k->t));
         conn_free(k);

@@ -64,7 +64,8 @@ typedef struct store_regional { /* an indicator seen at norgs organisations */
 } store_regional;
 
 /* Callbacks of query and agents_list return 0 to go on; non-zero stops the iteration,
- * and the op returns -1 with err saying so. */
+ * and the op returns -1 with err saying so. They must not use the same store handle
+ * (PostgreSQL streams the rows on its connection). */
 typedef int (*store_alert_fn)(void *ctx, const char *org, const char *agent, uint64_t seq,
                               const uint8_t *json, size_t len);
 
@@ -102,9 +103,11 @@ typedef struct store_ops {
     /* Regional correlation: indicators whose sightings within [since_ms, now] come from
      * at least k organisations become (or stay) regional; their rows are upserted with
      * expires_ms = last_ms + ttl_ms. Then fills *feed with the unexpired regional
-     * indicators and their version (the highest change counter). A row only grows
-     * (earliest first, latest last, most orgs, every rule); rows expired at now_ms are
-     * dropped; the version goes up once per correlate that changed anything. feed()
+     * indicators and their version (the highest change counter). Only indicators with
+     * sightings stored since the last correlate are looked at (a row only grows:
+     * earliest first, latest last, most orgs, every rule, so nothing is missed); rows
+     * expired at now_ms are dropped; the version goes up once per correlate that
+     * changed anything. feed()
      * fills out (caller's storage; owns the strings after: ward_feed_fini). */
     int (*correlate)(store *s, int64_t since_ms, int64_t now_ms, unsigned k, int64_t ttl_ms,
                      char *err, size_t errlen);

@@ -40,9 +40,10 @@ static const char *const sql_of[ST_COUNT] = {
     [ST_COUNTER_GET] = "SELECT value FROM counters WHERE name = 'regional_version'",
     [ST_COUNTER_BUMP] = "UPDATE counters SET value = value + 1 WHERE name = 'regional_version' "
                         "RETURNING value",
-    [ST_CANDIDATES] = "SELECT field, value, MIN(time_ms), MAX(time_ms), COUNT(DISTINCT org) "
-                      "FROM sightings WHERE time_ms >= $1 AND time_ms <= $2 "
-                      "GROUP BY field, value HAVING COUNT(DISTINCT org) >= $3",
+    [ST_PENDING_ADD] = "INSERT INTO pending_sightings (field, value, time_ms) VALUES ($1, $2, $3)",
+    [ST_PENDING_TAKE] = "DELETE FROM pending_sightings WHERE time_ms <= $1 RETURNING field, value",
+    [ST_CANDIDATE_STATS] = "SELECT MIN(time_ms), MAX(time_ms), COUNT(DISTINCT org) FROM sightings "
+                           "WHERE value = $2 AND field = $1 AND time_ms >= $3 AND time_ms <= $4",
     [ST_CANDIDATE_RULES] = "SELECT DISTINCT rule FROM sightings WHERE value = $2 AND field = $1 "
                            "AND time_ms >= $3 AND time_ms <= $4",
     [ST_REGIONAL_GET] = "SELECT rules, first_ms, last_ms, expires_ms, norgs FROM regional "
@@ -64,6 +65,7 @@ static const char *const sql_of[ST_COUNT] = {
     [ST_RETAIN_ALERTS] = "DELETE FROM alerts WHERE time_ms < $1",
     [ST_RETAIN_SIGHTINGS] = "DELETE FROM sightings WHERE time_ms < $1",
     [ST_RETAIN_REGIONAL] = "DELETE FROM regional WHERE expires_ms < $1",
+    [ST_RETAIN_PENDING] = "DELETE FROM pending_sightings WHERE time_ms < $1",
 };
 
 #define FIELD_MAX 64
@@ -438,10 +440,39 @@ static int row_text(void *ctx, store_row *r) {
     return 0;
 }
 
+static int sighting_cmp(const void *a, const void *b) {
+    const store_sighting *x = *(const store_sighting *const *)a;
+    const store_sighting *y = *(const store_sighting *const *)b;
+    int c = strcmp(x->field, y->field);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+/* Queues the batch's indicators for the next correlation: each once, at its latest
+ * sighting (an attacker's address is in many alerts of a batch). */
+static int queue_pending(store_db *db, const store_sighting **q, size_t n, char *err,
+                         size_t errlen) {
+    if (n)
+        qsort(q, n, sizeof(*q), sighting_cmp);
+    for (size_t i = 0; i < n;) {
+        int64_t t = q[i]->time_ms;
+        size_t j = i + 1;
+        for (; j < n && !sighting_cmp(&q[i], &q[j]); j++)
+            if (q[j]->time_ms > t)
+                t = q[j]->time_ms;
+        store_param pv[3] = {p_text(q[i]->field), p_text(q[i]->value), p_i64(t)};
+        if (run(db, ST_PENDING_ADD, pv, 3, NULL, NULL, NULL, err, errlen) < 0)
+            return -1;
+        i = j;
+    }
+    return 0;
+}
+
 int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_alert *v, size_t n,
                          const store_sighting *sg, size_t nsg, int64_t now_ms, uint64_t *acked,
                          size_t *stored, char *err, size_t errlen) {
     store_db *db = db_of(s);
+    const store_sighting **queue = NULL;
+    size_t nq = 0;
     *stored = 0;
     if (batch_ok(db, agent, epoch, v, n, sg, nsg, err, errlen) < 0)
         return -1;
@@ -501,6 +532,10 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
         if (run(db, ST_ALERT_INSERT, pv, 10, NULL, NULL, NULL, err, errlen) < 0)
             goto fail;
     }
+    if (nsg && !(queue = malloc(nsg * sizeof(*queue)))) {
+        store_db_err(db, err, errlen, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < nsg; i++) {
         const store_sighting *g = &sg[i];
         if (g->seq && (g->seq <= old || g->seq > last))
@@ -509,18 +544,23 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
                              p_text(g->rule ? g->rule : ""), p_i64(g->time_ms)};
         if (run(db, ST_SIGHTING_INSERT, pv, 5, NULL, NULL, NULL, err, errlen) < 0)
             goto fail;
+        queue[nq++] = g;
     }
+    if (queue_pending(db, queue, nq, err, errlen) < 0)
+        goto fail;
     if (db->drv->bulk && db->drv->bulk(db, 0, err, errlen) < 0)
         goto fail;
     store_param pu[4] = {p_i64(agent), p_i64((int64_t)epoch), p_i64((int64_t)last), p_i64(now_ms)};
     if (run(db, ST_PROGRESS_SET, pu, 4, NULL, NULL, NULL, err, errlen) < 0)
         goto fail;
+    free(queue);
     if (tx_commit(db, err, errlen) < 0)
         return -1;
     *acked = last;
     *stored = (size_t)(last - old);
     return 0;
 fail:
+    free(queue);
     tx_abort(db);
     return -1;
 }
@@ -664,8 +704,12 @@ int store_db_retention(store *s, int64_t before_ms, uint64_t *deleted, char *err
     *deleted = 0;
     if (tx_begin(db, err, errlen) < 0)
         return -1;
-    if (run(db, ST_RETAIN_ALERTS, &pb, 1, NULL, NULL, &alerts, err, errlen) < 0 ||
+    /* The counter's lock first, as correlate takes it: then the regional rows (no
+     * deadlock between a retention and a correlation on two collectors). */
+    if (get_i64(db, ST_COUNTER_LOCK, NULL, 0, NULL, &version, err, errlen) < 0 ||
+        run(db, ST_RETAIN_ALERTS, &pb, 1, NULL, NULL, &alerts, err, errlen) < 0 ||
         run(db, ST_RETAIN_SIGHTINGS, &pb, 1, NULL, NULL, NULL, err, errlen) < 0 ||
+        run(db, ST_RETAIN_PENDING, &pb, 1, NULL, NULL, NULL, err, errlen) < 0 ||
         run(db, ST_RETAIN_REGIONAL, &pb, 1, NULL, NULL, &regional, err, errlen) < 0)
         goto fail;
     if (regional && bump(db, &version, err, errlen) < 0)
@@ -747,25 +791,46 @@ typedef struct candidates {
     const store_driver *drv;
     candidate *v;
     size_t n, cap;
+    int oom;
 } candidates;
 
-static int row_candidate(void *ctx, store_row *r) {
+/* An indicator with new sightings. */
+static int row_pending(void *ctx, store_row *r) {
     candidates *c = ctx;
     const store_driver *d = c->drv;
     if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
+        size_t cap = c->cap ? c->cap * 2 : 64;
         candidate *v = realloc(c->v, cap * sizeof(*v));
-        if (!v)
-            return -1;
+        if (!v) {
+            c->oom = 1;
+            return 1;
+        }
         c->v = v;
         c->cap = cap;
     }
     candidate *x = &c->v[c->n++];
+    memset(x, 0, sizeof(*x));
     snprintf(x->field, sizeof(x->field), "%s", d->col_text(r, 0));
     snprintf(x->value, sizeof(x->value), "%s", d->col_text(r, 1));
-    x->first_ms = d->col_i64(r, 2);
-    x->last_ms = d->col_i64(r, 3);
-    x->norgs = d->col_i64(r, 4);
+    return 0;
+}
+
+static int candidate_cmp(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    int c = strcmp(x->field, y->field);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+typedef struct stats_row {
+    const store_driver *drv;
+    candidate *x;
+} stats_row;
+
+static int row_stats(void *ctx, store_row *r) {
+    stats_row *t = ctx;
+    t->x->first_ms = t->drv->col_i64(r, 0);
+    t->x->last_ms = t->drv->col_i64(r, 1);
+    t->x->norgs = t->drv->col_i64(r, 2);
     return 0;
 }
 
@@ -847,10 +912,18 @@ static int correlate_one(store_db *db, const candidate *x, int64_t since_ms, int
     return run(db, ST_REGIONAL_UPSERT, pv, 9, NULL, NULL, NULL, err, errlen);
 }
 
+/* Only the indicators with sightings stored since the last correlation are looked at
+ * (a queue, pending_sightings, that store_batch fills): a correlation costs what came
+ * in, not the whole window, so that it can run every few milliseconds next to the
+ * ingest. Nothing is missed, since a regional row only grows: an indicator without new
+ * sightings cannot reach k organisations it did not reach before. A sighting dated
+ * after now stays queued until now reaches it. The queue is taken with DELETE ...
+ * RETURNING, which takes exactly the committed rows; a batch committing meanwhile
+ * leaves its rows for the next correlation. */
 int store_db_correlate(store *s, int64_t since_ms, int64_t now_ms, unsigned k, int64_t ttl_ms,
                        char *err, size_t errlen) {
     store_db *db = db_of(s);
-    candidates c = {db->drv, NULL, 0, 0};
+    candidates c = {db->drv, NULL, 0, 0, 0};
     int64_t version = 0, cur = 0, purged = 0;
     if (k < 1 || ttl_ms < 0) {
         store_db_err(db, err, errlen, "correlate: k must be at least 1 and ttl not negative");
@@ -867,17 +940,28 @@ int store_db_correlate(store *s, int64_t since_ms, int64_t now_ms, unsigned k, i
         goto fail;
     if (purged && bump(db, &version, err, errlen) < 0)
         goto fail;
-    store_param pc[3] = {p_i64(since_ms), p_i64(now_ms), p_i64(k)};
-    int rc = run(db, ST_CANDIDATES, pc, 3, row_candidate, &c, NULL, err, errlen);
+    int rc = run(db, ST_PENDING_TAKE, &pn, 1, row_pending, &c, NULL, err, errlen);
     if (rc) {
-        if (rc > 0)
+        if (c.oom)
             store_db_err(db, err, errlen, "correlate: out of memory");
         goto fail;
     }
+    if (c.n)
+        qsort(c.v, c.n, sizeof(c.v[0]), candidate_cmp);
     for (size_t i = 0; i < c.n; i++) {
-        if (c.v[i].last_ms > INT64_MAX - ttl_ms || c.v[i].last_ms + ttl_ms > now_ms)
-            if (correlate_one(db, &c.v[i], since_ms, now_ms, ttl_ms, &version, err, errlen) < 0)
-                goto fail;
+        candidate *x = &c.v[i];
+        if (i && !candidate_cmp(x, &c.v[i - 1]))
+            continue; /* one sighting among many of the same indicator */
+        stats_row t = {db->drv, x};
+        store_param pv[4] = {p_text(x->field), p_text(x->value), p_i64(since_ms), p_i64(now_ms)};
+        if (run(db, ST_CANDIDATE_STATS, pv, 4, row_stats, &t, NULL, err, errlen) < 0)
+            goto fail;
+        if (x->norgs < (int64_t)k)
+            continue;
+        if (x->last_ms <= INT64_MAX - ttl_ms && x->last_ms + ttl_ms <= now_ms)
+            continue; /* it would be expired already */
+        if (correlate_one(db, x, since_ms, now_ms, ttl_ms, &version, err, errlen) < 0)
+            goto fail;
     }
     free(c.v);
     return tx_commit(db, err, errlen);

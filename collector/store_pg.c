@@ -60,6 +60,12 @@ static const char *const migrations[] = {
     "CREATE INDEX regional_expires ON regional (expires_ms);"
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
     "INSERT INTO counters (name, value) VALUES ('regional_version', 0);",
+    /* 2: the queue of sightings not correlated yet (store_db_correlate); what is
+     * there already is correlated once more */
+    "CREATE TABLE pending_sightings (id BIGSERIAL PRIMARY KEY, field TEXT NOT NULL, "
+    "  value TEXT NOT NULL, time_ms BIGINT NOT NULL);"
+    "INSERT INTO pending_sightings (field, value, time_ms) "
+    "  SELECT field, value, MAX(time_ms) FROM sightings GROUP BY field, value;",
 };
 
 /* libpq's messages end in a newline; ours do not. */
@@ -378,7 +384,11 @@ static int pg_open(store *s, const char *conninfo, char *err, size_t errlen) {
     s->impl = p;
     p->db.drv = &pg_driver;
     snprintf(p->db.label, sizeof(p->db.label), "postgresql");
-    p->c = PQconnectdb(conninfo ? conninfo : "");
+    /* connect_timeout: an unreachable server fails the open (and each reconnect) after
+     * 10 s instead of the system's TCP timeout; the conninfo's own value wins. */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {"10", conninfo ? conninfo : "", NULL};
+    p->c = PQconnectdbParams(keys, vals, 1);
     if (!p->c || PQstatus(p->c) != CONNECTION_OK) {
         if (p->c)
             pg_err(p, err, errlen, "cannot connect", NULL);

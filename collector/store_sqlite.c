@@ -57,6 +57,12 @@ static const char *const migrations[] = {
     "CREATE INDEX regional_expires ON regional (expires_ms);"
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "INSERT INTO counters (name, value) VALUES ('regional_version', 0);",
+    /* 2: the queue of sightings not correlated yet (store_db_correlate); what is
+     * there already is correlated once more */
+    "CREATE TABLE pending_sightings (id INTEGER PRIMARY KEY, field TEXT NOT NULL, "
+    "  value TEXT NOT NULL, time_ms INTEGER NOT NULL);"
+    "INSERT INTO pending_sightings (field, value, time_ms) "
+    "  SELECT field, value, MAX(time_ms) FROM sightings GROUP BY field, value;",
 };
 
 static void sq_err(sq *q, char *err, size_t errlen, const char *what) {

@@ -57,6 +57,22 @@ expect_stat daemon.alerts_replayed 10 "replayed alerts are counted"
 client "$T/a1.key" --epoch 7 hello batch 1 "$T/five-high.json" >"$T/s3" 2>&1
 expect_grep '^ACK epoch=7 acked=5$' "$T/s3" "epoch 7 starts its own sequence"
 
+# --- batches in flight together go to the store together, and are acknowledged each
+gen_alerts "$T/two.json" 2 203.0.113.8 r-ssh high
+client "$T/a1.key" hello burst 11 3 "$T/two.json" 0 >"$T/s4" 2>&1
+[ "$(grep -c '^ACK epoch=1 acked=16$' "$T/s4")" -eq 3 ] && ok "three batches sent at once: three ACKs of everything stored" || { bad "burst acks"; cat "$T/s4"; }
+expect_stat daemon.batches 8 "every batch is counted"
+t=$(coll_stat daemon.transactions)
+b=$(coll_stat daemon.batches)
+[ "$t" -lt "$b" ] && ok "batches in flight together are stored in fewer transactions ($b batches, $t)" || bad "no batch was grouped ($b batches, $t transactions)"
+# the second of three is tampered: the first is stored and acknowledged, then ERROR
+client "$T/a1.key" hello burst 17 3 "$T/two.json" 2 expect-close >"$T/s5" 2>&1
+expect_grep '^ACK epoch=1 acked=18$' "$T/s5" "the batch before a tampered one is stored and acknowledged"
+expect_grep '^ERROR code=5 ' "$T/s5" "the tampered one in the middle is refused"
+grep -q 'acked=2[0-9]' "$T/s5" && bad "a batch after the tampered one was stored" || ok "nothing after the tampered one is stored"
+client "$T/a1.key" hello >"$T/s6" 2>&1
+expect_grep '^WELCOME epoch=1 acked=18$' "$T/s6" "the collector has stored up to the tampered batch"
+
 # --- rejections: each answered with ERROR, closed, logged with the peer, counted
 reject_case() { # NAME CODE KEY STEPS...
     local name=$1 code=$2 key=$3
@@ -70,24 +86,24 @@ reject_case() { # NAME CODE KEY STEPS...
     fi
 }
 gen_alerts "$T/one.json" 1 203.0.113.9 r-ssh high
-reject_case tampered 5 "$T/a1.key" hello tamper 11 "$T/one.json"
-reject_case batch-version 2 "$T/a1.key" hello version 11 "$T/one.json"
+reject_case tampered 5 "$T/a1.key" hello tamper 19 "$T/one.json"
+reject_case batch-version 2 "$T/a1.key" hello version 19 "$T/one.json"
 reject_case hello-version 2 "$T/a1.key" hello-version 2
 reject_case unknown 3 "$T/stranger.key" hello
-reject_case bomb 7 "$T/a1.key" hello bomb 11
-reject_case gap 8 "$T/a1.key" hello batch 13 "$T/one.json"
+reject_case bomb 7 "$T/a1.key" hello bomb 19
+reject_case gap 8 "$T/a1.key" hello batch 21 "$T/one.json"
 reject_case too-large 6 "$T/a1.key" hello bigframe 100000000
 gen_alerts "$T/many.json" 21 203.0.113.9 r-ssh high
-reject_case too-many 6 "$T/a1.key" hello batch 11 "$T/many.json"
+reject_case too-many 6 "$T/a1.key" hello batch 19 "$T/many.json"
 reject_case malformed 1 "$T/a1.key" hello frame 3 00
 reject_case before-hello 1 "$T/a1.key" frame 5 0000000000000000
 echo 'this is not JSON' >"$T/notjson.json"
-reject_case not-json 1 "$T/a1.key" hello batch 11 "$T/notjson.json"
+reject_case not-json 1 "$T/a1.key" hello batch 19 "$T/notjson.json"
 "$WC" -c "$CFG" revoke --agent a2 >"$T/out" 2>&1 && ok "revoke a2" || { bad "revoke"; cat "$T/out"; }
 reject_case revoked 4 "$T/a2.key" hello
 "$WC" -c "$CFG" revoke --agent nobody >"$T/out" 2>&1 && bad "revoke of an unknown agent" || ok "revoking an unknown agent fails"
 
-expect_stat daemon.rejected.signature 1 "the tampered batch is counted"
+expect_stat daemon.rejected.signature 2 "the tampered batches are counted"
 expect_stat daemon.rejected.version 2 "both wrong versions are counted"
 expect_stat daemon.rejected.unknown 1 "the unknown key is counted"
 expect_stat daemon.rejected.revoked 1 "the revoked key is counted"
@@ -95,23 +111,23 @@ expect_stat daemon.rejected.bomb 1 "the bomb is counted"
 expect_stat daemon.rejected.gap 1 "the gap is counted"
 expect_stat daemon.rejected.too_large 2 "the oversized frame and the batch of too many alerts are counted"
 expect_stat daemon.rejected.malformed 3 "the undecodable frames and the non-JSON alert are counted"
-expect_stat daemon.rejected.total 12 "every rejection is counted once"
+expect_stat daemon.rejected.total 13 "every rejection is counted once"
 expect_grep 'rejected from 127\.0\.0\.1:[0-9]+ \(agent council-a/a1, key [0-9a-f]{16}\): bad signature' "$T/coll.log" "a bad signature is logged with the peer and the key"
 expect_grep 'rejected from 127\.0\.0\.1:[0-9]+: .*key [0-9a-f]{64} is not enrolled' "$T/coll.log" "an unknown key is logged with the peer and its fingerprint"
 expect_grep 'rejected from 127\.0\.0\.1:[0-9]+: .*revoked' "$T/coll.log" "a revoked key is logged with the peer"
 expect_grep 'rejected from 127\.0\.0\.1:[0-9]+ .*: (decompression bomb|compression ratio|bomb)' "$T/coll.log" "the bomb is logged with the peer"
 
-# --- exactly once: 10 alerts of epoch 1, 5 of epoch 7, nothing of the rejected sessions
+# --- exactly once: 18 alerts of epoch 1, 5 of epoch 7, nothing of the rejected sessions
 n=$("$WC" -c "$CFG" query --json | wc -l)
-[ "$n" -eq 15 ] && ok "15 alerts are stored, each once" || bad "query --json gives $n alerts, not 15"
+[ "$n" -eq 23 ] && ok "23 alerts are stored, each once" || bad "query --json gives $n alerts, not 23"
 "$WC" -c "$CFG" query --json | perl -MJSON::PP -ne 'my $j = decode_json($_); print "$j->{org} $j->{agent} $j->{seq} $j->{alert}{rule}{id}\n"' | sort >"$T/q"
-# epoch 7 repeats seq 1..5 of epoch 1 (the same alerts): 10 distinct (seq, rule)
-[ "$(wc -l <"$T/q")" -eq 15 ] && [ "$(sort -u "$T/q" | wc -l)" -eq 10 ] && ok "query --json lines are JSON with org, agent, seq and the alert" || { bad "query --json"; cat "$T/q"; }
+# epoch 7 repeats seq 1..5 of epoch 1 (the same alerts): 18 distinct (seq, rule)
+[ "$(wc -l <"$T/q")" -eq 23 ] && [ "$(sort -u "$T/q" | wc -l)" -eq 18 ] && ok "query --json lines are JSON with org, agent, seq and the alert" || { bad "query --json"; cat "$T/q"; }
 expect_grep '^council-a a1 10 r-web$' "$T/q" "seq 10 is the last alert of the second batch"
 n=$("$WC" -c "$CFG" query --json --rule r-web | wc -l)
 [ "$n" -eq 5 ] && ok "query --rule" || bad "query --rule r-web gives $n"
 n=$("$WC" -c "$CFG" query --json --level high | wc -l)
-[ "$n" -eq 10 ] && ok "query --level high" || bad "query --level high gives $n"
+[ "$n" -eq 18 ] && ok "query --level high" || bad "query --level high gives $n"
 n=$("$WC" -c "$CFG" query --json --org council-b | wc -l)
 [ "$n" -eq 0 ] && ok "query --org" || bad "query --org council-b gives $n"
 n=$("$WC" -c "$CFG" query --json --since 1h --limit 3 | wc -l)
@@ -142,5 +158,5 @@ expect_grep '"store":\{"type":"sqlite"' "$T/out" "stats names the store"
 
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
-expect_grep '"alerts_stored":15' "$T/cs/stats.json" "the stats file is written at exit"
+expect_grep '"alerts_stored":23' "$T/cs/stats.json" "the stats file is written at exit"
 finish

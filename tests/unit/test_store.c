@@ -451,6 +451,28 @@ static void test_store_batch_partial_overlap(void **state) {
     assert_int_equal(store_b(f, 1, 7, &b, sg, 3, &acked, &stored), 0);
     assert_int_equal(stored, 0);
     assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 2);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM pending_sightings"), 2);
+}
+
+/* A batch queues each of its indicators once for correlation, at its latest sighting. */
+static void test_store_batch_queues_each_indicator_once(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    batch b;
+    uint64_t acked;
+    size_t stored;
+    make_batch(&b, 1, 4, 100);
+    store_sighting sg[5] = {{"src_ip", "192.0.2.1", "r", 100, 1},
+                            {"src_ip", "192.0.2.2", "r", 110, 2},
+                            {"src_ip", "192.0.2.1", "r", 300, 3},
+                            {"dst_ip", "192.0.2.1", "r", 120, 3},
+                            {"src_ip", "192.0.2.1", "r", 200, 4}};
+    assert_int_equal(store_b(f, 0, 1, &b, sg, 5, &acked, &stored), 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 5);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM pending_sightings"), 3);
+    assert_int_equal(f->b->sql(f->target, "SELECT time_ms FROM pending_sightings WHERE field = "
+                                          "'src_ip' AND value = '192.0.2.1'"),
+                     300);
 }
 
 static void test_store_batch_gap_refused(void **state) {
@@ -716,6 +738,7 @@ static void test_store_retention(void **state) {
     assert_int_equal(count_query(f, &q, &g), 1);
     assert_string_equal(g.s, "north/a1/3/{\"seq\":3}");
     assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 1);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM pending_sightings"), 1);
     assert_int_equal(f->s.ops->retention(&f->s, 115, &deleted, f->err, 512), 0);
     assert_int_equal(deleted, 0);
     /* the progress stays: the deleted alerts are not stored again */
@@ -860,15 +883,24 @@ static void test_store_correlate_outside_window(void **state) {
     assert_int_equal(fd.n, 0);
     assert_int_equal(fd.version, 0);
     feed_free(&fd);
-    /* k = 1 makes each of them regional (the window still applies) */
-    assert_int_equal(f->s.ops->correlate(&f->s, 400, 600, 1, TTL, f->err, 512), 0);
-    feed_at(f, 600, &fd);
+    /* later: the sighting dated 900 waited for now to reach it; with it 203.0.113.8 is
+     * seen at two organisations within the window. 203.0.113.7 has nothing new. */
+    correlate_at(f, 400, 1000);
+    feed_at(f, 1000, &fd);
+    assert_int_equal(fd.n, 1);
+    assert_string_equal(fd.v[0].value, "203.0.113.8");
+    assert_int_equal(fd.v[0].first_ms, 450);
+    assert_int_equal(fd.v[0].last_ms, 900);
+    assert_int_equal(fd.v[0].norgs, 2);
+    feed_free(&fd);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM pending_sightings"), 0);
+    /* k = 1: only what is new is looked at (the rows only grow, so nothing is missed) */
+    sight(f, 0, 1, 3, "203.0.113.9", "r.ssh", 1000);
+    assert_int_equal(f->s.ops->correlate(&f->s, 400, 1000, 1, TTL, f->err, 512), 0);
+    feed_at(f, 1000, &fd);
     assert_int_equal(fd.n, 2);
-    assert_string_equal(fd.v[0].value, "203.0.113.7");
-    assert_int_equal(fd.v[0].first_ms, 500);
-    assert_int_equal(fd.v[0].norgs, 1);
-    assert_string_equal(fd.v[1].value, "203.0.113.8");
-    assert_int_equal(fd.v[1].last_ms, 450);
+    assert_string_equal(fd.v[1].value, "203.0.113.9");
+    assert_int_equal(fd.v[1].norgs, 1);
     feed_free(&fd);
     assert_int_equal(f->s.ops->correlate(&f->s, 0, 600, 0, TTL, f->err, 512), -1);
     assert_non_null(strstr(f->err, "k must be at least 1"));
@@ -922,15 +954,32 @@ static void test_store_migrations(void **state) {
     store_agent a;
     assert_int_equal(s2.ops->agent_by_key(&s2, f->key[1], &a, f->err, 512), 1);
     s2.ops->close(&s2);
-    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM schema_version"), 1);
-    assert_int_equal(f->b->sql(f->target, "SELECT MAX(version) FROM schema_version"), 1);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM schema_version"), 2);
+    assert_int_equal(f->b->sql(f->target, "SELECT MAX(version) FROM schema_version"), 2);
+    /* a store at version 1 (made by the first program, with sightings) is brought up to
+     * date in order: migration 2 queues what it has for one more correlation */
+    sight(f, 0, 1, 1, "203.0.113.7", "r.ssh", 100);
+    sight(f, 2, 1, 1, "203.0.113.7", "r.ssh", 150);
+    sight(f, 2, 1, 2, "203.0.113.7", "r.ssh", 160);
+    assert_int_equal(f->b->sql(f->target, "DROP TABLE pending_sightings"), 0);
+    assert_int_equal(f->b->sql(f->target, "DELETE FROM schema_version WHERE version = 2"), 0);
+    assert_int_equal(open_store(f, &s2), 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT MAX(version) FROM schema_version"), 2);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM pending_sightings"), 1);
+    assert_int_equal(s2.ops->correlate(&s2, 0, 200, 2, TTL, f->err, 512), 0);
+    ward_feed fd;
+    assert_int_equal(s2.ops->feed(&s2, 200, &fd, f->err, 512), 0);
+    assert_int_equal(fd.n, 1);
+    assert_int_equal(fd.v[0].last_ms, 160);
+    feed_free(&fd);
+    s2.ops->close(&s2);
     /* a store from a newer program is refused */
     assert_int_equal(
         f->b->sql(f->target, "INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)"), 0);
     memset(&s2, 0, sizeof(s2));
     assert_int_equal(open_store(f, &s2), -1);
     assert_null(s2.impl);
-    assert_non_null(strstr(f->err, "schema version 99 is newer than this program knows (1)"));
+    assert_non_null(strstr(f->err, "schema version 99 is newer than this program knows (2)"));
 }
 
 /* SQLite only: a new store file is private to its owner. */
@@ -1140,6 +1189,8 @@ static void test_store_concurrent_correlate(void **state) {
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_partial_overlap, setup,          \
                                                  teardown, (void *)&be),                           \
+        cmocka_unit_test_prestate_setup_teardown(test_store_batch_queues_each_indicator_once,      \
+                                                 setup, teardown, (void *)&be),                    \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_gap_refused, setup, teardown,    \
                                                  (void *)&be),                                     \
         cmocka_unit_test_prestate_setup_teardown(test_store_batch_failure_rolls_back, setup,       \

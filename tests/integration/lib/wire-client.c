@@ -8,7 +8,9 @@
  *        wire-client --keygen PRIV PUB
  * steps: hello | hello-version V | batch SEQ FILE | tamper SEQ FILE | version SEQ FILE |
  *        bomb SEQ | frame TYPE HEX | bigframe LEN | feed-get V | wait-feed | sleep MS |
- *        expect-close | flood SEQ NBATCHES FILE (NBATCHES batches of FILE's lines, eight
+ *        expect-close | burst SEQ N FILE BAD (N batches of FILE's lines in one write, the
+ *        BAD-th tampered, 0: none; then every reply until N or an ERROR) |
+ *        flood SEQ NBATCHES FILE (NBATCHES batches of FILE's lines, eight
  *        in flight, then "FLOOD alerts=N ms=T rate=R/s acked=A")
  * FILE holds one alert's JSON a line; a batch of its lines has seq SEQ, SEQ+1, ...
  * Output: WELCOME epoch=E acked=A | ACK epoch=E acked=A | ERROR code=C name: MSG |
@@ -243,6 +245,36 @@ static int step_batch(client *c, uint64_t seq, const char *file, int how) {
     rc = send_buf(c, &out);
     if (rc == 0)
         read_reply(c, 0);
+fail:
+    free(recs);
+    ward_buf_fini(&data);
+    ward_buf_fini(&out);
+    return rc;
+}
+
+/* N batches in one write, so that the collector finds them together; the bad-th (from 1)
+ * with a flipped payload byte. Prints each reply until n of them or an ERROR. */
+static int step_burst(client *c, uint64_t seq, size_t n, const char *file, size_t bad) {
+    ward_buf data, out;
+    ward_buf_init(&data);
+    ward_buf_init(&out);
+    ward_wire_rec *recs = NULL;
+    size_t nr = 0;
+    int rc = -1;
+    if (read_lines(file, &data, &recs, &nr) < 0 || nr == 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        size_t start = out.len;
+        if (ward_wire_batch_put(&out, c->key, c->epoch, seq + i * nr, recs, nr, 6) < 0)
+            goto fail;
+        if (i + 1 == bad)
+            out.p[out.len - WARD_SIG_LEN - 3] ^= 0x01;
+        (void)start;
+    }
+    rc = send_buf(c, &out);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (read_reply(c, 0) != WARD_WIRE_ACK)
+            break;
 fail:
     free(recs);
     ward_buf_fini(&data);
@@ -516,6 +548,12 @@ int main(int argc, char **argv) {
             if (step_batch(&c, seq, argv[i + 2], how) < 0)
                 rc = 2;
             i += 2;
+        } else if (strcmp(s, "burst") == 0 && more >= 4) {
+            if (step_burst(&c, strtoull(argv[i + 1], NULL, 10),
+                           (size_t)strtoull(argv[i + 2], NULL, 10), argv[i + 3],
+                           (size_t)strtoull(argv[i + 4], NULL, 10)) < 0)
+                rc = 2;
+            i += 4;
         } else if (strcmp(s, "flood") == 0 && more >= 3) {
             if (step_flood(&c, strtoull(argv[i + 1], NULL, 10),
                            (size_t)strtoull(argv[i + 2], NULL, 10), argv[i + 3]) < 0)
