@@ -254,6 +254,18 @@ expect_grep 'TLS handshake: .*reconnecting in' "$T/d1.log" "a collector certific
 grep -q 'connected to collector' "$T/d1.log" && bad "connected despite the wrong name" || ok "no connection with a wrong certificate name"
 kill -TERM "$D_PID"
 wait "$D_PID" || bad "d1's exit status"
+# insecure_skip_verify: the handshake passes whatever the name, and the agent says so loudly
+echo "  insecure_skip_verify: true" >>"$D" # the collector map is the last of the file
+: >"$T/d1.log"
+"$WA" --foreground -c "$D" 2>>"$T/d1.log" &
+D_PID=$!
+PIDS="$D_PID"
+i=0
+until grep -q "refuses this agent's key" "$T/d1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+expect_grep 'warning: collector.insecure_skip_verify is on: .*NOT verified' "$T/d1.log" "insecure_skip_verify is logged as a warning"
+expect_grep "refuses this agent's key" "$T/d1.log" "with it, the wrong name passes the handshake (and the unknown key is refused)"
+kill -TERM "$D_PID"
+wait "$D_PID" || bad "d1's exit status"
 PIDS=
 for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/b1-rev.log" "$T/c1.log" "$T/d1.log"; do no_sanitizer_report "$f" ward-agent; done
 stop_collector
