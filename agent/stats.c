@@ -197,4 +197,15 @@ void agent_log_stats(agent *a) {
               (unsigned long long)a->st.alerts, (unsigned long long)truncated,
               (unsigned long long)dropped, (unsigned long long)cs.evictions,
               (unsigned long long)a->out.errors);
+    if (a->ship) {
+        const agent_ship_stats *ss = agent_ship_get_stats(a->ship);
+        agent_log(a, "info",
+                  "stats: collector %s: %s; %llu alerts sent, %llu acknowledged, %llu "
+                  "reconnects; feed version %llu, %zu indicators, %llu regional alerts%s%s",
+                  a->cfg.collector.address, ss->connected ? "connected" : "not connected",
+                  (unsigned long long)ss->records_sent, (unsigned long long)ss->records_acked,
+                  (unsigned long long)ss->reconnects, (unsigned long long)a->ind.feed.version,
+                  a->ind.feed.n, (unsigned long long)a->ind.reported,
+                  ss->last_error[0] ? "; last error: " : "", ss->last_error);
+    }
 }
