@@ -207,15 +207,14 @@ struct agent {
     int commit_armed; /* the commit timer is running */
     uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
     uint64_t started_ms;
-    FILE *log;                /* where the agent's own messages go (stderr) */
-    agent_ship *ship;         /* NULL: no collector */
-    agent_ind ind;            /* the regional indicators loaded */
-    agent_privacy privacy;    /* the policy of what is spooled */
-    ward_buf spoolbuf;        /* one alert as it is spooled */
-    uint64_t regional_alerts; /* ward.regional alerts raised */
-    agent_resend resend;      /* alerts spooled before a crash */
-    uint64_t commit_seq;      /* the spool's durable seq at the last commit */
-    uint64_t bm_seq;          /* the commit_seq the bookmarks written cover */
+    FILE *log;             /* where the agent's own messages go (stderr) */
+    agent_ship *ship;      /* NULL: no collector */
+    agent_ind ind;         /* the regional indicators loaded */
+    agent_privacy privacy; /* the policy of what is spooled */
+    ward_buf spoolbuf;     /* one alert as it is spooled */
+    agent_resend resend;   /* alerts spooled before a crash */
+    uint64_t commit_seq;   /* the spool's durable seq at the last commit */
+    uint64_t bm_seq;       /* the commit_seq the bookmarks written cover */
 };
 
 /* ---- agent.c ---- */

@@ -365,7 +365,6 @@ static int on_regional(void *ctx, const ward_feed_entry *e) {
         return 1;
     }
     a->st.alerts++;
-    a->regional_alerts++;
     return 0;
 }
 
