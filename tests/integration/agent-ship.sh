@@ -15,6 +15,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# run_bg VAR CONFIG LOG: an agent in the background (LOG emptied first), its pid in VAR
+run_bg() {
+    : >"$3"
+    "$WA" --foreground -c "$2" 2>>"$3" &
+    printf -v "$1" '%s' "$!"
+    PIDS="$PIDS $!"
+}
+# stop_bg PID NAME: SIGTERM, and it must exit 0
+stop_bg() {
+    kill -TERM "$1"
+    wait "$1" || bad "$2's exit status"
+    PIDS=${PIDS/ $1/}
+}
+# wait_log PATTERN FILE [TENTHS]: until PATTERN (grep -E) is in FILE, 5 s at most
+wait_log() {
+    local i=0
+    until grep -qE -- "$1" "$2" 2>/dev/null || [ $i -ge "${3:-50}" ]; do sleep 0.1; i=$((i + 1)); done
+}
+
 # a free loopback port, so that the collector comes back where the agents expect it
 P=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0") or die; print $s->sockport')
 CFG="$T/c.yml"
@@ -109,8 +128,7 @@ grep -q '"original"' "$T/a1/alerts.json" && ok "the local alerts file keeps the 
 
 # ---- a reload keeps shipping; the collector goes away while alerts keep coming ----
 kill -HUP "$AGENT_PID"
-i=0
-until grep -q 'reloaded:' "$T/agent.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_log 'reloaded:' "$T/agent.log"
 expect_grep 'reloaded:' "$T/agent.log" "SIGHUP reloads the agent"
 stop_collector
 gen "$T/a1/logs/app.log" 2001 3000
@@ -158,12 +176,8 @@ sed -i '/server_name/d' "$C" # the certificate is checked against the address, 1
 for n in b1 c1; do "$WA" keygen -c "$T/$n.yml" >/dev/null 2>&1 || bad "keygen $n"; done
 "$WA" keygen --privacy -c "$B" >/dev/null 2>&1 || bad "keygen --privacy"
 "$WC" -c "$CFG" enroll --org council-b --agent b1 --pubkey "$T/b1/state/agent.pub" >/dev/null || bad "enroll b1"
-: >"$T/c1.log"
-"$WA" --foreground -c "$C" 2>>"$T/c1.log" &
-C_PID=$!
-PIDS="$C_PID"
-i=0
-until grep -q "refuses this agent's key" "$T/c1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+run_bg C_PID "$C" "$T/c1.log"
+wait_log "refuses this agent's key" "$T/c1.log"
 expect_grep "refuses this agent's key \(.*fingerprint [0-9a-f]{64}\)" "$T/c1.log" "an agent not enrolled is told so, with its fingerprint"
 "$WC" -c "$CFG" enroll --org council-c --agent c1 --pubkey "$T/c1/state/agent.pub" >/dev/null || bad "enroll c1"
 : >"$T/agent.log"
@@ -171,21 +185,17 @@ ssh_fail() { echo "Dec  1 10:00:00 host sshd[7]: Failed password for $2 from $3 
 ssh_fail "$T/a1/logs/app.log" root 203.0.113.7
 ssh_fail "$T/a1/logs/app.log" root 192.0.2.5
 start_agent "$A"
-"$WA" --foreground -c "$B" 2>>"$T/b1.log" &
-B_PID=$!
-PIDS="$C_PID $B_PID"
+run_bg B_PID "$B" "$T/b1.log"
 ssh_fail "$T/b1/logs/app.log" admin 203.0.113.7
 ssh_fail "$T/b1/logs/app.log" admin 192.0.2.5
-i=0
-until grep -q 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_log 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" 100
 expect_grep 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" "the third agent loads the signed feed"
 L="$T/c1/logs/web.log"
 echo '203.0.113.70 - - [01/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
 echo '192.0.2.5 - - [01/Dec/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
 echo '203.0.113.7 - - [01/Dec/2026:10:00:02 +0000] "GET /a HTTP/1.1" 200 1 "-" "x"' >>"$L"
 echo '203.0.113.7 - - [01/Dec/2026:10:00:03 +0000] "GET /b HTTP/1.1" 200 1 "-" "x"' >>"$L"
-i=0
-until grep -q '"ward.regional"' "$T/c1/alerts.json" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_log '"ward.regional"' "$T/c1/alerts.json"
 sleep 0.3
 perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "ward.regional";
     my $x = $o->{ward}{extracted};
@@ -201,35 +211,23 @@ expect_grep 'connected to collector' "$T/c1.log" "once enrolled, the agent conne
 grep -q '"user":"admin"' "$T/b1.stored" && bad "b1 sent a user name in clear" || ok "a pseudonymised field is not sent in clear"
 expect_grep '"user":"hmac:[0-9a-f]{32}"' "$T/b1.stored" "it is sent as a keyed pseudonym"
 expect_grep '"user":"admin"' "$T/b1/alerts.json" "the local alerts file keeps the user name"
-kill -TERM "$C_PID" "$B_PID"
-wait "$C_PID" "$B_PID"
-PIDS=
+stop_bg "$C_PID" c1
+stop_bg "$B_PID" b1
 # a feed that does not verify (b1 now trusts another key) is refused and not used
 sed -i "s|feed_key: .*|feed_key: $T/a1/state/agent.pub|" "$B"
-: >"$T/b1-bad.log"
-"$WA" --foreground -c "$B" 2>>"$T/b1-bad.log" &
-B_PID=$!
-PIDS="$B_PID"
-i=0
-until [ "$(grep -c 'refused' "$T/b1-bad.log")" -ge 2 ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+run_bg B_PID "$B" "$T/b1-bad.log"
+wait_log "feed from 127.0.0.1:$P refused" "$T/b1-bad.log"
 expect_grep "feed from $T/b1/state/feed refused: .*the feed loaded \\(version 0\\) is kept" "$T/b1-bad.log" "the kept feed no longer verifies: refused at start"
 expect_grep "feed from 127\\.0\\.0\\.1:$P refused" "$T/b1-bad.log" "the collector's feed does not verify: refused"
 echo '203.0.113.7 - - [01/Dec/2026:10:00:04 +0000] "GET /c HTTP/1.1" 200 1 "-" "x"' >>"$T/b1/logs/app.log"
 sleep 0.5
 grep -q '"ward.regional"' "$T/b1/alerts.json" && bad "an unverified feed raised ward.regional" || ok "an unverified feed raises nothing"
-kill -TERM "$B_PID"
-wait "$B_PID" || bad "b1's exit status"
-PIDS=
+stop_bg "$B_PID" b1
 # a revoked key is told so, counted by code, and waits backoff_max between attempts
 "$WC" -c "$CFG" revoke --agent b1 >/dev/null || bad "revoke b1"
-: >"$T/b1-rev.log"
-"$WA" --foreground -c "$B" 2>>"$T/b1-rev.log" &
-B_PID=$!
-PIDS="$B_PID"
+run_bg B_PID "$B" "$T/b1-rev.log"
 sleep 1.2
-kill -TERM "$B_PID"
-wait "$B_PID" || bad "b1's exit status"
-PIDS=
+stop_bg "$B_PID" b1
 expect_grep "refuses this agent's key \\(revoked agent key" "$T/b1-rev.log" "a revoked key is told so"
 n=$(grep -c 'collector error 4 (revoked agent key)' "$T/b1-rev.log")
 [ "$n" -ge 2 ] && [ "$n" -le 4 ] && ok "then it retries every backoff_max (500 ms): $n attempts in 1.2 s" || bad "$n refused attempts in 1.2 s"
@@ -244,29 +242,18 @@ D="$T/d1.yml"
 ship_config d1 "$D"
 sed -i 's/server_name: localhost/server_name: collector.elsewhere.example/' "$D"
 "$WA" keygen -c "$D" >/dev/null 2>&1 || bad "keygen d1"
-: >"$T/d1.log"
-"$WA" --foreground -c "$D" 2>>"$T/d1.log" &
-D_PID=$!
-PIDS="$D_PID"
-i=0
-until grep -q 'TLS handshake' "$T/d1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+run_bg D_PID "$D" "$T/d1.log"
+wait_log 'TLS handshake' "$T/d1.log"
 expect_grep 'TLS handshake: .*reconnecting in' "$T/d1.log" "a collector certificate for another name is refused"
 grep -q 'connected to collector' "$T/d1.log" && bad "connected despite the wrong name" || ok "no connection with a wrong certificate name"
-kill -TERM "$D_PID"
-wait "$D_PID" || bad "d1's exit status"
+stop_bg "$D_PID" d1
 # insecure_skip_verify: the handshake passes whatever the name, and the agent says so loudly
 echo "  insecure_skip_verify: true" >>"$D" # the collector map is the last of the file
-: >"$T/d1.log"
-"$WA" --foreground -c "$D" 2>>"$T/d1.log" &
-D_PID=$!
-PIDS="$D_PID"
-i=0
-until grep -q "refuses this agent's key" "$T/d1.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+run_bg D_PID "$D" "$T/d1.log"
+wait_log "refuses this agent's key" "$T/d1.log"
 expect_grep 'warning: collector.insecure_skip_verify is on: .*NOT verified' "$T/d1.log" "insecure_skip_verify is logged as a warning"
 expect_grep "refuses this agent's key" "$T/d1.log" "with it, the wrong name passes the handshake (and the unknown key is refused)"
-kill -TERM "$D_PID"
-wait "$D_PID" || bad "d1's exit status"
-PIDS=
+stop_bg "$D_PID" d1
 for f in "$T/agent.log" "$T/b1.log" "$T/b1-bad.log" "$T/b1-rev.log" "$T/c1.log" "$T/d1.log"; do no_sanitizer_report "$f" ward-agent; done
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
