@@ -98,6 +98,22 @@ expect_grep '"torn_bytes":11' "$A/state/stats.json" "and counted in stats"
 dump "$A/state/spool" "$A/spooled"
 check_exactly "$A/spooled" 1 410 "after the torn tail, the spool goes on"
 
+# --- a failed fdatasync of a segment stops the agent, names the file, moves no bookmark
+F="$T/f"
+spool_config "$F/a.yml" "$F" ""
+gen "$F/logs/app.log" 1 20
+cc -shared -fPIC -O2 -o "$T/failsync.so" tests/integration/lib/failsync.c || bad "cannot build the fsync shim"
+# the sanitizers' runtime must come first; with a preloaded library it does not
+WARD_FAIL_FSYNC=.seg LD_PRELOAD="$T/failsync.so" ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    "$WA" --once -c "$F/a.yml" 2>"$F/sync.err"
+rc=$?
+[ $rc = 1 ] && ok "a failed fdatasync of the spool: exit 1" || bad "a failed fdatasync of the spool: exit $rc"
+expect_grep 'spool/00000000000000000001\.seg: fdatasync: Input/output error.*agent stops' "$F/sync.err" "the message names the segment file"
+[ -z "$(bookmark_offset "$F/state")" ] && ok "no bookmark was written" || bad "a bookmark moved: $(bookmark_offset "$F/state")"
+"$WA" --once -c "$F/a.yml" 2>>"$F/sync.err" || bad "the next start failed"
+dump "$F/state/spool" "$F/spooled"
+check_none_lost "$F/spooled" 1 20 "the next start spools them again"
+
 # --- kill -9, many times, while the log grows
 K="$T/k"
 spool_config "$K/a.yml" "$K" "" "$K/alerts.json"

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -616,6 +618,52 @@ static void test_spool_read_damaged_durable(void **state) {
     ward_spool_close(s);
 }
 
+static void test_spool_failed_write_rolls_back(void **state) {
+    tdir *t = *state;
+    ward_spool_cfg c = cfg_of(t, 1 << 20, 1 << 20);
+    ward_spool *s = open_ok(&c);
+    append_n(s, 1, 5);
+    sync_ok(s);
+    got g = {0};
+    assert_int_equal(read_all(s, 1, 0, 0, &g), 5); /* the reader's buffer holds the file */
+    char p[256];
+    seg_path(t, 1, p);
+    off_t before = file_size(p);
+    /* a file size limit 20 bytes on: the next record is written in part (EFBIG), as on a
+     * disk that fills in the middle of a write */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)before + 20;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint8_t big[100];
+    memset(big, 'q', sizeof(big));
+    uint64_t seq = 0;
+    char err[512] = "";
+    int rc = ward_spool_append(s, big, sizeof(big), &seq, err, sizeof(err));
+    int e = errno;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, -1);
+    assert_int_equal(e, EFBIG);
+    assert_non_null(strstr(err, "00000000000000000001.seg"));
+    /* the part written is gone, and the next record takes the number */
+    assert_int_equal(file_size(p), before);
+    append_n(s, 6, 8);
+    sync_ok(s);
+    got h = {0};
+    assert_int_equal(read_all(s, 1, 0, 0, &h), 8);
+    check_contiguous(&h, 1, 8);
+    ward_spool_close(s);
+    s = open_ok(&c);
+    ward_spool_stats st;
+    ward_spool_stats_get(s, &st);
+    assert_int_equal(st.next_seq, 9);
+    assert_int_equal(st.torn_bytes, 0);
+    ward_spool_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_spool_append_sync_read_segments, setup, teardown),
@@ -632,6 +680,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spool_read_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_sequential_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_read_damaged_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_failed_write_rolls_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
