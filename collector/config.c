@@ -306,6 +306,8 @@ static const ward_cfg_key root_keys[] = {
 const ward_cfg_table coll_cfg_table = {"", root_keys, NKEYS(root_keys), sizeof(coll_cfg),
                                        check_root};
 
+#define BUILTIN "collector: {state_dir: state-collector}\n"
+
 int coll_cfg_load(const char *path, coll_cfg *cfg, FILE *err) {
     ward_diags d;
     ward_diags_init(&d);
@@ -313,8 +315,10 @@ int coll_cfg_load(const char *path, coll_cfg *cfg, FILE *err) {
     struct stat st;
     int rc;
     if (strcmp(path, COLLECTOR_DEFAULT_CONFIG) == 0 && stat(path, &st) < 0 && errno == ENOENT)
+        /* no configuration at all: what works on one machine for a try or the demo,
+         * everything in ./state-collector */
         rc = ward_cfg_load_buffer(&coll_cfg_table, cfg, "(built-in defaults)",
-                                  (const uint8_t *)"{}\n", 3, &d);
+                                  (const uint8_t *)BUILTIN, strlen(BUILTIN), &d);
     else
         rc = ward_cfg_load(&coll_cfg_table, cfg, path, &d);
     for (size_t i = 0; i < d.n; i++) {

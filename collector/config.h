@@ -72,7 +72,8 @@ extern const ward_cfg_table coll_cfg_table;
 
 /* Loads the configuration at path into cfg (zeroed first); every error goes to err as
  * file:line:col: message. When path is the default and does not exist, the built-in
- * defaults are used. Returns 0 or -1; cfg must be freed with coll_cfg_free either way. */
+ * defaults are used, with state_dir ./state-collector. Returns 0 or -1; cfg must be freed with
+ * coll_cfg_free either way. */
 int coll_cfg_load(const char *path, coll_cfg *cfg, FILE *err);
 
 void coll_cfg_free(coll_cfg *cfg);

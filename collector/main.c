@@ -35,7 +35,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --config FILE  configuration (default " COLLECTOR_DEFAULT_CONFIG "; when it does\n"
-    "                     not exist, the built-in defaults)\n"
+    "                     not exist, the built-in defaults, state in ./state-collector)\n"
     "      --check        load the configuration, print every error, exit\n"
     "      --help-config  print every configuration key with its type, default and meaning\n"
     "  -V, --version      print the version\n"

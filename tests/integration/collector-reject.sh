@@ -23,6 +23,12 @@ printf 'collector: {state_dir: %s}\nregion:\n  allow: ["10.0.0.0/33"]\n' "$T/cs"
 "$WC" -c "$T/bad2.yml" --check >"$T/out" 2>&1
 expect_grep "$T/bad2.yml:[0-9]+:[0-9]+: .*allow\[0\].*prefix" "$T/out" "a bad CIDR is named with file:line"
 
+# --- no configuration at all: the built-in defaults, state in ./state-collector
+mkdir -p "$T/demo"
+wc_abs=$(cd "$(dirname "$WC")" && pwd)/$(basename "$WC")
+(cd "$T/demo" && "$wc_abs" list) >"$T/out" 2>&1 && ok "without a configuration file the built-in defaults work" || { bad "built-in defaults"; cat "$T/out"; }
+[ -f "$T/demo/state-collector/collector.db" ] && ok "the built-in state directory is ./state-collector" || bad "no ./state-collector/collector.db"
+
 # --- keys and enrolment
 for k in a1 a2 stranger; do "$WCL" --keygen "$T/$k.key" "$T/$k.pub" || bad "keygen $k"; done
 "$WC" -c "$CFG" enroll --org council-a --agent a1 --pubkey "$T/a1.pub" >"$T/out" 2>&1 && ok "enroll a1" || { bad "enroll a1"; cat "$T/out"; }
