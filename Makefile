@@ -71,8 +71,32 @@ AGENT_SRCS := \
 	agent/spool.c \
 	agent/source_file.c \
 	agent/source_journal.c \
-	agent/source_syslog.c
+	agent/source_syslog.c \
+	agent/privacy.c \
+	agent/ship.c \
+	agent/spool.c \
+	agent/resend.c \
+	agent/indicators.c \
+	agent/keygen.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
+
+# The collector's storage backends (collector/store.h); the collector's own sources are
+# added next to them. store_db.c holds the logic both backends share.
+COLLECTOR_STORE_SRCS := collector/store_db.c collector/store_sqlite.c collector/store_pg.c
+COLLECTOR_STORE_OBJS = $(COLLECTOR_STORE_SRCS:%.c=$(BUILD)/%.o)
+STORE_PKGS := sqlite3 libpq
+STORE_CFLAGS = $(shell pkg-config --cflags $(STORE_PKGS) 2>/dev/null)
+STORE_LIBS = $(shell pkg-config --libs $(STORE_PKGS) 2>/dev/null)
+
+COLLECTOR_SRCS := \
+	collector/main.c \
+	collector/collector.c \
+	collector/config.c \
+	collector/server.c \
+	collector/extract.c
+
+# test programs the integration tests run
+TEST_PROGS := $(BUILD)/wire-client
 
 UNIT_TESTS := \
 	test_diag \
@@ -95,25 +119,33 @@ UNIT_TESTS := \
 	test_framing \
 	test_f2bdate \
 	test_crypto \
+	test_privacy \
+	test_indicators \
+	test_resend \
+	test_spool \
 	test_wire \
 	test_tls \
 	test_feed \
-	test_spool
+	test_spool \
+	test_collector \
+	test_store
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
-TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent
+TOOL_BINS := $(TOOLS:%=$(BUILD)/%) $(BUILD)/ward-agent $(BUILD)/ward-collector
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 
 # Test objects are intermediate files of the pattern rule below: keep them. (A bare
 # .SECONDARY: would make every target intermediate, and make would then not build the
-# object of a new source file when the library is newer than it.)
-.PRECIOUS: $(BUILD)/tests/unit/%.o
+# object of a new source file when the library is newer than it.) make keeps an
+# intermediate only when .PRECIOUS names the target pattern of the rule that made it,
+# $(BUILD)/%.o, not a narrower one.
+.PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
 	install clean
 
-all: $(LIB) $(TOOL_BINS)
+all: $(LIB) $(TOOL_BINS) $(TEST_PROGS)
 
 deps:
 	@sh packaging/deps.sh
@@ -132,7 +164,33 @@ $(BUILD)/ward-rules: $(ward-rules_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 $(BUILD)/ward-agent: $(AGENT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(AGENT_LIBS)
 
+$(BUILD)/ward-collector: $(COLLECTOR_SRCS:%.c=$(BUILD)/%.o) $(COLLECTOR_STORE_OBJS) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(STORE_LIBS)
+
+# the collector's pure parts, without the store
+$(BUILD)/tests/unit/test_collector: $(BUILD)/tests/unit/test_collector.o \
+	$(BUILD)/collector/extract.o $(BUILD)/collector/config.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/wire-client: $(BUILD)/tests/integration/lib/wire-client.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
+
+# Objects that include collector/store.h (as "store.h"), and the store's unit test.
+$(COLLECTOR_STORE_OBJS) $(BUILD)/tests/unit/test_store.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
+$(BUILD)/tests/unit/test_store: $(COLLECTOR_STORE_OBJS)
+$(BUILD)/tests/unit/test_store: TEST_LIBS = $(STORE_LIBS)
+
+# unit tests of the agent's modules that stand alone
+$(BUILD)/tests/unit/test_indicators: $(BUILD)/tests/unit/test_indicators.o \
+		$(BUILD)/agent/indicators.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+$(BUILD)/tests/unit/test_resend: $(BUILD)/tests/unit/test_resend.o $(BUILD)/agent/resend.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
+$(BUILD)/tests/unit/test_privacy: $(BUILD)/tests/unit/test_privacy.o $(BUILD)/agent/privacy.o \
+		$(BUILD)/agent/agent_config.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -pthread
 
 unit: $(UNIT_BINS)
@@ -166,6 +224,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
+	@bash bench/collector.sh $(BUILD)
 
 FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed
 FUZZ_CC ?= clang
@@ -177,8 +236,8 @@ fuzz: deps
 			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
 	done
 
-FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h tools/*.c tests/unit/*.c tests/unit/*.h fuzz/*.c \
-	bench/*.c)
+FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h collector/*.c collector/*.h \
+	tools/*.c tests/unit/*.c tests/unit/*.h tests/integration/lib/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 
@@ -190,9 +249,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/ward-rules $(DESTDIR)$(PREFIX)/bin/ward-rules
 	install -m 0755 $(BUILD)/ward-agent $(DESTDIR)$(PREFIX)/sbin/ward-agent
+	install -m 0755 $(BUILD)/ward-collector $(DESTDIR)$(PREFIX)/sbin/ward-collector
 	cp -R rules/. $(DESTDIR)$(PREFIX)/share/ward/rules/
 	install -m 0644 man/ward-rules.1 $(DESTDIR)$(PREFIX)/share/man/man1/ward-rules.1
 	install -m 0644 man/ward-agent.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-agent.8
+	install -m 0644 man/ward-collector.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-collector.8
 
 clean:
 	rm -rf build

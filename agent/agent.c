@@ -198,6 +198,18 @@ static int sources_equal(const agent_cfg *x, const agent_cfg *y) {
     return 1;
 }
 
+/* 1 when the collector settings the shipper was made with are the same. */
+static int collector_equal(const agent_cfg *x, const agent_cfg *y) {
+    return str_eq(x->collector.address, y->collector.address) &&
+           str_eq(x->collector.ca, y->collector.ca) &&
+           str_eq(x->collector.server_name, y->collector.server_name) &&
+           str_eq(x->collector.key, y->collector.key) &&
+           str_eq(x->collector.feed_key, y->collector.feed_key) &&
+           x->collector.insecure_skip_verify == y->collector.insecure_skip_verify &&
+           x->collector.in_flight == y->collector.in_flight &&
+           x->collector.batch_max_records == y->collector.batch_max_records;
+}
+
 /* The spool is opened once: its settings need a restart. */
 static int spool_equal(const agent_cfg *x, const agent_cfg *y) {
     return x->spool.enabled == y->spool.enabled && str_eq(x->spool.dir, y->spool.dir) &&
@@ -228,6 +240,18 @@ void agent_reload(agent *a) {
         agent_log(a, "error", "the new rules have %zu errors: the running rules are kept", nerr);
         return;
     }
+    /* the new privacy policy must load before anything is spooled under it */
+    agent_privacy np;
+    char perr[600];
+    if (agent_privacy_init(&np, &cfg, perr, sizeof(perr)) < 0) {
+        agent_privacy_fini(&np);
+        ward_scratch_free(sc);
+        ward_engine_free(e);
+        ward_cfg_free(&agent_cfg_table, &cfg);
+        a->st.reload_failures++;
+        agent_log(a, "error", "%s: the running configuration is kept", perr);
+        return;
+    }
     /* everything so far goes out and is bookmarked under the old configuration */
     agent_commit(a);
     agent_save_bookmarks(a);
@@ -237,6 +261,7 @@ void agent_reload(agent *a) {
     int restart = !sources_equal(&a->cfg, &cfg) ||
                   !str_eq(a->cfg.outputs.file.path, cfg.outputs.file.path) ||
                   a->cfg.outputs.stdout_ != cfg.outputs.stdout_;
+    int ship_changed = !collector_equal(&a->cfg, &cfg);
     ward_scratch_free(a->scratch);
     ward_engine_free(a->engine);
     a->engine = e;
@@ -258,6 +283,16 @@ void agent_reload(agent *a) {
         ward_cfg_free(&agent_cfg_table, &a->cfg);
         a->cfg = cfg;
         output_reopen(&a->out, a->log);
+    }
+    agent_privacy_fini(&a->privacy);
+    a->privacy = np; /* its lists are the new configuration's */
+    if (ship_changed) {
+        agent_ship_free(a->ship);
+        a->ship = NULL;
+        if (a->cfg.collector.address && a->spool && (a->ship = agent_ship_new(a)))
+            agent_ship_start(a->ship);
+        else if (a->cfg.collector.address)
+            agent_log(a, "error", "after the reload, the shipper did not start");
     }
     agent_log(a, "info", "reloaded: %zu rules; threshold state of %zu groups dropped",
               ward_engine_rule_count(a->engine), dropped);
@@ -282,6 +317,42 @@ static void on_signal(void *ctx, int signo) {
     }
 }
 
+/* ---- the alerts spooled before a crash (resend.c) ---- */
+
+static int on_spooled(void *ctx, uint64_t seq, const uint8_t *p, size_t len) {
+    agent *a = ctx;
+    uint8_t id[16];
+    (void)seq;
+    if (agent_resend_id_of(p, len, id) == 0 && agent_resend_add(&a->resend, id) < 0)
+        return 1;
+    return 0;
+}
+
+int agent_resend_load(agent *a) {
+    if (!a->spool)
+        return 0;
+    ward_spool_stats ss;
+    ward_spool_stats_get(a->spool, &ss);
+    char err[512];
+    long n = ward_spool_read(a->spool, ss.acked_seq + 1, 0, 0, on_spooled, a, err, sizeof(err));
+    if (n < 0) {
+        agent_log(a, "error", "spool: %s", err);
+        return -1;
+    }
+    if ((uint64_t)n != (ss.durable_seq > ss.acked_seq ? ss.durable_seq - ss.acked_seq : 0)) {
+        agent_log(a, "error", "spool: out of memory loading the ids of the spooled alerts");
+        return -1;
+    }
+    /* nothing more is let go before this run writes bookmarks of its own: until then the
+     * records read again are those of the spooled alerts */
+    a->commit_seq = ss.durable_seq;
+    a->bm_seq = ss.acked_seq;
+    if (a->resend.n)
+        agent_log(a, "info", "spool: %zu alerts held; read again, they are not spooled twice",
+                  a->resend.n);
+    return 0;
+}
+
 /* ---- start and stop ---- */
 
 static int make_state_dir(agent *a) {
@@ -303,6 +374,9 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     a->started_ms = agent_now_ms();
     ward_event_init(&a->ev);
     ward_buf_init(&a->scanbuf);
+    ward_buf_init(&a->spoolbuf);
+    agent_ind_init(&a->ind);
+    agent_resend_init(&a->resend);
     a->cfg_path = strdup(cfg_path);
     a->bm = calloc(1, sizeof(*a->bm));
     if (!a->cfg_path || !a->bm)
@@ -353,8 +427,19 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    char perr[600];
+    if (agent_privacy_init(&a->privacy, &a->cfg, perr, sizeof(perr)) < 0) {
+        agent_log(a, "error", "%s", perr);
+        return -1;
+    }
+    if (agent_resend_load(a) < 0)
+        return -1;
+    if (a->cfg.collector.address && !(a->ship = agent_ship_new(a)))
+        return -1;
     if (start_sources(a) < 0)
         return -1;
+    if (!once)
+        agent_ship_start(a->ship);
     if (!once && (a->sp.unreported || a->sp.pending.len)) {
         /* drops from before the restart, alerts taken back from spool-pending: into the
          * spool as soon as there is room */
@@ -393,9 +478,15 @@ int agent_drain(agent *a) {
 
 void agent_fini(agent *a) {
     free_sources(a);
+    agent_ship_free(a->ship);
+    a->ship = NULL;
+    agent_spool_close(a);
+    agent_resend_fini(&a->resend);
+    agent_ind_fini(&a->ind);
+    agent_privacy_fini(&a->privacy);
+    ward_buf_fini(&a->spoolbuf);
     agent_forget_alert_parts(a);
     output_close(&a->out);
-    agent_spool_close(a);
     ward_scratch_free(a->scratch);
     ward_engine_free(a->engine);
     ward_corr_free(a->corr);

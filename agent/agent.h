@@ -26,12 +26,15 @@
 #include "ward/spool.h"
 
 #include "agent_config.h"
+#include "indicators.h"
+#include "privacy.h"
 
 #define AGENT_VERSION "0.1.0"
 
 typedef struct agent agent;
 typedef struct src src;
 typedef struct bm_store bm_store;
+typedef struct agent_ship agent_ship;
 
 /* One record read by a source, borrowed for the duration of agent_process. */
 typedef struct agent_rec {
@@ -105,6 +108,16 @@ typedef struct output {
     int sync_lost; /* errno of a failed fsync: nothing since can be made durable */
     int failing_logged;
 } output;
+
+/* The ids of the alerts the spool held at start (resend.c). */
+typedef struct agent_resend {
+    struct agent_resend_slot {
+        uint8_t id[16];
+        int used;
+    } * v;
+    size_t n, cap;
+    uint64_t skipped; /* alerts not spooled again */
+} agent_resend;
 
 typedef struct agent_stats {
     uint64_t alerts, shadow_hits, threshold_alerts, suppressed;
@@ -194,7 +207,14 @@ struct agent {
     int commit_armed; /* the commit timer is running */
     uint64_t bm_due;  /* when the bookmarks are next written (0: nothing new) */
     uint64_t started_ms;
-    FILE *log; /* where the agent's own messages go (stderr) */
+    FILE *log;             /* where the agent's own messages go (stderr) */
+    agent_ship *ship;      /* NULL: no collector */
+    agent_ind ind;         /* the regional indicators loaded */
+    agent_privacy privacy; /* the policy of what is spooled */
+    ward_buf spoolbuf;     /* one alert as it is spooled */
+    agent_resend resend;   /* alerts spooled before a crash */
+    uint64_t commit_seq;   /* the spool's durable seq at the last commit */
+    uint64_t bm_seq;       /* the commit_seq the bookmarks written cover */
 };
 
 /* ---- agent.c ---- */
@@ -302,6 +322,56 @@ int output_flush(output *o, int sync);
 /* Reopens the file (after external rotation). Returns 0 or -1. */
 int output_reopen(output *o, FILE *log);
 void output_close(output *o);
+
+/* ---- resend.c: spooled once across crashes ---- */
+
+void agent_resend_init(agent_resend *r);
+void agent_resend_fini(agent_resend *r);
+int agent_resend_add(agent_resend *r, const uint8_t id[16]);
+/* 1 when id was spooled before (alerts of records read again after a crash). */
+int agent_resend_seen(const agent_resend *r, const uint8_t id[16]);
+/* The 16 bytes of an alert's id from its JSON (lib/alert.c's layout). Returns 0 or -1. */
+int agent_resend_id_of(const uint8_t *p, size_t len, uint8_t id[16]);
+/* Loads the ids of the alerts in the spool (at start; agent.c). Returns 0 or -1 (logged). */
+int agent_resend_load(agent *a);
+
+/* ---- ship.c: the shipper ---- */
+
+#define AGENT_SHIP_MAX_CODE 16 /* ERROR codes counted one by one; others under 0 */
+
+typedef struct agent_ship_stats {
+    int connected;
+    uint64_t connected_since_ms;
+    uint64_t attempts, connects, reconnects, failures;
+    uint64_t batches_sent, records_sent, batches_acked, records_acked, bytes_sent;
+    uint64_t gaps; /* unsent records that were no longer in the spool */
+    uint64_t errors_by_code[AGENT_SHIP_MAX_CODE];
+    uint64_t feeds_loaded, feeds_rejected;
+    char last_error[640];
+    uint64_t last_error_ms;
+} agent_ship_stats;
+
+/* Sets up the shipper for a->cfg.collector (a->spool must be open): loads the agent's
+ * key (refused when readable by group or others), the feed key, the CA, and the feed
+ * kept from the last run. Returns it (the agent owns it; agent_ship_free) or NULL
+ * (logged). */
+agent_ship *agent_ship_new(agent *a);
+/* Connects (without blocking; in the loop). */
+void agent_ship_start(agent_ship *s);
+/* Records became durable in the spool: send what the window allows. */
+void agent_ship_kick(agent *a);
+const agent_ship_stats *agent_ship_get_stats(const agent_ship *s);
+void agent_ship_free(agent_ship *s); /* NULL: no-op */
+
+/* ---- keygen.c ---- */
+
+/* ward-agent keygen: makes the agent's key pair (privacy: the pseudonyms' secret
+ * instead) where the configuration at cfg_path says, never overwriting, and prints
+ * where it is and how to enrol it to out. Returns 0 or -1 (message to err). */
+int agent_keygen(const char *cfg_path, int privacy, FILE *out, FILE *err);
+/* The private key's path (collector.key or STATE_DIR/agent.key) and the public key's
+ * next to it (.key replaced by .pub), n bytes each. */
+void agent_key_paths(const agent_cfg *c, char *priv, char *pub, size_t n);
 
 /* ---- bookmark.c: one file holds the positions of every source ---- */
 

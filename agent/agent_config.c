@@ -364,6 +364,124 @@ static const ward_cfg_key stats_keys[] = {
 static const ward_cfg_table stats_table = {
     "stats", stats_keys, sizeof(stats_keys) / sizeof(stats_keys[0]), sizeof(agent_cfg), NULL};
 
+int agent_cfg_parse_address(const char *v, char **host, char **port, char *err, size_t errlen) {
+    char url[1100], h[1024], pt[8];
+    int tcp, v6;
+    *host = *port = NULL;
+    if (strlen(v) > 1024) {
+        snprintf(err, errlen, "longer than 1024 bytes");
+        return -1;
+    }
+    snprintf(url, sizeof(url), "tcp://%s", v);
+    if (agent_cfg_parse_listen(url, &tcp, h, sizeof(h), pt, &v6, err, errlen) < 0)
+        return -1;
+    *host = strdup(h);
+    *port = strdup(pt);
+    if (!*host || !*port) {
+        free(*host);
+        free(*port);
+        *host = *port = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static const ward_cfg_key collector_keys[] = {
+    {"address", WARD_CFG_STR, CFG(collector.address), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The regional collector, HOST:PORT or [V6]:PORT; when set, alerts are spooled "
+     "(spool.enabled is switched on) and shipped there."},
+    {"ca", WARD_CFG_STR, CFG(collector.ca), 0, NULL, 0, 0, NULL, NULL, 0,
+     "PEM file of the CA the collector's certificate must be signed by (needed with "
+     "address)."},
+    {"server_name", WARD_CFG_STR, CFG(collector.server_name), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The name the collector's certificate must carry, also sent as SNI (default: the host "
+     "of address)."},
+    {"insecure_skip_verify", WARD_CFG_BOOL, CFG(collector.insecure_skip_verify), 0, "false", 0, 0,
+     NULL, NULL, 0,
+     "Do not verify the collector's certificate (tests only: anyone on the path can then "
+     "read and refuse alerts); logged as a warning at every start."},
+    {"key", WARD_CFG_STR, CFG(collector.key), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The agent's Ed25519 private key, made by ward-agent keygen (default: "
+     "STATE_DIR/agent.key); refused when readable by group or others."},
+    {"feed_key", WARD_CFG_STR, CFG(collector.feed_key), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The collector's public key (PEM), to verify the regional indicator feed; without it "
+     "no feed is asked for."},
+    {"batch_max_records", WARD_CFG_INT, CFG(collector.batch_max_records), 0, "1000", 1, 100000,
+     NULL, NULL, 0, "Alerts in one batch at most."},
+    {"batch_max_bytes", WARD_CFG_SIZE, CFG(collector.batch_max_bytes), 0, "1M", SZ(4) << 10,
+     SZ(15) << 20, NULL, NULL, 0,
+     "Bytes of alerts in one batch at most, before compression (an alert longer than this "
+     "goes alone)."},
+    {"in_flight", WARD_CFG_INT, CFG(collector.in_flight), 0, "8", 1, 1024, NULL, NULL, 0,
+     "Batches sent and not yet acknowledged at most."},
+    {"backoff_min", WARD_CFG_DURATION, CFG(collector.backoff_min_ms), 0, "200ms", MS(10),
+     MS(3600000), NULL, NULL, 0,
+     "The first wait before reconnecting after a failure; each failure doubles the cap, "
+     "and the wait is drawn at random up to it (full jitter)."},
+    {"backoff_max", WARD_CFG_DURATION, CFG(collector.backoff_max_ms), 0, "30s", MS(10),
+     MS(86400000), NULL, NULL, 0,
+     "The longest wait before reconnecting (also the wait after the collector refused the "
+     "key as unknown or revoked)."},
+};
+
+static int check_collector(void *obj, const ward_cfg_ctx *c) {
+    agent_cfg *a = obj;
+    int rc = 0;
+    if (a->collector.backoff_min_ms > a->collector.backoff_max_ms)
+        rc = ward_cfg_error(c, "backoff_min is longer than backoff_max");
+    if (!a->collector.address)
+        return rc;
+    char err[256], *host, *port;
+    if (agent_cfg_parse_address(a->collector.address, &host, &port, err, sizeof(err)) < 0)
+        return ward_cfg_error(c, "address '%.200s': %s", a->collector.address, err);
+    if (!a->collector.ca && !a->collector.insecure_skip_verify)
+        rc = ward_cfg_error(c, "ca is needed with address (the CA that signed the collector's "
+                               "certificate)");
+    if (!a->collector.server_name && !(a->collector.server_name = strdup(host)))
+        rc = ward_cfg_error(c, "out of memory");
+    free(host);
+    free(port);
+    return rc;
+}
+
+static const ward_cfg_table collector_table = {"collector", collector_keys,
+                                               sizeof(collector_keys) / sizeof(collector_keys[0]),
+                                               sizeof(agent_cfg), check_collector};
+
+static const ward_cfg_key privacy_keys[] = {
+    {"drop", WARD_CFG_STRLIST, CFG(privacy.drop), CFG(privacy.ndrop), NULL, 0, 0, NULL, NULL, 0,
+     "Field names (decoded or extracted, e.g. user, src_ip) left out of the alerts sent to "
+     "the collector (docs/privacy.md)."},
+    {"pseudonymise", WARD_CFG_STRLIST, CFG(privacy.pseudonymise), CFG(privacy.npseudonymise), NULL,
+     0, 0, NULL, NULL, 0,
+     "Field names whose values are sent as \"hmac:\" and 32 hex digits of HMAC-SHA256 under "
+     "key: equal within this council, unlinkable across councils."},
+    {"key", WARD_CFG_STR, CFG(privacy.key), 0, NULL, 0, 0, NULL, NULL, 0,
+     "The secret of the pseudonyms (16 to 1024 bytes, mode 0600; ward-agent keygen --privacy "
+     "makes one); needed with pseudonymise."},
+    {"send_original", WARD_CFG_BOOL, CFG(privacy.send_original), 0, "false", 0, 0, NULL, NULL, 0,
+     "Send the original line (event.original, original_base64, message, f2b.line) to the "
+     "collector too."},
+};
+
+static int check_privacy(void *obj, const ward_cfg_ctx *c) {
+    agent_cfg *a = obj;
+    int rc = 0;
+    if (a->privacy.npseudonymise && !a->privacy.key)
+        rc = ward_cfg_error(c, "key is needed with pseudonymise (ward-agent keygen --privacy "
+                               "makes one)");
+    for (size_t i = 0; i < a->privacy.npseudonymise; i++)
+        for (size_t j = 0; j < a->privacy.ndrop; j++)
+            if (strcmp(a->privacy.pseudonymise[i], a->privacy.drop[j]) == 0)
+                rc =
+                    ward_cfg_error(c, "'%s' is both dropped and pseudonymised", a->privacy.drop[j]);
+    return rc;
+}
+
+static const ward_cfg_table privacy_table = {"privacy", privacy_keys,
+                                             sizeof(privacy_keys) / sizeof(privacy_keys[0]),
+                                             sizeof(agent_cfg), check_privacy};
 static const char *const when_full_names[] = {"block", "drop", NULL};
 
 static const ward_cfg_key spool_keys[] = {
@@ -410,6 +528,15 @@ static int set_defaults(agent_cfg *a, const ward_cfg_ctx *c) {
         if (!(s->name = strdup(n)))
             return ward_cfg_error(c, "out of memory");
     }
+    /* a collector is shipped to from the spool */
+    if (a->collector.address)
+        a->spool.enabled = 1;
+    if (a->collector.address && !a->collector.key) {
+        size_t n = strlen(a->agent.state_dir) + sizeof("/agent.key");
+        if (!(a->collector.key = malloc(n)))
+            return ward_cfg_error(c, "out of memory");
+        snprintf(a->collector.key, n, "%s/agent.key", a->agent.state_dir);
+    }
     return 0;
 }
 
@@ -439,6 +566,10 @@ static const ward_cfg_key root_keys[] = {
     {"limits", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &limits_table, 0,
      "Limits on input and on rules."},
     {"stats", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &stats_table, 0, "Self-monitoring."},
+    {"collector", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &collector_table, 0,
+     "The regional collector alerts are shipped to (none by default)."},
+    {"privacy", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &privacy_table, 0,
+     "What of an alert leaves the council (docs/privacy.md)."},
     {"spool", WARD_CFG_SECTION, 0, 0, NULL, 0, 0, NULL, &spool_table, 0,
      "The durable spool alerts wait in for the collector."},
     {"bookmark_interval", WARD_CFG_DURATION, CFG(bookmark_interval_ms), 0, "1s", MS(10), MS(600000),

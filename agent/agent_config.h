@@ -90,6 +90,26 @@ typedef struct agent_cfg {
         int when_full;             /* SPOOL_BLOCK or SPOOL_DROP */
     } spool;
     uint64_t bookmark_interval_ms;
+    struct {
+        char *address;     /* host:port of the collector; NULL: nothing is shipped */
+        char *ca;          /* PEM file of the CA the collector's certificate is checked against */
+        char *server_name; /* the name its certificate must carry (default: address's host) */
+        int insecure_skip_verify;
+        char *key;      /* the agent's Ed25519 private key (default: state_dir/agent.key) */
+        char *feed_key; /* the collector's public key, to verify the feed */
+        int64_t batch_max_records;
+        uint64_t batch_max_bytes;
+        int64_t in_flight;
+        uint64_t backoff_min_ms, backoff_max_ms;
+    } collector;
+    struct {
+        char **drop; /* field names left out of what is spooled */
+        size_t ndrop;
+        char **pseudonymise; /* field names replaced by a keyed HMAC */
+        size_t npseudonymise;
+        char *key;         /* the secret of the HMAC */
+        int send_original; /* event.original (and the message) are spooled too */
+    } privacy;
 } agent_cfg;
 
 extern const ward_cfg_table agent_cfg_table;
@@ -107,5 +127,9 @@ int agent_cfg_source_equal(const agent_source_cfg *a, const agent_source_cfg *b)
  * source. Returns 0, or -1 with a message in err. */
 int agent_cfg_parse_listen(const char *v, int *tcp, char *host, size_t hostlen, char *port,
                            int *numeric6, char *err, size_t errlen);
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into host (without brackets) and port; both are
+ * malloc'd (caller frees). Returns 0, or -1 with a message in err. */
+int agent_cfg_parse_address(const char *v, char **host, char **port, char *err, size_t errlen);
 
 #endif

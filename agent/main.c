@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ward/crypto.h"
+#include "ward/tls.h"
 
 #define EXIT_USAGE 2
 
 static const char usage[] =
     "usage: ward-agent [-c FILE] [--foreground | --once]\n"
     "       ward-agent --check [-c FILE]\n"
+    "       ward-agent keygen [-c FILE] [--privacy]\n"
     "       ward-agent --help-config\n"
     "       ward-agent spool-dump [--from SEQ] DIR\n"
     "       ward-agent spool-ack DIR SEQ\n"
@@ -30,6 +33,11 @@ static const char usage[] =
     "      --once         read every source to its current end, write the alerts and the\n"
     "                     bookmarks, exit (tests, back-fills)\n"
     "      --help-config  print every configuration key with its type, default and meaning\n"
+    "\n"
+    "keygen makes the agent's Ed25519 key pair (collector.key, default STATE_DIR/agent.key,\n"
+    "and agent.pub next to it) and prints its fingerprint and how to enrol it; with\n"
+    "--privacy, the secret of the pseudonyms instead (privacy.key, default\n"
+    "STATE_DIR/privacy.key). Existing files are never overwritten.\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -46,11 +54,50 @@ static const char usage[] =
     "Exit status: 0 success; 1 configuration or rule errors, or a failure while running;\n"
     "2 usage errors.\n";
 
+/* The files the shipper will need: its key (mode included), the feed key, the CA. */
+static int check_collector(const agent_cfg *c) {
+    char err[512];
+    int rc = 0;
+    ward_key *k = ward_crypto_key_load_private(c->collector.key, err, sizeof(err));
+    if (!k) {
+        fprintf(stderr, "collector.key: %s (ward-agent keygen makes it)\n", err);
+        rc = -1;
+    }
+    ward_crypto_key_free(k);
+    if (c->collector.feed_key) {
+        k = ward_crypto_key_load_public(c->collector.feed_key, err, sizeof(err));
+        if (!k) {
+            fprintf(stderr, "collector.feed_key: %s\n", err);
+            rc = -1;
+        }
+        ward_crypto_key_free(k);
+    }
+    ward_tls_ctx *t =
+        ward_tls_client_new(c->collector.ca, c->collector.insecure_skip_verify, err, sizeof(err));
+    if (!t) {
+        fprintf(stderr, "collector.ca: %s\n", err);
+        rc = -1;
+    }
+    ward_tls_ctx_free(t);
+    if (c->privacy.npseudonymise) {
+        uint8_t key[1024];
+        size_t len;
+        if (ward_crypto_secret_load(c->privacy.key, key, &len, err, sizeof(err)) < 0) {
+            fprintf(stderr, "privacy.key: %s\n", err);
+            rc = -1;
+        }
+        memset(key, 0, sizeof(key));
+    }
+    return rc;
+}
+
 static int check(const char *path) {
     agent_cfg cfg;
     int bad = agent_load_config(path, &cfg, stderr) < 0;
     size_t nerr = 0;
     ward_engine *e = bad ? NULL : agent_load_rules(&cfg, stderr, &nerr);
+    if (!bad && cfg.collector.address && check_collector(&cfg) < 0)
+        bad = 1;
     if (!bad && e) {
         printf("%s: configuration ok: %zu sources; %zu rules, %zu run on every record\n", path,
                cfg.nsources, ward_engine_rule_count(e), ward_engine_always_count(e));
@@ -89,19 +136,20 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG };
+    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG, OPT_PRIVACY };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, OPT_CHECK},
                                              {"foreground", no_argument, NULL, OPT_FG},
                                              {"once", no_argument, NULL, OPT_ONCE},
                                              {"help-config", no_argument, NULL, OPT_HELPCFG},
+                                             {"privacy", no_argument, NULL, OPT_PRIVACY},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     if (argc > 1 && (strcmp(argv[1], "spool-dump") == 0 || strcmp(argv[1], "spool-ack") == 0))
         return agent_spool_tool(argc - 1, argv + 1);
     const char *cfg = "/etc/ward/agent.yml";
-    int do_check = 0, fg = 0, once = 0, c;
+    int do_check = 0, fg = 0, once = 0, privacy = 0, c;
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -116,6 +164,9 @@ int main(int argc, char **argv) {
         case OPT_ONCE:
             once = 1;
             break;
+        case OPT_PRIVACY:
+            privacy = 1;
+            break;
         case OPT_HELPCFG:
             return ward_cfg_doc(&agent_cfg_table, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         case 'V':
@@ -128,6 +179,17 @@ int main(int argc, char **argv) {
             fputs(usage, stderr);
             return EXIT_USAGE;
         }
+    }
+    if (optind < argc && strcmp(argv[optind], "keygen") == 0) {
+        if (optind + 1 < argc) {
+            fprintf(stderr, "ward-agent: keygen: unexpected argument '%s'\n", argv[optind + 1]);
+            return EXIT_USAGE;
+        }
+        return agent_keygen(cfg, privacy, stdout, stderr) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    }
+    if (privacy) {
+        fputs("ward-agent: --privacy goes with keygen\n", stderr);
+        return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "ward-agent: unexpected argument '%s'\n", argv[optind]);

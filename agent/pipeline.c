@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ward/spool.h"
+
 #define MAX_HITS 256           /* rules reported per record; more are counted */
 #define FLUSH_BYTES (1u << 20) /* buffered alerts written (not yet synced) past this */
 
@@ -270,6 +272,108 @@ void agent_forget_alert_parts(agent *a) {
     ward_buf_fini(&a->agent_json);
 }
 
+/* Writes al to the outputs and, when alerts are spooled, its copy for the collector (the
+ * privacy policy applied; not again when it was spooled before a crash: resend.c). idx:
+ * the rule's index in the engine, for the cached parts, or (size_t)-1. Returns 0; -1 for
+ * lack of memory; -2 when the spool cannot take it now (agent_spool_alert: the record is
+ * processed again later). On failure nothing of al is kept. */
+static int emit(agent *a, ward_alert *al, size_t idx) {
+    al->agent_id = a->cfg.agent.id ? a->cfg.agent.id : a->cfg.agent.name;
+    al->agent_name = a->cfg.agent.name;
+    al->agent_version = AGENT_VERSION;
+    al->host_name = a->host;
+    if (idx != (size_t)-1)
+        cached_parts(a, idx, al);
+    size_t mark = a->out.buf.len;
+    if (ward_alert_json(&a->out.buf, al) < 0)
+        goto oom;
+    if (a->spool) {
+        const uint8_t *p = (const uint8_t *)a->out.buf.p + mark;
+        size_t n = a->out.buf.len - mark;
+        if (!agent_privacy_noop(&a->privacy)) {
+            ward_buf_reset(&a->spoolbuf);
+            if (agent_privacy_json(&a->privacy, al, &a->spoolbuf) < 0)
+                goto oom;
+            p = (const uint8_t *)a->spoolbuf.p;
+            n = a->spoolbuf.len;
+        }
+        uint8_t id[16];
+        if (a->resend.n && agent_resend_id_of(p, n, id) == 0 && agent_resend_seen(&a->resend, id)) {
+            a->resend.skipped++;                         /* spooled before the crash */
+        } else if (agent_spool_alert(a, p, n - 1) < 0) { /* without its newline */
+            a->out.buf.len = mark;
+            return -2;
+        }
+        if (!a->out.path && !a->out.to_stdout)
+            a->out.buf.len = mark; /* the spool was the only place for it */
+    }
+    return 0;
+oom:
+    a->out.buf.len = mark; /* no half alert; the buffer stays usable */
+    a->out.buf.oom = 0;
+    agent_log(a, "error", "out of memory writing an alert of rule %s", al->rule->id);
+    return -1;
+}
+
+/* The rule of the alerts raised by regional indicators. */
+static const ward_rule regional_rule = {
+    .id = "ward.regional",
+    .title = "Regional indicator seen locally",
+    .description = "A value that alerted at several organisations of the region (the "
+                   "collector's signed feed) occurs in a local record.",
+    .level = WARD_LEVEL_HIGH,
+    .mode = WARD_MODE_ALERT,
+    .decoder = -1,
+    .yara_index = -1,
+};
+
+typedef struct regional_ctx {
+    agent *a;
+    const agent_rec *r;
+    int rc;
+} regional_ctx;
+
+static int on_regional(void *ctx, const ward_feed_entry *e) {
+    regional_ctx *c = ctx;
+    agent *a = c->a;
+    char orgs[16], idkey[WARD_MPM_MAX_LIT + 32];
+    snprintf(orgs, sizeof(orgs), "%u", e->norgs);
+    ward_alert_field x[5] = {
+        {"indicator", e->value, strlen(e->value)},
+        {"indicator_field", e->field, strlen(e->field)},
+        {"regional_id", e->regional_id, strlen(e->regional_id)},
+        {"orgs", orgs, strlen(orgs)},
+        {"rules", e->rules, strlen(e->rules)},
+    };
+    /* one alert per record and indicator: the indicator is part of the id */
+    snprintf(idkey, sizeof(idkey), "ward.regional/%s", e->value);
+    ward_alert al = {0};
+    ward_alert_id(al.id, c->r->key, c->r->pos, idkey);
+    al.time_ms = agent_now_ms();
+    al.rule = &regional_rule;
+    al.ev = &a->ev;
+    al.extracted = x;
+    al.nextracted = 5;
+    al.src = &c->r->where;
+    if (emit(a, &al, (size_t)-1) < 0) {
+        /* not kept: the indicator is not seen yet (the record is processed again, or
+         * the next occurrence raises it) */
+        a->ind.seen_ms[e - a->ind.feed.v] = 0;
+        a->ind.reported--;
+        c->rc = -1;
+        return 1;
+    }
+    a->st.alerts++;
+    return 0;
+}
+
+/* Scans r's line for the regional indicators (after the rules). Returns 0 or -1. */
+static int regional(agent *a, const agent_rec *r) {
+    regional_ctx c = {a, r, 0};
+    agent_ind_scan(&a->ind, r->line, r->len, agent_now_ms(), on_regional, &c);
+    return c.rc;
+}
+
 int agent_process(agent *a, src *s, const agent_rec *r) {
     decode(a, r);
     hits h; /* not zeroed whole: it is large, and only n and over are read unset */
@@ -327,10 +431,6 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         ward_alert al = {0};
         ward_alert_id(al.id, r->key, r->pos, rule->id);
         al.time_ms = now;
-        al.agent_id = a->cfg.agent.id ? a->cfg.agent.id : a->cfg.agent.name;
-        al.agent_name = a->cfg.agent.name;
-        al.agent_version = AGENT_VERSION;
-        al.host_name = a->host;
         al.rule = rule;
         al.ev = &a->ev;
         al.extracted = x.f;
@@ -338,27 +438,17 @@ int agent_process(agent *a, src *s, const agent_rec *r) {
         al.threshold = is_thr ? &thr : NULL;
         al.group = is_thr ? group : NULL;
         al.src = &r->where;
-        cached_parts(a, h.idx[k], &al);
-        size_t mark = a->out.buf.len;
-        if (ward_alert_json(&a->out.buf, &al) < 0) {
-            a->out.buf.len = mark; /* no half alert; the buffer stays usable */
-            a->out.buf.oom = 0;
-            agent_log(a, "error", "out of memory writing an alert of rule %s", rule->id);
+        int e = emit(a, &al, h.idx[k]);
+        if (e < 0) {
             rc = -1;
+            if (e == -2)
+                break; /* the spool cannot take it: the record is processed again later */
             continue;
         }
-        /* the spool gets the same bytes as the alerts file, without the newline; when it
-         * cannot take them, the record is processed again later (see agent_spool_alert) */
-        if (a->spool && agent_spool_alert(a, (const uint8_t *)a->out.buf.p + mark,
-                                          a->out.buf.len - mark - 1) < 0) {
-            a->out.buf.len = mark;
-            rc = -1;
-            break;
-        }
-        if (!a->out.path && !a->out.to_stdout)
-            ward_buf_reset(&a->out.buf); /* the spool was the only place for it */
         a->st.alerts++;
     }
+    if (rc == 0 && a->ind.mpm && regional(a, r) < 0)
+        rc = -1;
     (void)s;
     if (a->out.buf.len >= FLUSH_BYTES && !a->out.failing)
         output_flush(&a->out, 0); /* a failing output is retried at the next commit */
@@ -396,11 +486,17 @@ int agent_commit(agent *a) {
     a->out.failing_logged = 0;
     if (waiting)
         return 1; /* alerts wait in memory for room in the spool: so do the bookmarks */
+    if (a->spool) {
+        ward_spool_stats ss;
+        ward_spool_stats_get(a->spool, &ss);
+        a->commit_seq = ss.durable_seq;
+    }
     a->st.commits++;
     for (size_t i = 0; i < a->nsrcs; i++)
         if (a->srcs[i]->ops->durable)
             a->srcs[i]->ops->durable(a->srcs[i]);
     a->dirty = 0;
+    agent_ship_kick(a);
     return 0;
 }
 
@@ -416,5 +512,8 @@ int agent_save_bookmarks(agent *a) {
         return -1;
     }
     a->st.bookmark_writes++;
+    /* the alerts of every record the bookmarks now cover are durable up to commit_seq */
+    a->bm_seq = a->commit_seq;
+    agent_ship_kick(a);
     return 0;
 }

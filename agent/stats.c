@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ward/wire.h"
+
 static void write_stats(agent *a, ward_jw *w) {
     char ts[32];
     uint64_t now = agent_now_ms();
@@ -56,6 +58,54 @@ static void write_stats(agent *a, ward_jw *w) {
     ward_jw_ku64(w, "expired", cs.expired);
     ward_jw_ku64(w, "fired", cs.fired);
     ward_jw_ku64(w, "failures", cs.failures);
+    ward_jw_obj_end(w);
+
+    if (a->ship) {
+        const agent_ship_stats *ss = agent_ship_get_stats(a->ship);
+        ward_jw_key(w, "collector");
+        ward_jw_obj(w);
+        ward_jw_kcstr(w, "address", a->cfg.collector.address);
+        ward_jw_key(w, "connected");
+        ward_jw_bool(w, ss->connected);
+        ward_jw_ku64(w, "connects", ss->connects);
+        ward_jw_ku64(w, "reconnects", ss->reconnects);
+        ward_jw_ku64(w, "failures", ss->failures);
+        ward_jw_ku64(w, "batches_sent", ss->batches_sent);
+        ward_jw_ku64(w, "records_sent", ss->records_sent);
+        ward_jw_ku64(w, "batches_acked", ss->batches_acked);
+        ward_jw_ku64(w, "records_acked", ss->records_acked);
+        ward_jw_ku64(w, "bytes_sent", ss->bytes_sent);
+        ward_jw_ku64(w, "gaps", ss->gaps);
+        ward_jw_key(w, "errors");
+        ward_jw_obj(w);
+        for (int i = 0; i < AGENT_SHIP_MAX_CODE; i++)
+            if (ss->errors_by_code[i])
+                ward_jw_ku64(w, i ? ward_wire_err_name(i) : "other", ss->errors_by_code[i]);
+        ward_jw_obj_end(w);
+        if (ss->last_error[0]) {
+            char t[32];
+            ward_alert_time(t, ss->last_error_ms);
+            ward_jw_kcstr(w, "last_error", ss->last_error);
+            ward_jw_kcstr(w, "last_error_at", t);
+        }
+        ward_jw_ku64(w, "feeds_loaded", ss->feeds_loaded);
+        ward_jw_ku64(w, "feeds_rejected", ss->feeds_rejected);
+        ward_jw_obj_end(w);
+    }
+    ward_jw_key(w, "feed");
+    ward_jw_obj(w);
+    ward_jw_ku64(w, "version", a->ind.feed.version);
+    ward_jw_ku64(w, "entries", a->ind.feed.n);
+    ward_jw_ku64(w, "alerts", a->ind.reported);
+    ward_jw_ku64(w, "suppressed", a->ind.suppressed);
+    ward_jw_ku64(w, "expired", a->ind.expired);
+    ward_jw_ku64(w, "inside_longer_tokens", a->ind.partial);
+    ward_jw_ku64(w, "skipped_entries", a->ind.skipped);
+    ward_jw_obj_end(w);
+    ward_jw_key(w, "privacy");
+    ward_jw_obj(w);
+    ward_jw_ku64(w, "dropped_values", a->privacy.dropped);
+    ward_jw_ku64(w, "pseudonymised_values", a->privacy.pseudonymised);
     ward_jw_obj_end(w);
 
     ward_jw_key(w, "sources");
@@ -147,4 +197,15 @@ void agent_log_stats(agent *a) {
               (unsigned long long)a->st.alerts, (unsigned long long)truncated,
               (unsigned long long)dropped, (unsigned long long)cs.evictions,
               (unsigned long long)a->out.errors);
+    if (a->ship) {
+        const agent_ship_stats *ss = agent_ship_get_stats(a->ship);
+        agent_log(a, "info",
+                  "stats: collector %s: %s; %llu alerts sent, %llu acknowledged, %llu "
+                  "reconnects; feed version %llu, %zu indicators, %llu regional alerts%s%s",
+                  a->cfg.collector.address, ss->connected ? "connected" : "not connected",
+                  (unsigned long long)ss->records_sent, (unsigned long long)ss->records_acked,
+                  (unsigned long long)ss->reconnects, (unsigned long long)a->ind.feed.version,
+                  a->ind.feed.n, (unsigned long long)a->ind.reported,
+                  ss->last_error[0] ? "; last error: " : "", ss->last_error);
+    }
 }

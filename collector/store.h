@@ -30,23 +30,28 @@ typedef struct store_alert {
     uint64_t seq;
     const uint8_t *json;
     size_t len;
-    const char *rule;  /* rule.id */
-    int level;         /* rule.level as a number, 0..5 (informational..critical) */
-    int64_t time_ms;   /* the alert's @timestamp */
+    const char *rule;     /* rule.id */
+    int level;            /* rule.level as a number, 0..5 (informational..critical) */
+    int64_t time_ms;      /* the alert's @timestamp */
     const char *alert_id; /* the agent's id of the alert (id field) */
 } store_alert;
 
 typedef struct store_query {
-    const char *org, *rule; /* NULL: any */
-    int64_t since_ms, until_ms; /* 0: unbounded */
+    const char *org, *rule;     /* NULL: any */
+    int64_t since_ms, until_ms; /* since <= time_ms <= until; 0: unbounded */
     int min_level;              /* 0: any */
     size_t limit;               /* 0: no limit */
 } store_query;
 
-/* A sighting for regional correlation: indicator value (and field) seen at org. */
+/* A sighting for regional correlation: indicator value (and field) seen at org (the
+ * agent's). seq names the alert of the batch it came from, so that a retransmitted
+ * alert adds no sighting twice; 0: not known, stored when the batch stores anything.
+ * field < 64 bytes, value < 256: longer is refused (a caller's bug); rule: any length
+ * (the regional row's rule list keeps those that fit in 1023 bytes). */
 typedef struct store_sighting {
     const char *field, *value, *rule;
     int64_t time_ms;
+    uint64_t seq;
 } store_sighting;
 
 typedef struct store_regional { /* an indicator seen at norgs organisations */
@@ -58,6 +63,9 @@ typedef struct store_regional { /* an indicator seen at norgs organisations */
     uint32_t norgs;
 } store_regional;
 
+/* Callbacks of query and agents_list return 0 to go on; non-zero stops the iteration,
+ * and the op returns -1 with err saying so. They must not use the same store handle
+ * (PostgreSQL streams the rows on its connection). */
 typedef int (*store_alert_fn)(void *ctx, const char *org, const char *agent, uint64_t seq,
                               const uint8_t *json, size_t len);
 
@@ -68,14 +76,13 @@ typedef struct store_ops {
     int (*open)(store *s, const char *target, char *err, size_t errlen);
     void (*close)(store *s);
     /* Enrolment. enroll fails when the name or the key is already enrolled. */
-    int (*enroll)(store *s, const char *org, const char *name, const uint8_t *pub,
-                  int64_t now_ms, char *err, size_t errlen);
+    int (*enroll)(store *s, const char *org, const char *name, const uint8_t *pub, int64_t now_ms,
+                  char *err, size_t errlen);
     int (*revoke)(store *s, const char *name, int64_t now_ms, char *err, size_t errlen);
     /* Looks an agent up by key. Returns 1 found, 0 not, -1 error. */
-    int (*agent_by_key)(store *s, const uint8_t *pub, store_agent *out, char *err,
-                        size_t errlen);
-    int (*agents_list)(store *s, int (*fn)(void *ctx, const store_agent *a), void *ctx,
-                       char *err, size_t errlen);
+    int (*agent_by_key)(store *s, const uint8_t *pub, store_agent *out, char *err, size_t errlen);
+    int (*agents_list)(store *s, int (*fn)(void *ctx, const store_agent *a), void *ctx, char *err,
+                       size_t errlen);
     /* The highest contiguous seq stored for (agent, epoch); 0 when none. */
     int (*acked)(store *s, int64_t agent, uint64_t epoch, uint64_t *acked, char *err,
                  size_t errlen);
@@ -90,12 +97,18 @@ typedef struct store_ops {
                  size_t errlen);
     /* Counts for `stats`, written as JSON members into w. */
     int (*stats)(store *s, ward_jw *w, char *err, size_t errlen);
-    /* Deletes alerts and sightings older than before_ms; sets *deleted. */
+    /* Deletes alerts and sightings older than before_ms (by time_ms), and regional rows
+     * that expired before it; sets *deleted to the alerts deleted. */
     int (*retention)(store *s, int64_t before_ms, uint64_t *deleted, char *err, size_t errlen);
     /* Regional correlation: indicators whose sightings within [since_ms, now] come from
      * at least k organisations become (or stay) regional; their rows are upserted with
      * expires_ms = last_ms + ttl_ms. Then fills *feed with the unexpired regional
-     * indicators and their version (the highest change counter). */
+     * indicators and their version (the highest change counter). Only indicators with
+     * sightings stored since the last correlate are looked at (a row only grows:
+     * earliest first, latest last, most orgs, every rule, so nothing is missed); rows
+     * expired at now_ms are dropped; the version goes up once per correlate that
+     * changed anything. feed()
+     * fills out (caller's storage; owns the strings after: ward_feed_fini). */
     int (*correlate)(store *s, int64_t since_ms, int64_t now_ms, unsigned k, int64_t ttl_ms,
                      char *err, size_t errlen);
     int (*feed)(store *s, int64_t now_ms, ward_feed *out, char *err, size_t errlen);

@@ -488,12 +488,12 @@ int ward_alert_json(ward_buf *out, const ward_alert *a) {
         ward_jw_kcstr(&w, "end", t1);
     }
     size_t invalid_before = w.invalid;
-    if (a->ev)
+    if (a->ev && !a->omit_original)
         ward_jw_kstr(&w, "original", (const char *)a->ev->line, a->ev->line_len);
     int original_invalid = w.invalid != invalid_before;
     ward_jw_obj_end(&w);
 
-    if (a->ev) {
+    if (a->ev && !a->omit_original) {
         const ward_field *m = ward_event_get(a->ev, "message");
         if (m)
             ward_jw_kstr(&w, "message", m->val, m->val_len);

@@ -49,6 +49,9 @@ typedef struct ward_alert {
      * ward_alert_agent_json made them once (they do not change between alerts). */
     const char *rule_json, *agent_json;
     size_t rule_json_len, agent_json_len;
+    /* Leave out event.original, original_base64 and message (the agent's privacy policy:
+     * the line itself does not leave the council). */
+    int omit_original;
 } ward_alert;
 
 /* Appends the members of the alert that depend only on the rule ("rule", "tags",

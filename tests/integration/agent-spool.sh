@@ -53,6 +53,8 @@ bookmark_offset() { awk -F'\t' '$1 == "file" { print $4 }' "$1/bookmarks" 2>/dev
 # --- every alert exactly once, in order, the same bytes as in the alerts file
 A="$T/a"
 spool_config "$A/a.yml" "$A" "" "$A/alerts.json"
+# without a privacy policy (the default leaves the original line out: docs/privacy.md)
+echo "privacy: {send_original: true}" >>"$A/a.yml"
 gen "$A/logs/app.log" 1 300
 start_agent "$A/a.yml"
 wait_for_count "$A/alerts.json" 300 20 || bad "the agent did not write 300 alerts"

@@ -1,0 +1,79 @@
+#!/bin/bash
+# The collector's limits and its life: connections over limits.max_connections are
+# refused and counted, a silent connection is closed after limits.idle_timeout, a peer
+# that does not speak TLS is counted, SIGHUP applies a good configuration and keeps the
+# running one when the new one has errors; docs/collector.md lists every key.
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/collector_lib.bash"
+
+# docs/collector.md holds the key table the program prints
+"$WC" --help-config >"$T/keys"
+awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/collector.md >"$T/doc-keys"
+grep '^| `' "$T/keys" | diff - "$T/doc-keys" >"$T/diff" && ok "docs/collector.md lists every key as --help-config does" || { bad "docs/collector.md is out of date"; cat "$T/diff"; }
+
+CFG="$T/c.yml"
+write_coll_config "$CFG" "limits: {max_connections: 1, idle_timeout: 1s}"
+"$WCL" --keygen "$T/a1.key" "$T/a1.pub" || bad keygen
+"$WC" -c "$CFG" enroll --org council-a --agent a1 --pubkey "$T/a1.pub" >/dev/null || bad enroll
+start_collector "$CFG" || finish
+
+# one connection is the limit: a second one is closed at once
+client "$T/a1.key" hello sleep 1500 >"$T/first" 2>&1 &
+first=$!
+sleep 0.5
+client "$T/a1.key" hello >"$T/second" 2>&1
+grep -q '^WELCOME' "$T/second" && bad "a connection over max_connections was served" || ok "a connection over max_connections is not served"
+wait "$first"
+expect_grep '^WELCOME' "$T/first" "the first connection was served"
+expect_stat daemon.connections.refused 1 "the refused connection is counted"
+expect_grep 'refused: 1 connections is limits.max_connections' "$T/coll.log" "the refusal is logged with the peer"
+
+# idle: HELLO, then silence for longer than idle_timeout; the next batch finds it closed
+sleep 0.5
+gen_alerts "$T/one.json" 1 203.0.113.1
+client "$T/a1.key" hello sleep 2500 batch 1 "$T/one.json" >"$T/idle" 2>&1
+grep -q '^ACK' "$T/idle" && bad "an idle connection was kept" || ok "an idle connection is closed"
+expect_stat daemon.connections.idle_closed 1 "the idle close is counted"
+expect_grep '127\.0\.0\.1:[0-9]+ \(agent council-a/a1, key [0-9a-f]{16}\): idle for' "$T/coll.log" "the idle close is logged with the peer and agent"
+
+# not TLS at all
+perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new("127.0.0.1:$ARGV[0]") or die; print $s "GET / HTTP/1.0\r\n\r\n"; my $b; sysread($s, $b, 100); close $s' "$PORT"
+expect_stat daemon.connections.tls_failures 1 "a peer that does not speak TLS is counted"
+expect_grep '127\.0\.0\.1:[0-9]+: TLS handshake failed' "$T/coll.log" "the TLS failure is logged with the peer"
+
+# SIGHUP: a broken configuration is refused, the running one kept
+cp "$CFG" "$T/good.yml"
+STATS_CFG="$T/good.yml" # the commands read a good one
+echo "bogus_key: 1" >>"$CFG"
+kill -HUP "$COLL_PID"
+expect_stat daemon.reload_failures 1 "a broken reload is counted"
+expect_grep "$CFG:[0-9]+:[0-9]+: .*bogus_key" "$T/coll.log" "the reload error names file and line"
+client "$T/a1.key" hello batch 1 "$T/one.json" >"$T/after" 2>&1
+expect_grep '^ACK epoch=1 acked=1$' "$T/after" "the collector still serves after a broken reload"
+# a good one with another listen address: applied, except the listener
+write_coll_config "$CFG" "limits: {max_connections: 10, idle_timeout: 1s}" "retention_days: 30"
+sed -i 's/127.0.0.1:0/127.0.0.1:1/' "$CFG"
+kill -HUP "$COLL_PID"
+expect_stat daemon.reloads 1 "a good reload is counted"
+expect_grep 'take effect at the next start' "$T/coll.log" "a new listen address waits for a restart, and says so"
+client "$T/a1.key" hello sleep 300 >"$T/h1" 2>&1 &
+h1=$!
+sleep 0.1
+client "$T/a1.key" hello batch 2 "$T/one.json" >"$T/h2" 2>&1
+wait "$h1"
+expect_grep '^ACK epoch=1 acked=2$' "$T/h2" "the new max_connections applies at once"
+
+# a certificate that does not load: said, and the running one serves on
+write_coll_config "$CFG" "limits: {max_connections: 10, idle_timeout: 1s}" "tls: {cert: $T/none.pem, key: $T/none.key}"
+kill -HUP "$COLL_PID"
+expect_stat daemon.reloads 2 "the reload with a missing certificate is applied"
+expect_grep "tls: .*none\\.(pem|key).*: the running certificate is kept" "$T/coll.log" "a certificate that does not load is named, the running one kept"
+client "$T/a1.key" hello batch 3 "$T/one.json" >"$T/h3" 2>&1
+expect_grep '^ACK epoch=1 acked=3$' "$T/h3" "new connections still get the running certificate"
+
+kill -USR1 "$COLL_PID"
+sleep 0.3
+expect_grep '"reloads":2' "$T/cs/stats.json" "SIGUSR1 writes the stats file"
+stop_collector
+no_sanitizer_report "$T/coll.log" ward-collector
+finish
