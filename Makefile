@@ -126,7 +126,6 @@ UNIT_TESTS := \
 	test_wire \
 	test_tls \
 	test_feed \
-	test_spool \
 	test_collector \
 	test_store
 
