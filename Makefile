@@ -213,11 +213,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@echo "== ward-rules check rules/"
 	@$(BUILD)/ward-rules check rules
-	@echo "== ward-agent --once -c tests/data/demo/agent.yml  (the sample logs in tests/data/demo)"
-	@rm -rf build/demo && mkdir -p build/demo
-	@$(BUILD)/ward-agent --once -c tests/data/demo/agent.yml 2>build/demo/agent.log
-	@perl tools/alerts-table.pl build/demo/alerts.json
-	@echo "== the alerts, one JSON object a line (docs/alerts.md): build/demo/alerts.json"
+	@sh tools/demo.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
