@@ -358,10 +358,15 @@ static void on_batches(conn *k, const uint8_t *const *bodies, const size_t *lens
         }
         total = need;
     }
-    if (ok && store_group(k, b, ok, total) < 0)
-        return; /* refused (gap, store error): the rest is not looked at */
-    if (failed)
+    int refused = ok && store_group(k, b, ok, total) < 0; /* gap, store error */
+    if (failed && !refused)
         reject(k, code, "%s", err);
+    /* a run may have grown every buffer to max_batch_bytes: keep only small ones */
+    for (size_t i = 0; i < n; i++)
+        if (c->inflated[i].cap > (8u << 20)) {
+            ward_buf_fini(&c->inflated[i]);
+            ward_buf_init(&c->inflated[i]);
+        }
 }
 
 static int on_frame(conn *k, uint8_t type, const uint8_t *body, size_t len) {
