@@ -11,6 +11,14 @@
 awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/collector.md >"$T/doc-keys"
 grep '^| `' "$T/keys" | diff - "$T/doc-keys" >"$T/diff" && ok "docs/collector.md lists every key as --help-config does" || { bad "docs/collector.md is out of date"; cat "$T/diff"; }
 
+# every command has its --help; an unknown one is a usage error
+for c in enroll revoke list query stats feed keygen; do
+    "$WC" "$c" --help >"$T/help" 2>&1 && grep -q "^usage: ward-collector $c" "$T/help" || bad "$c --help"
+done
+ok "every command answers --help"
+"$WC" frobnicate >"$T/out" 2>&1
+[ $? -eq 2 ] && expect_grep "unknown command 'frobnicate'" "$T/out" "an unknown command is a usage error"
+
 CFG="$T/c.yml"
 write_coll_config "$CFG" "limits: {max_connections: 1, idle_timeout: 1s}"
 "$WCL" --keygen "$T/a1.key" "$T/a1.pub" || bad keygen
