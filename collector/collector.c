@@ -461,6 +461,7 @@ int coll_init(collector *c, const char *cfg_path, FILE *log) {
     ward_loop_timer_after(c->loop, &c->idle_timer, 1000);
     if (c->cfg.stats.interval_ms)
         ward_loop_timer_after(c->loop, &c->stats_timer, c->cfg.stats.interval_ms);
+    c->started = 1;
     coll_log(c, "info", "started: store %s (%s), feed version %llu", c->st.ops->name,
              c->cfg.store.type == STORE_POSTGRESQL ? "conninfo" : c->cfg.db_path,
              (unsigned long long)c->feed_version);

@@ -75,6 +75,7 @@ typedef struct collector {
     uint64_t last_corr_ms;
     ward_loop_timer corr_timer, retention_timer, stats_timer, stats_write_timer, idle_timer;
     int stats_dirty;
+    int started; /* coll_init succeeded: the stats file is written at exit */
     coll_stats n;
     uint64_t started_ms;
     FILE *log;
