@@ -19,6 +19,12 @@ ok "every command answers --help"
 "$WC" frobnicate >"$T/out" 2>&1
 [ $? -eq 2 ] && expect_grep "unknown command 'frobnicate'" "$T/out" "an unknown command is a usage error"
 
+# a state directory that cannot be made: named, exit 1
+printf 'collector: {state_dir: /proc/ward-nope, listen: "127.0.0.1:0"}\n' >"$T/nostate.yml"
+"$WC" -c "$T/nostate.yml" >"$T/out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && expect_grep 'error: /proc/ward-nope: cannot create' "$T/out" "a state directory that cannot be made is named, exit 1" || bad "exit status $rc without a state directory"
+
 CFG="$T/c.yml"
 write_coll_config "$CFG" "limits: {max_connections: 1, idle_timeout: 1s}"
 "$WCL" --keygen "$T/a1.key" "$T/a1.pub" || bad keygen
