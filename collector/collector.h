@@ -48,7 +48,7 @@ typedef struct coll_arena {
 
 /* Every counter of the daemon, in the stats file and in `ward-collector stats`. */
 typedef struct coll_stats {
-    uint64_t accepted, closed, refused_connections, tls_failures, idle_closed;
+    uint64_t accepted, closed, refused_connections, tls_failures, idle_closed, accept_errors;
     uint64_t hellos, batches, groups, alerts_stored, alerts_replayed, replays;
     uint64_t sightings, sightings_allowed, sightings_dropped;
     uint64_t feeds_sent, feed_version, correlations, correlation_errors;
@@ -67,7 +67,9 @@ typedef struct collector {
     ward_tls_ctx *tls;
     ward_key *feed_key; /* the collector's private key: signs the feed */
     int lfd;            /* the listener */
-    conn **conns;       /* every open connection */
+    int accept_paused;  /* out of descriptors: the listener is not watched for a moment */
+    ward_loop_timer accept_timer;
+    conn **conns; /* every open connection */
     size_t nconns, capconns;
     ward_buf feed_doc; /* the current signed feed document */
     uint64_t feed_version;

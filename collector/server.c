@@ -632,8 +632,22 @@ static void on_accept(void *ctx, int lfd, uint32_t events) {
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the connection waits in the backlog and the listener stays readable:
+                 * stop watching it for a moment instead of spinning on it */
+                c->n.accept_errors++;
+                coll_touch(c);
+                if (!c->accept_paused)
+                    coll_log(c, "warning",
+                             "accept: %s (%zu connections): accepting again in 100 ms",
+                             strerror(errno), c->nconns);
+                c->accept_paused = 1;
+                ward_loop_mod(c->loop, lfd, 0);
+                ward_loop_timer_after(c->loop, &c->accept_timer, 100);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 coll_log(c, "warning", "accept: %s", strerror(errno));
+            }
             return;
         }
         char peer[64];
@@ -676,6 +690,12 @@ static void on_accept(void *ctx, int lfd, uint32_t events) {
     }
 }
 
+static void on_accept_timer(void *ctx) {
+    collector *c = ctx;
+    if (c->lfd >= 0 && ward_loop_mod(c->loop, c->lfd, EPOLLIN) == 0)
+        c->accept_paused = 0;
+}
+
 int coll_listen(collector *c) {
     char host[256], port[8], err[256];
     if (coll_cfg_parse_listen(c->cfg.collector.listen, host, sizeof(host), port, err, sizeof(err)) <
@@ -716,11 +736,14 @@ int coll_listen(collector *c) {
         return -1;
     }
     c->lfd = fd;
+    ward_loop_timer_init(&c->accept_timer, on_accept_timer, c);
     coll_log(c, "info", "listening on %s", name);
     return 0;
 }
 
 void coll_server_close(collector *c) {
+    if (c->loop)
+        ward_loop_timer_stop(c->loop, &c->accept_timer);
     while (c->nconns)
         conn_free(c->conns[c->nconns - 1]);
     if (c->lfd >= 0) {
