@@ -224,6 +224,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
 	@bash bench/collector.sh $(BUILD)
+	@bash bench/ship.sh $(BUILD)
 
 FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed
 FUZZ_CC ?= clang
