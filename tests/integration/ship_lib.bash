@@ -85,6 +85,18 @@ wait_stored() {
     return 1
 }
 
+# wait_total N [SECONDS]: until the store (of $CFG) holds N alerts in all (cheaper than
+# wait_stored: a count, not the alerts)
+wait_total() {
+    local i=0 t=${2:-30}
+    while [ $i -lt $((t * 10)) ]; do
+        [ "$(STATS_CFG=$CFG coll_stat store.alerts)" -ge "$1" ] 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
 # check_stored AGENT FROM TO WHAT: the seq alerts FROM..TO stored, each exactly once
 check_stored() {
     local got
