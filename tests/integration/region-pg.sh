@@ -72,11 +72,14 @@ stop_bg "$PID_b1" b1
 sed -i "s/127.0.0.1:$P1/127.0.0.1:$P2/" "$T/b1.yml"
 gen "$T/b1/logs/app.log" 1001 2000
 replays() { STATS_CFG=$T/c2.yml coll_stat daemon.alerts_replayed; }
+kill -USR1 "$C2"
+sleep 0.3
 r0=$(replays)
 run_bg PID_b1 "$T/b1.yml" "$T/b1.log"
 wait_total 4000 || bad "not all of b1's alerts arrived after its move"
 check_stored b1 1 2000 "b1 moved to collector 2: 2000 alerts stored exactly once"
 expect_grep 'connected to collector 127\.0\.0\.1:'"$P2" "$T/b1.log" "b1 now ships to collector 2"
+kill -USR1 "$C2" # the stats file now
 sleep 0.3
 [ "$(replays)" = "$r0" ] && ok "collector 2 saw nothing of b1's again (alerts_replayed stays $r0)" || bad "b1 resent alerts after its move: alerts_replayed $r0 -> $(replays)"
 
