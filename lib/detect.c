@@ -224,7 +224,9 @@ static int tl_push(tlist *l, tseq *s) {
         size_t nc = l->cap ? l->cap * 2 : 4;
         tseq *p = realloc(l->v, nc * sizeof(*p));
         if (!p) {
+            /* emptied, so that a caller's cleanup of s frees nothing twice */
             free(s->t);
+            memset(s, 0, sizeof(*s));
             return -1;
         }
         l->v = p;

@@ -1,6 +1,6 @@
-/* Preloaded by agent-output.sh and agent-spool.sh: fsync fails with EIO on descriptors whose path contains
- * $WARD_FAIL_FSYNC, as it does on a disk that stopped taking writes (this machine has
- * no device mapper to make one). Every other fsync is the real one. */
+/* Preloaded by agent-output.sh and agent-spool.sh: fsync fails with EIO on descriptors whose path
+ * contains $WARD_FAIL_FSYNC, as it does on a disk that stopped taking writes (this machine has no
+ * device mapper to make one). Every other fsync is the real one. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
