@@ -305,4 +305,5 @@ rpm: deps
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (not in build/deb and build/rpm: the package builds' own trees, with their own objects)
+-include $(shell find build \( -path build/deb -o -path build/rpm \) -prune -o -name '*.d' -type f -print 2>/dev/null)
