@@ -132,13 +132,23 @@ as_user ward-collector /usr/sbin/ward-collector --check -c /etc/ward/collector.y
 sed 's/^\(  listen: \).*/\1"127.0.0.1:0"/' /etc/ward/collector.yml >"$T/collector.yml"
 echo "stats: {interval: 0}" >>"$T/collector.yml"
 chmod 0644 "$T/collector.yml"
-# run_collector LOG: as ward-collector, in the background; sets CPID and PORT
+# run_collector LOG [TRACEFILE]: as ward-collector, in the background, under strace when
+# TRACEFILE is given (and strace is here); sets CPID (the collector's pid) and PORT
 run_collector() {
-    local log=$1 i=0
-    setpriv --reuid=ward-collector --regid=ward-collector --init-groups --inh-caps=-all -- \
+    local log=$1 i=0 tr=
+    [ -n "${2:-}" ] && [ -n "$TRACE" ] && tr="$TRACE $2"
+    $tr setpriv --reuid=ward-collector --regid=ward-collector --init-groups --inh-caps=-all -- \
         /usr/sbin/ward-collector -c "$T/collector.yml" 2>"$log" &
     CPID=$!
+    CWAIT=$CPID # what stop waits for: the collector, or strace, which exits with its status
     PIDS="$PIDS $CPID"
+    if [ -n "$tr" ]; then # the traced program is strace's child
+        while [ $i -lt 100 ] && ! CPID=$(pgrep -P "$CWAIT" -x ward-collector); do
+            sleep 0.05
+            i=$((i + 1))
+        done
+        PIDS="$PIDS $CPID"
+    fi
     PORT=
     while [ $i -lt 200 ] && [ -z "$PORT" ]; do
         PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
@@ -154,14 +164,56 @@ run_collector() {
         }
         [ "$(ps -o user= -p "$CPID")" = ward-collector ] || bad "the collector runs as $(ps -o user= -p "$CPID")"
 }
-# stop PID NAME: SIGTERM, exit status 0
+# stop PID NAME [WAITPID]: SIGTERM, exit status 0 (of WAITPID, the shell's child that
+# exits with PID's status: strace)
 stop() {
     kill -TERM "$1"
-    wait "$1"
+    wait "${3:-$1}"
     local rc=$?
     [ "$rc" -eq 0 ] && ok "$2 stops on SIGTERM with status 0" || bad "$2 exit status $rc"
 }
-run_collector "$T/coll1.log"
+# The units' SystemCallFilter=@system-service ~@privileged @resources: every system call
+# the programs make below (traced with strace from their execve on) must be in it, or
+# under systemd it would fail with EPERM. Skipped without strace or systemd-analyze.
+TRACE=
+if command -v strace >/dev/null && systemd-analyze syscall-filter @system-service >/dev/null 2>&1; then
+    TRACE="strace -f -qq -o"
+fi
+# expand_group @GROUP: its system calls, nested groups expanded
+expand_group() {
+    systemd-analyze syscall-filter "$1" | sed -n '2,$p' | grep -v '^ *#' | awk '{print $1}' |
+        while read -r e; do
+            [ -z "$e" ] && continue
+            case $e in
+            @*) expand_group "$e" ;;
+            *) echo "$e" ;;
+            esac
+        done
+}
+# check_syscalls TRACEFILE PROGRAM: the calls PROGRAM made after its execve, against the filter
+check_syscalls() {
+    [ -n "$TRACE" ] || {
+        ok "skipped: the system call filter check needs strace and systemd-analyze"
+        return
+    }
+    [ -s "$T/allowed" ] || {
+        expand_group @system-service | sort -u >"$T/allow-all"
+        { expand_group @privileged; expand_group @resources; } | sort -u >"$T/deny"
+        comm -23 "$T/allow-all" "$T/deny" >"$T/allowed"
+    }
+    awk -v p="execve(\"$2\"" 'f { print } index($0, p) { f = 1 }' "$1" |
+        sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' | sort -u >"$1.used"
+    local n
+    n=$(wc -l <"$1.used")
+    if [ "$n" -lt 10 ]; then
+        bad "the trace of $2 has $n system calls: $1"
+        return
+    fi
+    comm -23 "$1.used" "$T/allowed" >"$1.denied"
+    [ ! -s "$1.denied" ] && ok "$2: its $n system calls are all allowed by the units' SystemCallFilter" ||
+        bad "$2 makes calls the unit's SystemCallFilter refuses: $(tr '\n' ' ' <"$1.denied")"
+}
+run_collector "$T/coll1.log" "$T/trace.coll"
 cp /var/lib/ward-collector/tls/ca.pem "$T/ca.pem" && chmod 0644 "$T/ca.pem" ||
     bad "no demo CA in /var/lib/ward-collector/tls"
 
@@ -195,10 +247,21 @@ as_user ward-collector /usr/sbin/ward-collector -c "$T/collector.yml" enroll --o
 
 line() { echo "Dec 10 06:55:$1 host sshd[24200]: Failed password for root from 192.0.2.$2 port 41090 ssh2" >>"$T/logs/auth.log"; }
 line 48 7
-setpriv --reuid=ward --regid=ward --init-groups --inh-caps=-all -- \
+tr=
+[ -n "$TRACE" ] && tr="$TRACE $T/trace.agent"
+$tr setpriv --reuid=ward --regid=ward --init-groups --inh-caps=-all -- \
     /usr/sbin/ward-agent --foreground -c "$T/agent.yml" 2>"$T/agent1.log" &
 APID=$!
+AWAIT=$APID
 PIDS="$PIDS $APID"
+if [ -n "$tr" ]; then
+    i=0
+    while [ $i -lt 100 ] && ! APID=$(pgrep -P "$AWAIT" -x ward-agent); do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    PIDS="$PIDS $APID"
+fi
 # stored MORE PATTERN: the collector's store holds more than MORE alerts of the agent with
 # PATTERN; sets NSTORED
 stored() {
@@ -231,7 +294,8 @@ done
 expect_grep '"connected":true' /var/lib/ward/stats.json "the agent's stats (SIGUSR1): connected to the collector"
 
 # the collector goes away: the next alert waits in the agent's spool
-stop "$CPID" "ward-collector"
+stop "$CPID" "ward-collector" "$CWAIT"
+check_syscalls "$T/trace.coll" /usr/sbin/ward-collector
 line 49 8
 i=0
 while ! grep -q '192\.0\.2\.8' /var/log/ward/alerts.json && [ $i -lt 200 ]; do
@@ -239,7 +303,8 @@ while ! grep -q '192\.0\.2\.8' /var/log/ward/alerts.json && [ $i -lt 200 ]; do
     i=$((i + 1))
 done
 sleep 0.3 # the spool's group commit (sync_interval 100ms)
-stop "$APID" "ward-agent"
+stop "$APID" "ward-agent" "$AWAIT"
+check_syscalls "$T/trace.agent" /usr/sbin/ward-agent
 as_user ward /usr/sbin/ward-agent spool-dump /var/lib/ward/spool >"$T/spool1" 2>&1
 grep -q '192\.0\.2\.8' "$T/spool1" && ok "the second alert waits in the spool" ||
     {
