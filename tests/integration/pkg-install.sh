@@ -10,28 +10,10 @@
 # (not ours to remove), and under the sanitizer run (the packages are not sanitized
 # builds: running them again would test nothing new).
 . "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/pkg_lib.bash"
 
-skip() {
-    ok "skipped: $*"
-    exit 0
-}
-[ -n "${WARD_SANITIZE:-}" ] && skip "the packages are tested once, not under ASan"
-[ "$(id -u)" -eq 0 ] || skip "needs root (dpkg -i)"
-command -v dpkg >/dev/null && command -v dpkg-buildpackage >/dev/null ||
-    skip "needs dpkg and dpkg-buildpackage (packaging/deps.sh installs them)"
+pkg_preflight
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
-
-# one such test at a time on a machine (two worktrees running make check)
-exec 9>/run/lock/ward-pkg-install.lock
-flock -w 600 9 || skip "another pkg-install test holds /run/lock/ward-pkg-install.lock"
-for p in ward-agent ward-collector; do
-    if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qv '^not-installed$'; then
-        skip "$p is installed on this machine already: not this test's to remove"
-    fi
-done
-for u in ward ward-collector; do
-    getent passwd "$u" >/dev/null && skip "a user $u exists already: not this test's to remove"
-done
 
 PIDS=
 pkg_cleanup() {
@@ -42,31 +24,8 @@ pkg_cleanup() {
 trap pkg_cleanup EXIT
 chmod 0755 "$T" # the configurations and the CA copy here are read by ward and ward-collector
 
-V1=$(sed -n '1s/[()]/ /gp' packaging/debian/changelog | awk '{print $2}')
-V2="$V1+upgradetest1" # sorts after V1 (dpkg --compare-versions)
-ARCH=$(dpkg --print-architecture)
-
-# build_debs VERSION: make deb VERSION=... unless its packages are newer than every source
-build_debs() {
-    local v=$1 d
-    d="build/deb/ward-agent_${v}_$ARCH.deb"
-    if [ -e "$d" ] && [ -e "build/deb/ward-collector_${v}_$ARCH.deb" ] &&
-        [ -z "$(find Makefile agent collector lib include tools rules man packaging docs README.md \
-            -newer "$d" -print -quit)" ]; then
-        return 0
-    fi
-    local t0=$SECONDS
-    make --no-print-directory deb VERSION="$v" >"$T/deb-$v.log" 2>&1 ||
-        {
-            bad "make deb VERSION=$v"
-            tail -30 "$T/deb-$v.log"
-            finish
-        }
-    ok "make deb VERSION=$v ($((SECONDS - t0)) s)"
-}
 build_debs "$V1"
 build_debs "$V2"
-deb() { echo "build/deb/$1_$2_$ARCH.deb"; }
 
 # --- install version N
 dpkg -i "$(deb ward-agent "$V1")" "$(deb ward-collector "$V1")" </dev/null >"$T/dpkg-i" 2>&1 &&
