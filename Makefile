@@ -271,7 +271,9 @@ install: all
 	done
 	for c in agent collector; do \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml ] || \
-		install -m 0644 packaging/etc/$$c.yml $(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml || exit 1; \
+		{ sed 's|/usr/share/ward/rules|$(PREFIX)/share/ward/rules|' packaging/etc/$$c.yml \
+			>$(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml && \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml; } || exit 1; \
 	done
 
 # make deb [VERSION=X.Y.Z]: Debian packages from a clean copy of the tree (the files git
