@@ -142,7 +142,7 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 .PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all deps check unit integration sanitize demo bench fuzz fuzz-smoke fuzz-long format format-check \
-	install clean
+	install deb rpm clean
 
 all: $(LIB) $(TOOL_BINS) $(TEST_PROGS)
 
@@ -287,18 +287,69 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
+# make install PREFIX=/usr DESTDIR=...: the programs, the rules, the man pages, the docs,
+# the systemd units (pointing at $(PREFIX)/sbin and $(SYSCONFDIR)) and the default
+# configurations (only where none is installed yet: an admin's configuration is kept).
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/ward
+DOCS := README.md docs/agent.md docs/alerts.md docs/collector.md docs/packaging.md \
+	docs/privacy.md docs/rules.md docs/store.md docs/wire.md
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/ward/rules \
-		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/ward-rules $(DESTDIR)$(PREFIX)/bin/ward-rules
 	install -m 0755 $(BUILD)/ward-agent $(DESTDIR)$(PREFIX)/sbin/ward-agent
 	install -m 0755 $(BUILD)/ward-collector $(DESTDIR)$(PREFIX)/sbin/ward-collector
 	cp -R rules/. $(DESTDIR)$(PREFIX)/share/ward/rules/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(PREFIX)/share/ward/rules
 	install -m 0644 man/ward-rules.1 $(DESTDIR)$(PREFIX)/share/man/man1/ward-rules.1
 	install -m 0644 man/ward-agent.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-agent.8
 	install -m 0644 man/ward-collector.8 $(DESTDIR)$(PREFIX)/share/man/man8/ward-collector.8
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	for u in ward-agent ward-collector; do \
+		sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			packaging/systemd/$$u.service >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service || exit 1; \
+	done
+	for c in agent collector; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml ] || \
+		{ sed 's|/usr/share/ward/rules|$(PREFIX)/share/ward/rules|' packaging/etc/$$c.yml \
+			>$(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml && \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/ward/$$c.yml; } || exit 1; \
+	done
+
+# make deb [VERSION=X.Y.Z]: Debian packages from a clean copy of the tree (the files git
+# knows, and new ones it does not ignore) in build/deb/ward-VERSION/, with packaging/debian
+# as its debian/; the .debs end up in build/deb/. VERSION other than the changelog's
+# adds a changelog entry in the copy (for upgrade tests).
+DEB_VERSION_CHANGELOG := $(shell sed -n '1s/[()]/ /gp' packaging/debian/changelog | awk '{print $$2}')
+VERSION ?= $(DEB_VERSION_CHANGELOG)
+DEB_TREE := build/deb/ward-$(VERSION)
+deb: deps
+	@sh packaging/export.sh $(DEB_TREE)
+	@cp -R packaging/debian $(DEB_TREE)/debian
+	@if [ "$(VERSION)" != "$(DEB_VERSION_CHANGELOG)" ]; then \
+		sh packaging/changelog-entry.sh $(VERSION) $(DEB_TREE)/debian/changelog; fi
+	cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b -j2
+	@ls build/deb/*_$(VERSION)_*.deb
+
+# make rpm [VERSION=X.Y.Z]: RPMs from packaging/rpm/ward.spec with rpmbuild, from a
+# tarball of the same copy, in build/rpm/ (RPMS/ARCH/*.rpm). --nodeps: the build
+# dependencies are Debian packages here, which rpm does not see.
+RPM_TOP = $(CURDIR)/build/rpm
+rpm: deps
+	@rm -rf build/rpm && mkdir -p build/rpm/SOURCES build/rpm/SPECS
+	@sh packaging/export.sh build/rpm/ward-$(VERSION)
+	@tar -C build/rpm -czf build/rpm/SOURCES/ward-$(VERSION).tar.gz ward-$(VERSION)
+	@rm -rf build/rpm/ward-$(VERSION)
+	rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' --define 'ward_version $(VERSION)' \
+		packaging/rpm/ward.spec
+	@ls build/rpm/RPMS/*/*.rpm
 
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (not in build/deb and build/rpm: the package builds' own trees, with their own objects)
+-include $(shell find build \( -path build/deb -o -path build/rpm \) -prune -o -name '*.d' -type f -print 2>/dev/null)
