@@ -96,7 +96,7 @@ COLLECTOR_SRCS := \
 	collector/extract.c
 
 # test programs the integration tests run
-TEST_PROGS := $(BUILD)/wire-client
+TEST_PROGS := $(BUILD)/wire-client $(BUILD)/collector-load
 
 UNIT_TESTS := \
 	test_diag \
@@ -173,6 +173,12 @@ $(BUILD)/tests/unit/test_collector: $(BUILD)/tests/unit/test_collector.o \
 
 $(BUILD)/wire-client: $(BUILD)/tests/integration/lib/wire-client.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# bench/collector.sh's load generator (and its baseline: the SQLite store alone)
+$(BUILD)/bench/collector-load.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
+$(BUILD)/collector-load: $(BUILD)/bench/collector-load.o $(BUILD)/collector/extract.o \
+		$(BUILD)/collector/config.o $(COLLECTOR_STORE_OBJS) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(STORE_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
