@@ -281,4 +281,5 @@ fail:
     return -1;
 }
 
-const store_ops store_sqlite_ops = STORE_DB_OPS("sqlite", sq_open, sq_close);
+const store_ops store_sqlite_ops =
+    STORE_DB_OPS("sqlite", sq_open, sq_close, store_db_group_begin, store_db_group_commit);
