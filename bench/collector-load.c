@@ -270,8 +270,10 @@ static int pump_in(agent *a, size_t idx) {
             return -1;
         }
     }
-    memmove(a->in.p, a->in.p + at, a->in.len - at);
-    a->in.len -= at;
+    if (at) {
+        memmove(a->in.p, a->in.p + at, a->in.len - at);
+        a->in.len -= at;
+    }
     return 0;
 }
 
