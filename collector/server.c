@@ -383,9 +383,14 @@ static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
         c->n.sightings_dropped += too_long;
         c->n.sightings += nsg;
         if (nsg && !c->corr_due) {
-            /* soon, not at once: a burst of batches is correlated together */
+            /* soon, not at once: a burst of batches is correlated together; and under a
+             * steady flow at most once per region.interval (each correlation reads the
+             * sightings of every indicator that came in: one read of an address seen
+             * in many batches, not one per 20 ms) */
+            uint64_t since = (uint64_t)now - c->last_corr_ms, iv = c->cfg.region.interval_ms;
             c->corr_due = 1;
-            ward_loop_timer_after(c->loop, &c->corr_timer, 20);
+            ward_loop_timer_after(c->loop, &c->corr_timer,
+                                  since >= iv || iv - since < 20 ? 20 : iv - since);
         }
     }
     coll_touch(c);
