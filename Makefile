@@ -96,7 +96,7 @@ COLLECTOR_SRCS := \
 	collector/extract.c
 
 # test programs the integration tests run
-TEST_PROGS := $(BUILD)/wire-client
+TEST_PROGS := $(BUILD)/wire-client $(BUILD)/collector-load
 
 UNIT_TESTS := \
 	test_diag \
@@ -180,6 +180,15 @@ FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,-
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/failalloc.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) $(FAILALLOC_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
+
+# bench/collector.sh's load generator (and its baseline: the SQLite store alone)
+$(BUILD)/bench/collector-load.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
+$(BUILD)/collector-load: $(BUILD)/bench/collector-load.o $(BUILD)/collector/extract.o \
+		$(BUILD)/collector/config.o $(COLLECTOR_STORE_OBJS) $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(STORE_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
 
 # Objects that include collector/store.h (as "store.h"), and the store's unit test.
 $(COLLECTOR_STORE_OBJS) $(BUILD)/tests/unit/test_store.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)

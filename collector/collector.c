@@ -218,6 +218,7 @@ static void write_stats(collector *c, ward_jw *w) {
     ward_jw_ku64(w, "hellos", n->hellos);
     ward_jw_ku64(w, "batches", n->batches);
     ward_jw_ku64(w, "transactions", n->groups);
+    ward_jw_ku64(w, "commits", n->commits);
     ward_jw_ku64(w, "alerts_stored", n->alerts_stored);
     ward_jw_ku64(w, "alerts_replayed", n->alerts_replayed);
     ward_jw_ku64(w, "replays", n->replays);
@@ -506,5 +507,6 @@ void coll_fini(collector *c) {
     free(c->fields);
     free(c->arena.p);
     free(c->conns);
+    free(c->gconns);
     free(c->cfg_path);
 }

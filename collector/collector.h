@@ -24,6 +24,8 @@
 #define COLLECTOR_VERSION "0.1.0"
 /* BATCH frames of one agent answered together (one transaction, one fsync) at most */
 #define COLL_GROUP 16
+/* a group commit commits as soon as its alerts add up to this many bytes */
+#define COLL_GROUP_BYTES (4u << 20)
 /* bytes read from one connection before what was read is answered, at most */
 #define COLL_READ_BURST (1u << 20)
 
@@ -49,7 +51,7 @@ typedef struct coll_arena {
 /* Every counter of the daemon, in the stats file and in `ward-collector stats`. */
 typedef struct coll_stats {
     uint64_t accepted, closed, refused_connections, tls_failures, idle_closed, accept_errors;
-    uint64_t hellos, batches, groups, alerts_stored, alerts_replayed, replays;
+    uint64_t hellos, batches, groups, commits, alerts_stored, alerts_replayed, replays;
     uint64_t sightings, sightings_allowed, sightings_dropped;
     uint64_t feeds_sent, feed_version, correlations, correlation_errors;
     uint64_t retention_runs, retention_deleted, retention_errors;
@@ -81,6 +83,12 @@ typedef struct collector {
     coll_stats n;
     uint64_t started_ms;
     FILE *log;
+    /* group commit (server.c): the connections whose batches wait for the commit */
+    int group_open;
+    size_t group_bytes; /* of the alerts of the open group */
+    conn **gconns;
+    size_t ngconns, capgconns;
+    uint64_t group_saved[8]; /* counters as they were when the group began */
     /* per batch scratch, kept between batches */
     ward_buf inflated[COLL_GROUP];
     struct ward_wire_rec *recs;
@@ -132,6 +140,11 @@ void coll_server_close(collector *c);
 
 /* Sends the current feed to every connection that asked for one and has an older one. */
 void coll_push_feed(collector *c);
+
+/* Commits the open group of batches (when there is one) and lets their ACKs go; when the
+ * commit fails, each connection of the group is refused (store error: the agents send
+ * again) and nothing is acknowledged. */
+void coll_group_commit(collector *c);
 
 /* Closes connections idle for longer than limits.idle_timeout. */
 void coll_expire_idle(collector *c);

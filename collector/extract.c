@@ -20,6 +20,8 @@ typedef struct rd {
     int in_array; /* values inside arrays are not wanted */
     char *const *fields;
     size_t nfields;
+    size_t flen[COLL_MAX_IND]; /* strlen(fields[i]) */
+    int fdot[COLL_MAX_IND];    /* fields[i] is a dotted path from the root */
     coll_arena *a;
     coll_fields *out;
     int ind_rank[COLL_MAX_IND]; /* 2: from ward.extracted or a full path, 1: ward.fields */
@@ -32,7 +34,9 @@ static int fail(rd *r, const char *what) {
     return -1;
 }
 
-static void ws(rd *r) {
+static inline void ws(rd *r) {
+    if (r->at < r->len && r->p[r->at] > ' ')
+        return; /* compact JSON: nothing to skip */
     while (r->at < r->len) {
         uint8_t c = r->p[r->at];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
@@ -104,6 +108,26 @@ static int hex4(rd *r, unsigned long *v) {
     return 0;
 }
 
+/* 1 for the bytes a string holds as they are (not '"', '\\', nor a control character) */
+static const uint8_t plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xa0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xb0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xc0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xd0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xe0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xf0 */
+};
+
 /* A string at r->at (the opening quote). With copy, its unescaped bytes and a NUL go to
  * the arena and *off is where they start. Keys are read with copy into key (keylen). */
 static int string(rd *r, int copy, size_t *off, char *key, size_t keycap, size_t *keylen) {
@@ -112,10 +136,12 @@ static int string(rd *r, int copy, size_t *off, char *key, size_t keycap, size_t
         *off = r->a->len;
     size_t kl = 0;
     for (;;) {
-        size_t run = r->at;
-        while (r->at < r->len && r->p[r->at] != '"' && r->p[r->at] != '\\' && r->p[r->at] >= 0x20)
-            r->at++;
-        size_t n = r->at - run;
+        size_t run = r->at, at = r->at;
+        const uint8_t *p = r->p;
+        while (at < r->len && plain[p[at]])
+            at++;
+        r->at = at;
+        size_t n = at - run;
         if (copy && n && arena_put(r->a, r->p + run, n) < 0)
             return fail(r, "out of memory");
         if (key) {
@@ -216,8 +242,8 @@ static int wanted(rd *r, size_t *ind, int *rank) {
         return W_ID;
     for (size_t i = 0; i < r->nfields; i++) {
         const char *f = r->fields[i];
-        size_t fl = strlen(f);
-        if (strchr(f, '.')) {
+        size_t fl = r->flen[i];
+        if (r->fdot[i]) {
             if (n == fl && memcmp(p, f, fl) == 0) {
                 *ind = i;
                 *rank = 2;
@@ -281,16 +307,16 @@ static int object(rd *r) {
         ws(r);
         if (r->at >= r->len || r->p[r->at] != '"')
             return fail(r, "a key was expected");
-        char key[128];
-        size_t kl = 0;
-        if (string(r, 0, NULL, key, sizeof(key), &kl) < 0)
+        /* the path to this member's value: base + "." + key, the key read straight
+         * into its place (unwanted when longer than 127 bytes or the path too long) */
+        size_t kat = base + (base ? 1 : 0), kl = 0;
+        size_t keycap = kat >= MAX_PATH ? 0 : MAX_PATH - kat < 128 ? MAX_PATH - kat : 128;
+        if (string(r, 0, NULL, r->path + kat, keycap, &kl) < 0)
             return -1;
-        /* the path to this member's value: base + "." + key (unwanted when too long) */
-        size_t need = base + (base ? 1 : 0) + kl;
-        if (kl < sizeof(key) && need < MAX_PATH) {
+        size_t need = kat + kl;
+        if (kl < keycap && need < MAX_PATH) {
             if (base)
                 r->path[base] = '.';
-            memcpy(r->path + base + (base ? 1 : 0), key, kl);
             r->plen = need;
         } else {
             r->plen = MAX_PATH; /* matches nothing */
@@ -444,6 +470,10 @@ int coll_extract(const uint8_t *json, size_t len, char *const *fields, size_t n,
     r.len = len;
     r.fields = fields;
     r.nfields = n < COLL_MAX_IND ? n : COLL_MAX_IND;
+    for (size_t i = 0; i < r.nfields; i++) {
+        r.flen[i] = strlen(fields[i]);
+        r.fdot[i] = strchr(fields[i], '.') != NULL;
+    }
     r.a = a;
     r.out = out;
     r.err = err;

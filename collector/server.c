@@ -41,7 +41,13 @@ struct conn {
     uint64_t epoch;
     int wants_feed;
     uint64_t feed_have;
+    /* group commit: what this connection stored waits for the commit of the group; its
+     * write queue is held (nothing of it is sent) from hold_at on until then */
+    int hold;
+    size_t hold_at;
 };
+
+static void set_events(conn *k);
 
 static size_t pending(const conn *k) {
     return k->out.len - k->out_done;
@@ -49,6 +55,10 @@ static size_t pending(const conn *k) {
 
 static void conn_free(conn *k) {
     collector *c = k->c;
+    if (k->hold) /* what it stored commits with the group; its ACKs are not sent */
+        for (size_t i = 0; i < c->ngconns; i++)
+            if (c->gconns[i] == k)
+                c->gconns[i] = NULL;
     ward_loop_del(c->loop, k->fd);
     ward_tls_free(k->t);
     close(k->fd);
@@ -103,6 +113,8 @@ static int on_hello(conn *k, const uint8_t *body, size_t len) {
     collector *c = k->c;
     ward_wire_hello h;
     char err[512];
+    /* WELCOME says what is stored: durably, so an open group is committed first */
+    coll_group_commit(c);
     if (ward_wire_hello_parse(body, len, &h) < 0)
         return reject(k, WARD_WIRE_E_MALFORMED, "HELLO of %zu bytes does not decode", len);
     c->n.hellos++;
@@ -206,6 +218,85 @@ static int batch_open(conn *k, const uint8_t *body, size_t len, ward_batch *b, i
     return 0;
 }
 
+/* ---- group commit: the batches of every connection answered in one loop iteration go to
+ * the store in one transaction (one fsync); each connection's ACKs are held until it
+ * commits (coll_group_commit, from the loop after the descriptors were handled). ---- */
+
+/* The counters a failed group takes back. */
+static void group_counters(collector *c, uint64_t *v, int restore) {
+    uint64_t *f[] = {&c->n.batches,           &c->n.groups,           &c->n.alerts_stored,
+                     &c->n.alerts_replayed,   &c->n.replays,          &c->n.sightings,
+                     &c->n.sightings_allowed, &c->n.sightings_dropped};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (restore)
+            *f[i] = v[i];
+        else
+            v[i] = *f[i];
+}
+
+/* Opens the group (when the store has group commit) and holds k's write queue. Returns 0
+ * or -1 (logged). */
+static int group_join(conn *k) {
+    collector *c = k->c;
+    char err[512];
+    if (!c->st.ops->group_begin)
+        return 0;
+    if (grow((void **)&c->gconns, &c->capgconns, c->ngconns + 1, sizeof(*c->gconns)) < 0) {
+        coll_log(c, "error", "group commit: out of memory");
+        return -1;
+    }
+    if (!c->group_open) {
+        if (c->st.ops->group_begin(&c->st, err, sizeof(err)) < 0) {
+            coll_log(c, "error", "store: %s", err);
+            return -1;
+        }
+        c->group_open = 1;
+        c->group_bytes = 0;
+        group_counters(c, c->group_saved, 0);
+    }
+    if (!k->hold) {
+        k->hold = 1;
+        k->hold_at = k->out.len;
+        c->gconns[c->ngconns++] = k;
+    }
+    return 0;
+}
+
+void coll_group_commit(collector *c) {
+    if (!c->group_open)
+        return;
+    char err[512];
+    c->group_open = 0;
+    int ok = c->st.ops->group_commit(&c->st, err, sizeof(err)) == 0;
+    if (ok) {
+        c->n.commits++;
+    } else {
+        coll_log(c, "error", "store: %s", err);
+        group_counters(c, c->group_saved, 1);
+    }
+    for (size_t i = 0; i < c->ngconns; i++) {
+        conn *k = c->gconns[i];
+        if (!k)
+            continue; /* closed meanwhile */
+        k->hold = 0;
+        if (!ok) {
+            /* none of its ACKs may go: what it sent is not stored */
+            k->out.len = k->hold_at;
+            if (k->state != ST_CLOSING)
+                reject(k, WARD_WIRE_E_STORE, "cannot store the batch: retry later");
+            else
+                ward_wire_error_put(&k->out, WARD_WIRE_E_STORE,
+                                    "cannot store the batch: retry later");
+        }
+        set_events(k); /* EPOLLOUT: the next turn of the loop writes the ACKs */
+    }
+    c->ngconns = 0;
+}
+
+static void on_after_io(void *ctx) {
+    coll_group_commit(ctx);
+}
+
 /* Stores the n checked, inflated and read batches b (total records, in c->recs and
  * c->fields) in one transaction and acknowledges each. Returns 0, or -1 after a refusal
  * (gap, store error). */
@@ -259,6 +350,8 @@ static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
     }
     uint64_t acked = 0, last = seq + total - 1;
     size_t stored = 0;
+    if (group_join(k) < 0)
+        return reject(k, WARD_WIRE_E_STORE, "cannot store the batch: retry later");
     int r = c->st.ops->store_batch(&c->st, k->ag.id, b[0].epoch, c->alerts, total, c->sights, nsg,
                                    now, &acked, &stored, err, sizeof(err));
     if (r == -2)
@@ -271,6 +364,7 @@ static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
     }
     c->n.batches += n;
     c->n.groups++;
+    c->group_bytes += c->recs[total - 1].p + c->recs[total - 1].len - c->recs[0].p;
     c->n.alerts_stored += stored;
     /* what was skipped is the start of the run: seq .. seq + total - stored - 1 */
     uint64_t before = seq + (total - stored) - 1;
@@ -289,9 +383,14 @@ static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
         c->n.sightings_dropped += too_long;
         c->n.sightings += nsg;
         if (nsg && !c->corr_due) {
-            /* soon, not at once: a burst of batches is correlated together */
+            /* soon, not at once: a burst of batches is correlated together; and under a
+             * steady flow at most once per region.interval (each correlation reads the
+             * sightings of every indicator that came in: one read of an address seen
+             * in many batches, not one per 20 ms) */
+            uint64_t since = (uint64_t)now - c->last_corr_ms, iv = c->cfg.region.interval_ms;
             c->corr_due = 1;
-            ward_loop_timer_after(c->loop, &c->corr_timer, 20);
+            ward_loop_timer_after(c->loop, &c->corr_timer,
+                                  since >= iv || iv - since < 20 ? 20 : iv - since);
         }
     }
     coll_touch(c);
@@ -300,6 +399,9 @@ static int store_group(conn *k, const ward_batch *b, size_t n, size_t total) {
         ward_wire_ack m = {0, b[i].epoch, acked};
         ward_wire_ack_put(&k->out, &m);
     }
+    /* a group big enough commits now: the disk writes the next one while it is read */
+    if (c->group_open && c->group_bytes >= COLL_GROUP_BYTES)
+        coll_group_commit(c);
     return 0;
 }
 
@@ -478,6 +580,8 @@ static void process(conn *k) {
 
 /* Writes what is queued. Returns 0 (all written, or TLS must wait: k->want) or -1. */
 static int flush(conn *k) {
+    if (k->hold)
+        return 0; /* ACKs of a group not committed yet */
     while (pending(k)) {
         ssize_t n = ward_tls_write(k->t, k->out.p + k->out_done, pending(k));
         if (n > 0) {
@@ -498,10 +602,10 @@ static int flush(conn *k) {
 }
 
 static void set_events(conn *k) {
-    uint32_t ev = k->want;
+    uint32_t ev = k->hold ? 0 : k->want;
     if (k->state != ST_CLOSING && pending(k) < k->c->cfg.limits.write_buffer)
         ev |= EPOLLIN;
-    if (pending(k))
+    if (pending(k) && !k->hold)
         ev |= EPOLLOUT;
     if (!ev)
         ev = EPOLLIN;
@@ -547,8 +651,8 @@ static void pump(conn *k) {
             send_feed(k);
         process(k);
         if (k->state == ST_CLOSING || pending(k) >= c->cfg.limits.write_buffer) {
-            if (k->want)
-                break; /* TLS waits: EPOLLOUT brings us back */
+            if (k->want || k->hold)
+                break; /* TLS waits, or the group's commit: EPOLLOUT brings us back */
             continue;  /* write what was answered */
         }
         if (k->in.len > c->cfg.limits.max_frame + WARD_WIRE_HDR_LEN)
@@ -737,11 +841,13 @@ int coll_listen(collector *c) {
     }
     c->lfd = fd;
     ward_loop_timer_init(&c->accept_timer, on_accept_timer, c);
+    ward_loop_after_io(c->loop, on_after_io, c);
     coll_log(c, "info", "listening on %s", name);
     return 0;
 }
 
 void coll_server_close(collector *c) {
+    coll_group_commit(c); /* what is in the group was checked: it is stored */
     if (c->loop)
         ward_loop_timer_stop(c->loop, &c->accept_timer);
     while (c->nconns)

@@ -93,6 +93,15 @@ typedef struct store_ops {
     int (*store_batch)(store *s, int64_t agent, uint64_t epoch, const store_alert *v, size_t n,
                        const store_sighting *sg, size_t nsg, int64_t now_ms, uint64_t *acked,
                        size_t *stored, char *err, size_t errlen);
+    /* Group commit (NULL where the backend has none: PostgreSQL). Between group_begin and
+     * group_commit every store_batch runs inside one transaction, each in a savepoint of
+     * its own: a gap or a replay undoes only its own batch and leaves the others of the
+     * group as they are. Nothing of the group is durable, nor visible to another
+     * connection, before group_commit returns 0; when it returns -1 (with err) none of
+     * it is stored. An error of one store_batch (-1, not a gap) fails the whole group:
+     * its commit returns -1. No other op may run while a group is open. */
+    int (*group_begin)(store *s, char *err, size_t errlen);
+    int (*group_commit)(store *s, char *err, size_t errlen);
     int (*query)(store *s, const store_query *q, store_alert_fn fn, void *ctx, char *err,
                  size_t errlen);
     /* Counts for `stats`, written as JSON members into w. */

@@ -145,30 +145,91 @@ static int run(store_db *db, int st, const store_param *pv, size_t pn, store_row
     return db->drv->exec(db, st, NULL, pv, pn, fn, ctx, changes, err, errlen);
 }
 
+/* A transaction of its own, or inside an open group a savepoint of the group's. */
 static int tx_begin(store_db *db, char *err, size_t errlen) {
-    if (db->drv->script(db, db->drv->begin_sql, err, errlen) < 0)
+    if (db->in_group && db->group_broken) {
+        store_db_err(db, err, errlen, "an earlier batch of this group failed");
         return -1;
+    }
+    if (db->drv->script(db, db->in_group ? "SAVEPOINT batch" : db->drv->begin_sql, err, errlen) <
+        0) {
+        if (db->in_group)
+            db->group_broken = 1;
+        return -1;
+    }
     db->in_tx = 1;
     return 0;
 }
 
 static int tx_commit(store_db *db, char *err, size_t errlen) {
     db->in_tx = 0;
+    char ignore[64];
+    if (db->in_group) {
+        if (db->drv->script(db, "RELEASE batch", err, errlen) < 0) {
+            db->group_broken = 1;
+            return -1;
+        }
+        return 0;
+    }
     if (db->drv->script(db, "COMMIT", err, errlen) < 0) {
-        char ignore[64];
         db->drv->script(db, "ROLLBACK", ignore, sizeof(ignore));
         return -1;
     }
     return 0;
 }
 
-/* Rolls back an open transaction; keeps the error that made us give up. */
-static void tx_abort(store_db *db) {
+/* Rolls back an open transaction (or the batch's savepoint); keeps the error that made
+ * us give up. broken: the batch failed (not a gap or a replay), which fails its group. */
+static void tx_abort_as(store_db *db, int broken) {
     if (!db->in_tx)
         return;
     char ignore[256];
-    db->drv->script(db, "ROLLBACK", ignore, sizeof(ignore));
     db->in_tx = 0;
+    if (!db->in_group) {
+        db->drv->script(db, "ROLLBACK", ignore, sizeof(ignore));
+        return;
+    }
+    if (broken || db->drv->script(db, "ROLLBACK TO batch", ignore, sizeof(ignore)) < 0 ||
+        db->drv->script(db, "RELEASE batch", ignore, sizeof(ignore)) < 0)
+        db->group_broken = 1;
+}
+
+static void tx_abort(store_db *db) {
+    tx_abort_as(db, 1);
+}
+
+int store_db_group_begin(store *s, char *err, size_t errlen) {
+    store_db *db = db_of(s);
+    if (db->in_group || db->in_tx) {
+        store_db_err(db, err, errlen, "a transaction is open already");
+        return -1;
+    }
+    if (db->drv->script(db, db->drv->begin_sql, err, errlen) < 0)
+        return -1;
+    db->in_group = 1;
+    db->group_broken = 0;
+    return 0;
+}
+
+int store_db_group_commit(store *s, char *err, size_t errlen) {
+    store_db *db = db_of(s);
+    char ignore[256];
+    if (!db->in_group) {
+        store_db_err(db, err, errlen, "no group is open");
+        return -1;
+    }
+    db->in_group = 0;
+    if (db->group_broken) {
+        db->group_broken = 0;
+        db->drv->script(db, "ROLLBACK", ignore, sizeof(ignore));
+        store_db_err(db, err, errlen, "a batch of the group failed: nothing of it is stored");
+        return -1;
+    }
+    if (db->drv->script(db, "COMMIT", err, errlen) < 0) {
+        db->drv->script(db, "ROLLBACK", ignore, sizeof(ignore));
+        return -1;
+    }
+    return 0;
 }
 
 /* One integer from the first row. */
@@ -495,12 +556,12 @@ int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_al
                      "agent %" PRId64 " epoch %" PRIu64 ": batch starts at seq %" PRIu64
                      " but only up to %" PRIu64 " is stored (a gap)",
                      agent, epoch, first, old);
-        tx_abort(db);
+        tx_abort_as(db, 0); /* a gap: the rest of a group goes on */
         *acked = old;
         return -2;
     }
     if (last <= old) {
-        tx_abort(db);
+        tx_abort_as(db, 0); /* a replay */
         *acked = old;
         return 0;
     }

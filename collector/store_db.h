@@ -59,6 +59,8 @@ struct store_db {
     const store_driver *drv;
     char label[160]; /* names the store in every message: "sqlite PATH", "postgresql ..." */
     int in_tx;
+    int in_group;     /* group_begin: store_batch uses savepoints of the group's transaction */
+    int group_broken; /* a batch of the open group failed: its commit rolls back */
 };
 
 /* The statements of the store (store_db.c has their SQL). */
@@ -126,6 +128,8 @@ int store_db_acked(store *s, int64_t agent, uint64_t epoch, uint64_t *acked, cha
 int store_db_store_batch(store *s, int64_t agent, uint64_t epoch, const store_alert *v, size_t n,
                          const store_sighting *sg, size_t nsg, int64_t now_ms, uint64_t *acked,
                          size_t *stored, char *err, size_t errlen);
+int store_db_group_begin(store *s, char *err, size_t errlen);
+int store_db_group_commit(store *s, char *err, size_t errlen);
 int store_db_query(store *s, const store_query *q, store_alert_fn fn, void *ctx, char *err,
                    size_t errlen);
 int store_db_stats(store *s, ward_jw *w, char *err, size_t errlen);
@@ -134,14 +138,16 @@ int store_db_correlate(store *s, int64_t since_ms, int64_t now_ms, unsigned k, i
                        char *err, size_t errlen);
 int store_db_feed(store *s, int64_t now_ms, ward_feed *out, char *err, size_t errlen);
 
-/* A backend's store_ops: its own name, open and close, the shared rest. */
-#define STORE_DB_OPS(NAME, OPEN, CLOSE)                                                            \
+/* A backend's store_ops: its own name, open and close, whether it has group commit
+ * (GROUP_BEGIN and GROUP_COMMIT: store_db_group_begin/_commit or NULL), the shared rest. */
+#define STORE_DB_OPS(NAME, OPEN, CLOSE, GROUP_BEGIN, GROUP_COMMIT)                                 \
     {                                                                                              \
-        .name = NAME, .open = OPEN, .close = CLOSE, .enroll = store_db_enroll,                     \
-        .revoke = store_db_revoke, .agent_by_key = store_db_agent_by_key,                          \
-        .agents_list = store_db_agents_list, .acked = store_db_acked,                              \
-        .store_batch = store_db_store_batch, .query = store_db_query, .stats = store_db_stats,     \
-        .retention = store_db_retention, .correlate = store_db_correlate, .feed = store_db_feed,   \
+        .name = NAME, .open = OPEN, .close = CLOSE, .group_begin = GROUP_BEGIN,                    \
+        .group_commit = GROUP_COMMIT, .enroll = store_db_enroll, .revoke = store_db_revoke,        \
+        .agent_by_key = store_db_agent_by_key, .agents_list = store_db_agents_list,                \
+        .acked = store_db_acked, .store_batch = store_db_store_batch, .query = store_db_query,     \
+        .stats = store_db_stats, .retention = store_db_retention, .correlate = store_db_correlate, \
+        .feed = store_db_feed,                                                                     \
     }
 
 /* The wall clock in Unix milliseconds (when a migration was applied). */

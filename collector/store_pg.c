@@ -411,4 +411,4 @@ fail:
     return -1;
 }
 
-const store_ops store_pg_ops = STORE_DB_OPS("postgresql", pg_open, pg_close);
+const store_ops store_pg_ops = STORE_DB_OPS("postgresql", pg_open, pg_close, NULL, NULL);

@@ -21,6 +21,14 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* Speed without touching durability (docs/store.md): a page cache that holds the
+ * indexes' hot pages (64 MiB instead of 2), the file read through a memory map instead
+ * of a pread and a copy per page, and a checkpoint every 16 MiB of WAL instead of every
+ * 4 MiB (each checkpoint copies the pages and fsyncs the database file). */
+#define SQ_TUNING                                                                                  \
+    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456; "                                   \
+    "PRAGMA wal_autocheckpoint = 4000"
+
 typedef struct sq {
     store_db db; /* first: s->impl points at both */
     sqlite3 *h;
@@ -247,6 +255,10 @@ static int sq_open(store *s, const char *path, char *err, size_t errlen) {
     sqlite3_extended_result_codes(q->h, 1);
     sqlite3_busy_timeout(q->h, BUSY_TIMEOUT_MS);
     char mode[16] = "";
+    /* 8 KiB pages for a new file (an existing one keeps its own): two alerts of ~1 KiB
+     * more a page, fewer pages to split, log and checkpoint; a sixth less CPU a batch */
+    if (sq_script(&q->db, "PRAGMA page_size = 8192", err, errlen) < 0)
+        goto fail;
     /* The first read of the file: a file that is not SQLite fails here. */
     if (sq_exec(&q->db, -1, "PRAGMA journal_mode = WAL", NULL, 0, row_mode, mode, NULL, err,
                 errlen) < 0)
@@ -255,7 +267,7 @@ static int sq_open(store *s, const char *path, char *err, size_t errlen) {
         store_db_err(&q->db, err, errlen, "cannot use WAL (journal mode is %s)", mode);
         goto fail;
     }
-    if (sq_script(&q->db, "PRAGMA synchronous = FULL", err, errlen) < 0 ||
+    if (sq_script(&q->db, "PRAGMA synchronous = FULL; " SQ_TUNING, err, errlen) < 0 ||
         store_db_migrate(&q->db, store_db_now_ms(), err, errlen) < 0)
         goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
@@ -273,4 +285,5 @@ fail:
     return -1;
 }
 
-const store_ops store_sqlite_ops = STORE_DB_OPS("sqlite", sq_open, sq_close);
+const store_ops store_sqlite_ops =
+    STORE_DB_OPS("sqlite", sq_open, sq_close, store_db_group_begin, store_db_group_commit);

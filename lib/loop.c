@@ -26,8 +26,15 @@ struct ward_loop {
     int sigfd;
     ward_loop_signal_fn sigfn;
     void *sigctx;
+    void (*after_io)(void *ctx);
+    void *after_ctx;
     int stop;
 };
+
+void ward_loop_after_io(ward_loop *l, void (*fn)(void *ctx), void *ctx) {
+    l->after_io = fn;
+    l->after_ctx = ctx;
+}
 
 uint64_t ward_loop_now_ms(void) {
     struct timespec ts;
@@ -246,6 +253,8 @@ int ward_loop_once(ward_loop *l, int timeout_ms) {
         s.fn(s.ctx, fd, ev[i].events);
         n++;
     }
+    if (k > 0 && l->after_io)
+        l->after_io(l->after_ctx);
     return n + fire_timers(l);
 }
 

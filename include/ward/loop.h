@@ -53,6 +53,11 @@ void ward_loop_timer_stop(ward_loop *l, ward_loop_timer *t);
  * through the loop with signalfd, so no handler runs asynchronously. Returns 0 or -1. */
 int ward_loop_signals(ward_loop *l, const int *sigs, size_t n, ward_loop_signal_fn fn, void *ctx);
 
+/* Calls fn(ctx) after the descriptors of each epoll_wait were handled, before the timers
+ * that are due then: what the callbacks began together can be finished together (the
+ * collector's group commit). NULL fn: none. */
+void ward_loop_after_io(ward_loop *l, void (*fn)(void *ctx), void *ctx);
+
 /* Runs until ward_loop_stop is called: waits for descriptors, fires due timers.
  * Returns 0, or -1 when epoll_wait fails for a reason other than EINTR. */
 int ward_loop_run(ward_loop *l);

@@ -97,6 +97,40 @@ static void test_collector_extract_bad_json(void **state) {
     free(a.p);
 }
 
+/* Keys are read straight into the path: a key of 128 bytes or more, and a path past 255
+ * bytes, match nothing (and nothing is written past the path, under ASan too), while a
+ * wanted field next to them is still found. */
+static void test_collector_extract_long_keys_and_paths(void **state) {
+    (void)state;
+    coll_arena a = {0};
+    coll_fields f;
+    char err[256], k120[121], k200[201], j[2048];
+    memset(k120, 'k', 120);
+    k120[120] = '\0';
+    memset(k200, 'q', 200);
+    k200[200] = '\0';
+    /* ward.<200>.extracted.src_ip: key too long; <120>.<120>.ward.extracted.src_ip and
+     * deeper: path too long; then the real one */
+    snprintf(
+        j, sizeof(j),
+        "{\"ward\":{\"%s\":{\"extracted\":{\"src_ip\":\"1.1.1.1\"}}},"
+        "\"%s\":{\"%s\":{\"%s\":{\"%s\":{\"ward\":{\"extracted\":{\"src_ip\":\"2.2.2.2\"}}}}}},"
+        "\"ward\":{\"extracted\":{\"src_ip\":\"3.3.3.3\"}}}",
+        k200, k120, k120, k120, k200);
+    assert_int_equal(extract(j, &a, &f, err), 0);
+    assert_string_equal(str(&a, f.ind[0]), "3.3.3.3");
+    /* a key of exactly 127 bytes still makes a path (ward.extracted.KEY) */
+    char k127[128];
+    memset(k127, 'z', 127);
+    k127[127] = '\0';
+    char *mine[] = {k127};
+    snprintf(j, sizeof(j), "{\"ward\":{\"extracted\":{\"%s\":\"v\"}}}", k127);
+    a.len = 0;
+    assert_int_equal(coll_extract((const uint8_t *)j, strlen(j), mine, 1, &a, &f, err, 256), 0);
+    assert_string_equal(str(&a, f.ind[0]), "v");
+    free(a.p);
+}
+
 static void test_collector_parse_time(void **state) {
     (void)state;
     int64_t ms;
@@ -196,6 +230,7 @@ int main(void) {
         cmocka_unit_test(test_collector_extract_fields),
         cmocka_unit_test(test_collector_extract_absent),
         cmocka_unit_test(test_collector_extract_bad_json),
+        cmocka_unit_test(test_collector_extract_long_keys_and_paths),
         cmocka_unit_test(test_collector_parse_time),
         cmocka_unit_test(test_collector_allow),
         cmocka_unit_test(test_collector_listen),

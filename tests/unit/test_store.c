@@ -557,6 +557,82 @@ static void test_store_batch_failure_rolls_back(void **state) {
     free(b);
 }
 
+/* Group commit (SQLite): four batches of three agents in one group. A gap of one agent
+ * and a replay of another undo only their own batch; the others are stored at the
+ * commit, and nothing is visible to another connection before it. */
+static void test_store_group_gap_and_replay_leave_the_rest(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    batch b;
+    uint64_t acked = 0;
+    size_t stored = 0;
+    make_batch(&b, 1, 3, 100);
+    assert_int_equal(store_b(f, 1, 1, &b, NULL, 0, &acked, &stored), 0); /* a2 has 1..3 */
+    assert_int_equal(f->s.ops->group_begin(&f->s, f->err, 512), 0);
+    make_batch(&b, 1, 4, 100);
+    assert_int_equal(store_b(f, 0, 1, &b, NULL, 0, &acked, &stored), 0); /* a1 new */
+    assert_int_equal(acked, 4);
+    assert_int_equal(stored, 4);
+    make_batch(&b, 7, 2, 100);
+    assert_int_equal(store_b(f, 2, 1, &b, NULL, 0, &acked, &stored), -2); /* a3: a gap */
+    assert_int_equal(acked, 0);
+    make_batch(&b, 1, 3, 100);
+    assert_int_equal(store_b(f, 1, 1, &b, NULL, 0, &acked, &stored), 0); /* a2: a replay */
+    assert_int_equal(acked, 3);
+    assert_int_equal(stored, 0);
+    make_batch(&b, 5, 2, 100);
+    store_sighting sg = {"src_ip", "192.0.2.9", "r.base", 100, 5};
+    assert_int_equal(store_b(f, 0, 1, &b, &sg, 1, &acked, &stored), 0); /* a1 goes on */
+    assert_int_equal(acked, 6);
+    /* another connection sees only what was committed before the group */
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 3);
+    assert_int_equal(f->s.ops->group_commit(&f->s, f->err, 512), 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 9);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM sightings"), 1);
+    uint64_t a1 = 0, a2 = 0, a3 = 9;
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &a1, f->err, 512), 0);
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[1], 1, &a2, f->err, 512), 0);
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[2], 1, &a3, f->err, 512), 0);
+    assert_int_equal(a1, 6);
+    assert_int_equal(a2, 3);
+    assert_int_equal(a3, 0);
+    /* the handle is out of the group: a batch commits on its own again */
+    make_batch(&b, 1, 1, 100);
+    assert_int_equal(store_b(f, 2, 1, &b, NULL, 0, &acked, &stored), 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 10);
+}
+
+/* A batch of the group that fails (not a gap) fails the whole group: none of it is
+ * stored, even the batches that had succeeded, and the next group works. */
+static void test_store_group_error_fails_all(void **state) {
+    fx *f = *state;
+    enroll_all(f);
+    batch b;
+    uint64_t acked = 0;
+    size_t stored = 0;
+    assert_int_equal(f->s.ops->group_begin(&f->s, f->err, 512), 0);
+    assert_int_equal(f->s.ops->group_begin(&f->s, f->err, 512), -1); /* one at a time */
+    make_batch(&b, 1, 4, 100);
+    assert_int_equal(store_b(f, 0, 1, &b, NULL, 0, &acked, &stored), 0);
+    assert_int_equal(
+        f->s.ops->store_batch(&f->s, 424242, 1, b.v, 1, NULL, 0, 1, &acked, &stored, f->err, 512),
+        -1);
+    assert_non_null(strstr(f->err, "no agent with id 424242"));
+    /* what comes after in the same group is refused at once */
+    assert_int_equal(store_b(f, 1, 1, &b, NULL, 0, &acked, &stored), -1);
+    assert_non_null(strstr(f->err, "an earlier batch of this group failed"));
+    assert_int_equal(f->s.ops->group_commit(&f->s, f->err, 512), -1);
+    assert_non_null(strstr(f->err, "nothing of it is stored"));
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 0);
+    assert_int_equal(f->s.ops->acked(&f->s, f->id[0], 1, &acked, f->err, 512), 0);
+    assert_int_equal(acked, 0);
+    assert_int_equal(f->s.ops->group_commit(&f->s, f->err, 512), -1); /* none open */
+    assert_int_equal(f->s.ops->group_begin(&f->s, f->err, 512), 0);
+    assert_int_equal(store_b(f, 0, 1, &b, NULL, 0, &acked, &stored), 0);
+    assert_int_equal(f->s.ops->group_commit(&f->s, f->err, 512), 0);
+    assert_int_equal(f->b->sql(f->target, "SELECT COUNT(*) FROM alerts"), 4);
+}
+
 static void test_store_acked_per_epoch(void **state) {
     fx *f = *state;
     enroll_all(f);
@@ -1225,6 +1301,10 @@ int main(void) {
     const struct CMUnitTest sqlite_tests[] = {
         STORE_TESTS(be_sqlite),
         cmocka_unit_test_prestate_setup_teardown(test_store_sqlite_file_private, setup, teardown,
+                                                 (void *)&be_sqlite),
+        cmocka_unit_test_prestate_setup_teardown(test_store_group_gap_and_replay_leave_the_rest,
+                                                 setup, teardown, (void *)&be_sqlite),
+        cmocka_unit_test_prestate_setup_teardown(test_store_group_error_fails_all, setup, teardown,
                                                  (void *)&be_sqlite),
         cmocka_unit_test(test_store_rules_set),
     };
