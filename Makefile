@@ -55,7 +55,8 @@ LIB_SRCS := \
 	lib/wire.c \
 	lib/tls.c \
 	lib/feed.c \
-	lib/spool.c
+	lib/spool.c \
+	lib/sandbox.c
 
 TOOLS := ward-rules
 ward-rules_SRCS := tools/ward-rules.c tools/import_fail2ban.c tools/sigma_report.c
@@ -77,7 +78,8 @@ AGENT_SRCS := \
 	agent/spool.c \
 	agent/resend.c \
 	agent/indicators.c \
-	agent/keygen.c
+	agent/keygen.c \
+	agent/confine.c
 AGENT_LIBS = $(shell pkg-config --libs libsystemd 2>/dev/null)
 
 # The collector's storage backends (collector/store.h); the collector's own sources are
@@ -93,7 +95,8 @@ COLLECTOR_SRCS := \
 	collector/collector.c \
 	collector/config.c \
 	collector/server.c \
-	collector/extract.c
+	collector/extract.c \
+	collector/confine.c
 
 # test programs the integration tests run
 TEST_PROGS := $(BUILD)/wire-client
@@ -127,7 +130,8 @@ UNIT_TESTS := \
 	test_tls \
 	test_feed \
 	test_collector \
-	test_store
+	test_store \
+	test_sandbox
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libward.a
