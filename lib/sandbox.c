@@ -141,6 +141,11 @@ int ward_sandbox_drop_user(const char *user, int allow_root, char *err, size_t e
         ward_errf(err, errlen, "still able to regain root after becoming '%s'", user);
         return -1;
     }
+#ifdef WARD_SANITIZED
+    /* the change of user made the process non-dumpable, and LeakSanitizer's ptrace of
+     * its own threads at exit needs it dumpable */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
     return check_no_caps(1, err, errlen) < 0 ? -1 : 1;
 }
 
@@ -407,7 +412,13 @@ static const int killed[] = {
 #define LEGACY_SYSCALLS
 #endif
 
-static const int allowed[] = {COMMON_SYSCALLS LEGACY_SYSCALLS};
+#ifdef WARD_SANITIZED
+#define SANITIZER_SYSCALLS , SYS_ptrace /* LeakSanitizer stops the threads at exit */
+#else
+#define SANITIZER_SYSCALLS
+#endif
+
+static const int allowed[] = {COMMON_SYSCALLS LEGACY_SYSCALLS SANITIZER_SYSCALLS};
 
 const int *ward_sandbox_allowed(int who, size_t *n) {
     (void)who; /* one list: the collector's extra calls (listen, accept4) are the agent's
