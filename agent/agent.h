@@ -413,6 +413,8 @@ void bm_fini(bm_store *b);
 /* Loads path into b. A missing file is not an error (*existed = 0). A damaged file is
  * an error naming path and line; b is then empty. Returns 0 or -1 (message in err). */
 int bm_load(bm_store *b, const char *path, int *existed, char *err, size_t errlen);
+/* A file record's key, "DEV:INO" in decimal, range-checked. Returns 0 or -1. */
+int bm_parse_devino(const char *key, uint64_t *dev, uint64_t *ino);
 /* Writes b to path atomically: temporary file, fsync, rename, fsync of the directory.
  * Returns 0 or -1 (message in err). */
 int bm_save(const bm_store *b, const char *path, char *err, size_t errlen);

@@ -137,7 +137,7 @@ int store_db_feed(store *s, int64_t now_ms, ward_feed *out, char *err, size_t er
 /* A backend's store_ops: its own name, open and close, the shared rest. */
 #define STORE_DB_OPS(NAME, OPEN, CLOSE)                                                            \
     {                                                                                              \
-        .name = NAME, .open = OPEN, .close = CLOSE, .enroll = store_db_enroll,                     \
+        .name = (NAME), .open = (OPEN), .close = (CLOSE), .enroll = store_db_enroll,               \
         .revoke = store_db_revoke, .agent_by_key = store_db_agent_by_key,                          \
         .agents_list = store_db_agents_list, .acked = store_db_acked,                              \
         .store_batch = store_db_store_batch, .query = store_db_query, .stats = store_db_stats,     \

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libpcre2-dev libyara-dev libssl-dev zlib1g-dev \
 libyaml-dev libsqlite3-dev libcmocka-dev libsystemd-dev systemd-journal-remote clang \
-clang-format perl python3 fail2ban tzdata libpq-dev postgresql sqlite3 nftables"
+clang-format clang-tidy cppcheck perl python3 fail2ban tzdata libpq-dev postgresql sqlite3 nftables"
 
 missing=""
 for p in $PKGS; do
