@@ -226,7 +226,7 @@ bench: deps
 	@sh bench/agent.sh $(BUILD)/ward-agent
 	@bash bench/collector.sh $(BUILD)
 
-FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed
+FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed fuzz_alert
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz

@@ -211,6 +211,7 @@ static void write_stats(collector *c, ward_jw *w) {
     ward_jw_ku64(w, "refused", n->refused_connections);
     ward_jw_ku64(w, "tls_failures", n->tls_failures);
     ward_jw_ku64(w, "idle_closed", n->idle_closed);
+    ward_jw_ku64(w, "accept_errors", n->accept_errors);
     ward_jw_ku64(w, "bytes_in", n->bytes_in);
     ward_jw_ku64(w, "bytes_out", n->bytes_out);
     ward_jw_obj_end(w);
@@ -413,6 +414,25 @@ static void on_signal(void *ctx, int signo) {
 
 /* ---- start and stop ---- */
 
+/* Every connection is a descriptor: the soft limit goes up to what max_connections needs
+ * (and the store, the listener, the loop), as far as the hard limit lets it. */
+static void raise_nofile(collector *c) {
+    struct rlimit rl;
+    rlim_t want = (rlim_t)c->cfg.limits.max_connections + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t to = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (to > rl.rlim_cur) {
+        rl.rlim_cur = to;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (to < want)
+        coll_log(c, "warning",
+                 "open files limited to %llu (hard limit): fewer than limits.max_connections "
+                 "%lld can be served",
+                 (unsigned long long)to, (long long)c->cfg.limits.max_connections);
+}
+
 int coll_init(collector *c, const char *cfg_path, int allow_root, FILE *log) {
     memset(c, 0, sizeof(*c));
     c->log = log;
@@ -451,6 +471,7 @@ int coll_init(collector *c, const char *cfg_path, int allow_root, FILE *log) {
         return -1;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(c);
     if (coll_listen(c) < 0)
         return -1;
     if (dropped)
@@ -469,6 +490,7 @@ int coll_init(collector *c, const char *cfg_path, int allow_root, FILE *log) {
     ward_loop_timer_after(c->loop, &c->idle_timer, 1000);
     if (c->cfg.stats.interval_ms)
         ward_loop_timer_after(c->loop, &c->stats_timer, c->cfg.stats.interval_ms);
+    c->started = 1;
     coll_log(c, "info", "started: store %s (%s), feed version %llu", c->st.ops->name,
              c->cfg.store.type == STORE_POSTGRESQL ? "conninfo" : c->cfg.db_path,
              (unsigned long long)c->feed_version);

@@ -48,7 +48,7 @@ typedef struct coll_arena {
 
 /* Every counter of the daemon, in the stats file and in `ward-collector stats`. */
 typedef struct coll_stats {
-    uint64_t accepted, closed, refused_connections, tls_failures, idle_closed;
+    uint64_t accepted, closed, refused_connections, tls_failures, idle_closed, accept_errors;
     uint64_t hellos, batches, groups, alerts_stored, alerts_replayed, replays;
     uint64_t sightings, sightings_allowed, sightings_dropped;
     uint64_t feeds_sent, feed_version, correlations, correlation_errors;
@@ -67,7 +67,9 @@ typedef struct collector {
     ward_tls_ctx *tls;
     ward_key *feed_key; /* the collector's private key: signs the feed */
     int lfd;            /* the listener */
-    conn **conns;       /* every open connection */
+    int accept_paused;  /* out of descriptors: the listener is not watched for a moment */
+    ward_loop_timer accept_timer;
+    conn **conns; /* every open connection */
     size_t nconns, capconns;
     ward_buf feed_doc; /* the current signed feed document */
     uint64_t feed_version;
@@ -75,6 +77,7 @@ typedef struct collector {
     uint64_t last_corr_ms;
     ward_loop_timer corr_timer, retention_timer, stats_timer, stats_write_timer, idle_timer;
     int stats_dirty;
+    int started; /* coll_init succeeded: the stats file is written at exit */
     coll_stats n;
     uint64_t started_ms;
     FILE *log;

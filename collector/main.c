@@ -674,7 +674,7 @@ static int run(const char *cfg_path) {
         coll_log(&c, "error", "event loop: %s", strerror(errno));
         rc = -1;
     }
-    if (c.loop && c.cfg.stats_path)
+    if (c.started)
         coll_write_stats(&c);
     coll_fini(&c);
     return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -358,10 +358,15 @@ static void on_batches(conn *k, const uint8_t *const *bodies, const size_t *lens
         }
         total = need;
     }
-    if (ok && store_group(k, b, ok, total) < 0)
-        return; /* refused (gap, store error): the rest is not looked at */
-    if (failed)
+    int refused = ok && store_group(k, b, ok, total) < 0; /* gap, store error */
+    if (failed && !refused)
         reject(k, code, "%s", err);
+    /* a run may have grown every buffer to max_batch_bytes: keep only small ones */
+    for (size_t i = 0; i < n; i++)
+        if (c->inflated[i].cap > (8u << 20)) {
+            ward_buf_fini(&c->inflated[i]);
+            ward_buf_init(&c->inflated[i]);
+        }
 }
 
 static int on_frame(conn *k, uint8_t type, const uint8_t *body, size_t len) {
@@ -628,8 +633,22 @@ static void on_accept(void *ctx, int lfd, uint32_t events) {
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the connection waits in the backlog and the listener stays readable:
+                 * stop watching it for a moment instead of spinning on it */
+                c->n.accept_errors++;
+                coll_touch(c);
+                if (!c->accept_paused)
+                    coll_log(c, "warning",
+                             "accept: %s (%zu connections): accepting again in 100 ms",
+                             strerror(errno), c->nconns);
+                c->accept_paused = 1;
+                ward_loop_mod(c->loop, lfd, 0);
+                ward_loop_timer_after(c->loop, &c->accept_timer, 100);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 coll_log(c, "warning", "accept: %s", strerror(errno));
+            }
             return;
         }
         char peer[64];
@@ -670,6 +689,12 @@ static void on_accept(void *ctx, int lfd, uint32_t events) {
         coll_touch(c);
         pump(k);
     }
+}
+
+static void on_accept_timer(void *ctx) {
+    collector *c = ctx;
+    if (c->lfd >= 0 && ward_loop_mod(c->loop, c->lfd, EPOLLIN) == 0)
+        c->accept_paused = 0;
 }
 
 int coll_listen(collector *c) {
@@ -713,11 +738,14 @@ int coll_listen(collector *c) {
         return -1;
     }
     c->lfd = fd;
+    ward_loop_timer_init(&c->accept_timer, on_accept_timer, c);
     coll_log(c, "info", "listening on %s", name);
     return 0;
 }
 
 void coll_server_close(collector *c) {
+    if (c->loop)
+        ward_loop_timer_stop(c->loop, &c->accept_timer);
     while (c->nconns)
         conn_free(c->conns[c->nconns - 1]);
     if (c->lfd >= 0) {

@@ -11,6 +11,20 @@
 awk '/^## Every key/ { on = 1; next } /^## / { on = 0 } on && /^\| `/' docs/collector.md >"$T/doc-keys"
 grep '^| `' "$T/keys" | diff - "$T/doc-keys" >"$T/diff" && ok "docs/collector.md lists every key as --help-config does" || { bad "docs/collector.md is out of date"; cat "$T/diff"; }
 
+# every command has its --help; an unknown one is a usage error
+for c in enroll revoke list query stats feed keygen; do
+    "$WC" "$c" --help >"$T/help" 2>&1 && grep -q "^usage: ward-collector $c" "$T/help" || bad "$c --help"
+done
+ok "every command answers --help"
+"$WC" frobnicate >"$T/out" 2>&1
+[ $? -eq 2 ] && expect_grep "unknown command 'frobnicate'" "$T/out" "an unknown command is a usage error"
+
+# a state directory that cannot be made: named, exit 1
+printf 'collector: {state_dir: /proc/ward-nope, listen: "127.0.0.1:0"}\n' >"$T/nostate.yml"
+"$WC" -c "$T/nostate.yml" >"$T/out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && expect_grep 'error: /proc/ward-nope: cannot create' "$T/out" "a state directory that cannot be made is named, exit 1" || bad "exit status $rc without a state directory"
+
 CFG="$T/c.yml"
 write_coll_config "$CFG" "limits: {max_connections: 1, idle_timeout: 1s}"
 "$WCL" --keygen "$T/a1.key" "$T/a1.pub" || bad keygen
@@ -76,4 +90,38 @@ sleep 0.3
 expect_grep '"reloads":2' "$T/cs/stats.json" "SIGUSR1 writes the stats file"
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
+
+# --- out of descriptors: the collector says so, pauses accepting (no busy loop), and
+# serves again once connections close
+rm -rf "$T/cs"
+write_coll_config "$CFG" "limits: {max_connections: 100}"
+"$WC" -c "$CFG" enroll --org council-a --agent a1 --pubkey "$T/a1.pub" >/dev/null || bad enroll
+# ASan's runtime wants descriptors of its own
+lim=40
+[ -n "${WARD_SANITIZE:-}" ] && lim=60
+(ulimit -n $lim && exec "$WC" -c "$CFG") 2>>"$T/fd.log" &
+COLL_PID=$!
+COLL_PIDS="$COLL_PIDS $COLL_PID"
+i=0
+PORT=
+while [ -z "$PORT" ] && [ $i -lt 100 ]; do
+    sleep 0.05
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/fd.log" 2>/dev/null)
+    i=$((i + 1))
+done
+expect_grep "open files limited to $lim \(hard limit\)" "$T/fd.log" "a descriptor limit below max_connections is said"
+pids=
+for i in $(seq 1 $((lim + 10))); do
+    client "$T/a1.key" --timeout 3000 hello sleep 2000 >/dev/null 2>&1 &
+    pids="$pids $!"
+done
+sleep 1.5
+expect_grep 'accept: Too many open files \([0-9]+ connections\): accepting again in 100 ms' "$T/fd.log" "running out of descriptors is logged"
+wait $pids
+client "$T/a1.key" hello >"$T/fd-after" 2>&1
+expect_grep '^WELCOME' "$T/fd-after" "once connections closed, the collector serves again"
+cpu=$(STATS_CFG="$CFG" coll_stat daemon.cpu_ms)
+[ "$cpu" != none ] && [ "$cpu" -lt 1500 ] && ok "no busy loop while out of descriptors (${cpu} ms CPU)" || bad "CPU ${cpu} ms while out of descriptors"
+stop_collector
+no_sanitizer_report "$T/fd.log" ward-collector
 finish

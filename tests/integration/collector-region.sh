@@ -11,6 +11,7 @@ write_coll_config "$CFG" \
     "region:" \
     "  min_orgs: 2" \
     "  window: 1h" \
+    "  ttl: 8s" \
     "  interval: 100ms" \
     "  indicator_fields: [src_ip]" \
     "  allow: [\"192.0.2.0/24\", \"2001:db8::/32\", \"gateway.example\"]"
@@ -61,6 +62,15 @@ expect_grep '^FEED version=[1-9][0-9]* n=2$' "$T/late" "FEED_GET 0 is answered w
 v=$(sed -n 's/^FEED version=\([0-9]*\).*/\1/p' "$T/late")
 client "$T/c1.key" --feed-pub "$T/cs/feed.pub" --timeout 700 hello feed-get "$v" wait-feed >"$T/current" 2>&1
 expect_grep '^TIMEOUT$' "$T/current" "an agent with the current version gets no FEED"
+
+# ttl: an entry expires 8 s after its last sighting, and leaves the exports
+i=0
+while [ -s "$T/list" ] && [ $i -lt 150 ]; do
+    sleep 0.1
+    "$WC" -c "$CFG" feed --format list >"$T/list" 2>&1
+    i=$((i + 1))
+done
+[ ! -s "$T/list" ] && ok "the indicators expire after region.ttl" || { bad "the indicators did not expire"; cat "$T/list"; }
 
 stop_collector
 no_sanitizer_report "$T/coll.log" ward-collector
