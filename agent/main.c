@@ -45,7 +45,8 @@ static const char usage[] =
     "keygen makes the agent's Ed25519 key pair (collector.key, default STATE_DIR/agent.key,\n"
     "and agent.pub next to it) and prints its fingerprint and how to enrol it; with\n"
     "--privacy, the secret of the pseudonyms instead (privacy.key, default\n"
-    "STATE_DIR/privacy.key). Existing files are never overwritten.\n"
+    "STATE_DIR/privacy.key). Existing files are never overwritten. Run as root, keygen\n"
+    "becomes agent.user first, so that the files are the agent's.\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -117,6 +118,22 @@ static int check(const char *path) {
     ward_engine_free(e);
     ward_cfg_free(&agent_cfg_table, &cfg);
     return bad ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* keygen as root: the keys are made as agent.user, so that the agent can read them once it
+ * has become that user (a root-owned 0600 key would lock it out). */
+static int keygen_user(const char *path, int allow_root) {
+    if (allow_root || (geteuid() != 0 && getuid() != 0))
+        return 0;
+    agent_cfg c;
+    int rc = agent_load_config(path, &c, stderr);
+    char err[512];
+    if (rc == 0 && ward_sandbox_drop_user(c.agent.user, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ward-agent: keygen: %s\n", err);
+        rc = -1;
+    }
+    ward_cfg_free(&agent_cfg_table, &c);
+    return rc;
 }
 
 /* Detaches from the terminal: fork, setsid, fork, stdio to /dev/null. */
@@ -199,6 +216,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ward-agent: keygen: unexpected argument '%s'\n", argv[optind + 1]);
             return EXIT_USAGE;
         }
+        if (keygen_user(cfg, allow_root) < 0)
+            return EXIT_FAILURE;
         return agent_keygen(cfg, privacy, stdout, stderr) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
     }
     if (privacy) {

@@ -130,6 +130,13 @@ kill -TERM "$COLL_PID"
 wait "$COLL_PID" && ok "collector: SIGTERM, exit 0" || bad "collector: exit status after SIGTERM"
 COLL_PID=
 no_sanitizer_report "$T/coll.log" collector
+# --- keygen as root makes the keys as the agent's user, who can then read them
+printf 'agent: {name: sbx, state_dir: %s/kstate, user: %s}\nrules: {paths: [%s/rules]}\noutputs: {stdout: true}\ncollector: {address: "127.0.0.1:1", insecure_skip_verify: true}\nsources:\n  - {type: file, paths: ["%s/logs/*.log"]}\n' "$W" "$U" "$W" "$W" >"$W/etc/k.yml"
+mkdir -p "$W/kstate"
+chown "$U:$U" "$W/kstate"
+"$WA" -c "$W/etc/k.yml" keygen >"$T/keygen.out" 2>&1 && ok "keygen as root exits 0" || { bad "keygen as root"; cat "$T/keygen.out"; }
+[ "$(stat -c %U "$W/kstate/agent.key" 2>/dev/null)" = "$U" ] && ok "keygen as root: the key is $U's" ||
+    bad "keygen as root: agent.key owned by $(stat -c %U "$W/kstate/agent.key" 2>&1)"
 # a command as root runs as the user as well
 "$WC" -c "$W/etc/c.yml" list >"$T/list" 2>&1 && ok "collector: list as root runs (as $U)" || { bad "collector list"; cat "$T/list"; }
 finish
