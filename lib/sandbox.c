@@ -382,9 +382,9 @@ static const int killed[] = {
         SYS_epoll_ctl, SYS_epoll_pwait, SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn,    \
         SYS_rt_sigpending, SYS_rt_sigtimedwait, SYS_sigaltstack, SYS_ioctl, SYS_fcntl, SYS_flock,  \
         SYS_fsync, SYS_fdatasync, SYS_ftruncate, SYS_truncate, SYS_fallocate, SYS_fadvise64,       \
-        SYS_getdents64, SYS_getcwd, SYS_chdir, SYS_fchdir, SYS_renameat, SYS_renameat2,            \
-        SYS_mkdirat, SYS_unlinkat, SYS_linkat, SYS_readlinkat, SYS_fchmod, SYS_fchmodat,           \
-        SYS_umask, SYS_faccessat, SYS_faccessat2, SYS_utimensat, SYS_gettimeofday,                 \
+        SYS_sync_file_range, SYS_getdents64, SYS_getcwd, SYS_chdir, SYS_fchdir, SYS_renameat,      \
+        SYS_renameat2, SYS_mkdirat, SYS_unlinkat, SYS_linkat, SYS_readlinkat, SYS_fchmod,          \
+        SYS_fchmodat, SYS_umask, SYS_faccessat, SYS_faccessat2, SYS_utimensat, SYS_gettimeofday,   \
         SYS_clock_gettime, SYS_clock_getres, SYS_clock_nanosleep, SYS_nanosleep, SYS_getpid,       \
         SYS_getppid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getgroups,  \
         SYS_getresuid, SYS_getresgid, SYS_capget, SYS_uname, SYS_sysinfo, SYS_getrlimit,           \
