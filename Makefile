@@ -145,7 +145,7 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 # $(BUILD)/%.o, not a narrower one.
 .PRECIOUS: $(BUILD)/%.o
 
-.PHONY: all deps check unit integration sanitize demo bench fuzz format format-check \
+.PHONY: all deps check unit integration sanitize demo bench fuzz fuzz-smoke fuzz-long format format-check \
 	install clean static cppcheck clang-tidy
 
 all: $(LIB) $(TOOL_BINS) $(TEST_PROGS)
@@ -178,8 +178,12 @@ $(BUILD)/tests/unit/test_collector: $(BUILD)/tests/unit/test_collector.o \
 $(BUILD)/wire-client: $(BUILD)/tests/integration/lib/wire-client.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
+# Unit tests can make allocations fail (tests/unit/failalloc.h).
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+	-Wl,--wrap=asprintf
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/failalloc.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) $(FAILALLOC_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(TEST_LIBS) -pthread
 
 # Objects that include collector/store.h (as "store.h"), and the store's unit test.
 $(COLLECTOR_STORE_OBJS) $(BUILD)/tests/unit/test_store.o: CPPFLAGS += -Icollector $(STORE_CFLAGS)
@@ -211,6 +215,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit integration
 	@$(MAKE) --no-print-directory sanitize
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory static
 	@sh tests/summary.sh
 
@@ -226,15 +231,57 @@ bench: deps
 	@sh bench/agent.sh $(BUILD)/ward-agent
 	@bash bench/collector.sh $(BUILD)
 
-FUZZ_HARNESSES := fuzz_decode fuzz_rules fuzz_framing fuzz_wire fuzz_feed fuzz_alert
+# Fuzzing: clang, libFuzzer, ASan+UBSan. The library is built once into build/fuzz/obj
+# with coverage instrumentation; each harness links it with fuzz/failalloc.c (allocation
+# failure injection, through -Wl,--wrap: tests/unit/failalloc.h). fuzz_decode.c is built once
+# per decoder.
 FUZZ_CC ?= clang
+FUZZ := build/fuzz
+FUZZ_DECODERS := raw syslog combined_access json kv auto fail2ban
+FUZZ_HARNESSES := fuzz_rules fuzz_sigma_condition fuzz_relit fuzz_framing fuzz_config \
+	$(FUZZ_DECODERS:%=fuzz_decode_%) fuzz_wire fuzz_feed fuzz_alert
+FUZZ_BINS := $(FUZZ_HARNESSES:%=$(FUZZ)/%)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
+FUZZ_AGENT_OBJS := $(FUZZ)/obj/agent/agent_config.o
+FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?= 2000
+
+$(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+# the wrappers and fuzz_run count calls: no coverage instrumentation for them
+FUZZ_FAILALLOC := $(FUZZ)/obj/tests/unit/failalloc.o $(FUZZ)/obj/fuzz/failalloc.o
+$(FUZZ_FAILALLOC): $(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -g -O1 $(WARNINGS) $(FUZZ_SAN) -D_GNU_SOURCE -MMD -MP -c $< -o $@
+
+$(FUZZ)/obj/fuzz_decode_%.o: fuzz/fuzz_decode.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -Ifuzz $(FUZZ_CFLAGS) $(PKG_CFLAGS) -MMD -MP \
+		-DFUZZ_DECODER=\"$*\" -c $< -o $@
+
+$(FUZZ)/obj/fuzz_%.o: fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -Ifuzz -Iagent $(FUZZ_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/fuzz_%.o $(FUZZ_FAILALLOC) $(FUZZ_AGENT_OBJS) $(FUZZ_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) $(FAILALLOC_WRAP) -o $@ $^ $(PKG_LIBS)
+
+.SECONDARY: $(FUZZ_HARNESSES:%=$(FUZZ)/obj/%.o)
+
 fuzz: deps
-	@mkdir -p build/fuzz
-	@for h in $(FUZZ_HARNESSES); do \
-		echo "fuzz: $$h"; \
-		$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
-			$(PKG_CFLAGS) fuzz/$$h.c $(LIB_SRCS) -o build/fuzz/$$h $(PKG_LIBS) || exit 1; \
-	done
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# Every harness for FUZZ_RUNS inputs after its seeds (make check runs it).
+fuzz-smoke: fuzz
+	@sh fuzz/run.sh smoke $(FUZZ_RUNS) $(FUZZ_HARNESSES)
+
+# Every harness for FUZZ_SECONDS, one after the other, growing build/fuzz/corpus/<name>.
+fuzz-long: fuzz
+	@sh fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
 
 # make static: cppcheck and clang-tidy (.clang-tidy) over the C sources, no finding
 # allowed. clang-tidy gets the compile flags directly (no compile_commands.json), two
@@ -255,7 +302,7 @@ clang-tidy:
 		'clang-tidy --quiet "$$@" -- $(TIDY_FLAGS) 2>/dev/null' _
 
 FORMAT_FILES = $(wildcard include/ward/*.h lib/*.c agent/*.c agent/*.h collector/*.c collector/*.h \
-	tools/*.c tests/unit/*.c tests/unit/*.h tests/integration/lib/*.c fuzz/*.c bench/*.c)
+	tools/*.c tests/unit/*.c tests/unit/*.h tests/integration/lib/*.c fuzz/*.c fuzz/*.h bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -2,11 +2,14 @@
  * cut into reads; the rest is the stream. Checks what the framer promises: every message
  * has 1..max bytes, at most max + 1 bytes are held, every byte consumed is accounted for
  * (message, cut, framing, held), an error does not consume the byte that caused it and
- * sticks, and the messages do not depend on how the stream is cut. */
+ * sticks, and the messages do not depend on how the stream is cut. Allocations fail as
+ * failalloc.h says: a framer that could not be made, or an error for lack of memory, ends
+ * that run, and the runs are then not compared. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "failalloc.h"
 #include "ward/framing.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,8 +44,12 @@ static void run(ward_framing_mode mode, size_t max, const uint8_t *data, size_t 
     memset(o, 0, sizeof(*o));
     o->hash = 0xcbf29ce484222325ull;
     ward_framing *f = ward_framing_new(mode, max);
-    if (!f)
-        __builtin_trap();
+    if (!f) {
+        if (!failalloc_failed())
+            __builtin_trap();
+        o->error = 1;
+        return;
+    }
     size_t off = 0, c = 0;
     ward_frame m;
     char err[128];
@@ -57,6 +64,10 @@ static void run(ward_framing_mode mode, size_t max, const uint8_t *data, size_t 
             take(o, &m, max);
         if (ward_framing_held(f) > max + 1 || p + n != data + off + k)
             __builtin_trap();
+        if (r < 0 && failalloc_failed()) {
+            o->error = 1;
+            break;
+        }
         if (r < 0) {
             if (n == 0 || ward_framing_next(f, &p, &n, &m, err, sizeof(err)) != -1 || !err[0])
                 __builtin_trap();
@@ -80,14 +91,14 @@ static void run(ward_framing_mode mode, size_t max, const uint8_t *data, size_t 
     ward_framing_free(f);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void body(const uint8_t *data, size_t size) {
     if (size < 3)
-        return 0;
+        return;
     ward_framing_mode mode = (ward_framing_mode)(data[0] % 3);
     size_t max = 1 + (size_t)data[1] * 4;
     size_t ncuts = data[2] % 8;
     if (size < 3 + ncuts)
-        return 0;
+        return;
     const uint8_t *cuts = data + 3;
     data += 3 + ncuts;
     size -= 3 + ncuts;
@@ -96,8 +107,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     run(mode, max, data, size, NULL, 0, &whole);
     run(mode, max, data, size, cuts, ncuts, &cut);
     run(mode, max, data, size, one, 1, &bytes);
+    if (failalloc_failed())
+        return;
     if (whole.hash != cut.hash || whole.hash != bytes.hash || whole.error != cut.error ||
         whole.error != bytes.error)
         __builtin_trap();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_run(body, data, size);
     return 0;
 }

@@ -223,8 +223,12 @@ static int tl_push(tlist *l, tseq *s) {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
         tseq *p = realloc(l->v, nc * sizeof(*p));
-        if (!p)
-            return -1; /* s stays the caller's to free (each one does) */
+        if (!p) {
+            /* emptied, so that a caller's cleanup of s frees nothing twice */
+            free(s->t);
+            memset(s, 0, sizeof(*s));
+            return -1;
+        }
         l->v = p;
         l->cap = nc;
     }

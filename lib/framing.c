@@ -309,8 +309,12 @@ int ward_framing_next(ward_framing *f, const uint8_t **p, size_t *n, ward_frame 
 
 int ward_framing_end(ward_framing *f, ward_frame *out) {
     int r = 0;
-    if (f->failed)
+    if (f->failed) {
+        /* a partial message held when memory ran out goes, counted */
+        f->st.cut_bytes += f->len;
+        f->len = 0;
         return 0;
+    }
     if (f->mode == WARD_FRAMING_LF) {
         size_t len = f->len;
         if (len && f->buf[len - 1] == '\r') {

@@ -346,6 +346,38 @@ static int clause_cmp_score(const void *a, const void *b) {
     return x > y ? -1 : x < y;
 }
 
+typedef struct scored {
+    double score;
+    uint32_t at; /* place before the sort: equal scores keep their order */
+    sset c;
+} scored;
+
+static int scored_cmp(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Sorts c best first, equal scores in their order (as glibc's merge sort did with
+ * clause_cmp_score). Each score is computed once: a score reads every byte of a clause
+ * (up to MAXCLAUSE members of MAXLEN bytes), and computing it in every comparison made
+ * this sort most of the extractor's time. Without memory for the scores, the comparison
+ * computes them. */
+static void sort_by_score(sset *c, uint32_t n) {
+    scored *t = malloc(n * sizeof(*t));
+    if (!t) {
+        qsort(c, n, sizeof(sset), clause_cmp_score);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        t[i] = (scored){clause_score(&c[i]), i, c[i]};
+    qsort(t, n, sizeof(*t), scored_cmp);
+    for (uint32_t i = 0; i < n; i++)
+        c[i] = t[i].c;
+    free(t);
+}
+
 #define SUBSUME_MAX 8 /* members of clauses compared for subsumption (cost is quadratic) */
 
 /* Does clause a imply clause b (every member of a contains a member of b)? Then b says
@@ -394,7 +426,7 @@ static cnf cnf_and(parser *ps, cnf a, cnf b) {
         r.c[r.n++] = c;
     }
     if (r.n > MAXCLAUSES) {
-        qsort(r.c, r.n, sizeof(sset), clause_cmp_score);
+        sort_by_score(r.c, r.n);
         r.n = MAXCLAUSES;
     }
     return r;
@@ -458,9 +490,9 @@ static cnf cnf_or(parser *ps, cnf a, cnf b) {
     if (a.n == 0 || b.n == 0)
         return r;
     if (a.n > OR_KEEP)
-        qsort(a.c, a.n, sizeof(sset), clause_cmp_score);
+        sort_by_score(a.c, a.n);
     if (b.n > OR_KEEP)
-        qsort(b.c, b.n, sizeof(sset), clause_cmp_score);
+        sort_by_score(b.c, b.n);
     uint32_t na = a.n > OR_KEEP ? OR_KEEP : a.n, nb = b.n > OR_KEEP ? OR_KEEP : b.n;
     for (uint32_t i = 0; i < na; i++)
         for (uint32_t j = 0; j < nb; j++) {

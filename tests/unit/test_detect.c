@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "failalloc.h"
 #include "ward/detect.h"
 
 /* ---- a YAML-to-node builder of our own, so these tests need only libyaml ---- */
@@ -1529,6 +1530,55 @@ static void test_detect_null_det_is_harmless(void **state) {
     ward_diags_fini(&d);
 }
 
+/* Every allocation of compiling a detection (values of every kind, encodings, a filter,
+ * the literals) can fail: the result is NULL or -1 with a diagnostic (or the diagnostic
+ * list marked as out of memory), never a crash, a double free or a leak. Found by
+ * fuzz_rules: a failed append to a value's variant list freed the value twice. */
+static void test_detect_out_of_memory_anywhere(void **state) {
+    (void)state;
+    ward_node *n = yparse("sel:\n"
+                          "  program: sshd\n"
+                          "  message|contains: ['Failed *password', '?oot']\n"
+                          "  cmd|windash|contains: ' -enc '\n"
+                          "  b|base64offset|contains: secret\n"
+                          "  w|wide|base64: abc\n"
+                          "  r|re|i: 'port \\d+'\n"
+                          "  ip|cidr: [10.0.0.0/8, '::1/128']\n"
+                          "  n|gt: 5\n"
+                          "  e|exists: true\n"
+                          "keywords: [Invalid user, 'auth*failure']\n"
+                          "filter_x: {user: root}\n"
+                          "condition: (sel or keywords) and not 1 of filter_*\n");
+    ward_node *f = yparse("f: {user|startswith: adm}\ncondition: not f\n");
+    unsigned long total = 0;
+    for (unsigned long k = 0; k == 0 || k <= total + 1; k++) {
+        for (int once = 0; once < 2; once++) {
+            ward_diags d;
+            ward_diags_init(&d);
+            failalloc_arm(k, once);
+            ward_detection *det = ward_detect_compile(n, "t.yml", "r1", &d);
+            if (det) {
+                size_t before = d.n;
+                if (ward_detect_add_filter(det, f, "t.yml", "r1", &d) < 0)
+                    assert_true(d.n > before || d.oom);
+                ward_relit r;
+                if (ward_detect_literals(det, &r) == 0)
+                    ward_relit_fini(&r);
+            } else {
+                assert_true(d.n > 0 || d.oom);
+            }
+            ward_detect_free(det);
+            unsigned long calls = failalloc_disarm();
+            if (k == 0)
+                total = calls;
+            ward_diags_fini(&d);
+        }
+    }
+    assert_true(total > 20);
+    tfree(f);
+    tfree(n);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_plain_values_are_whole_and_caseless),
@@ -1570,6 +1620,7 @@ int main(void) {
         cmocka_unit_test(test_detect_must_literals),
         cmocka_unit_test(test_detect_literals_are_sound),
         cmocka_unit_test(test_detect_null_det_is_harmless),
+        cmocka_unit_test(test_detect_out_of_memory_anywhere),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
