@@ -89,6 +89,9 @@ for c in CapInh CapPrm CapEff CapBnd CapAmb; do
 done
 expect_grep "running as user $U" "$T/agent.log" "agent: says which user it became"
 expect_grep 'sandbox: no_new_privs, seccomp' "$T/agent.log" "agent: says what confines it"
+# the bookmarks are written bookmark_interval after the alerts: wait for them
+i=0
+while [ $i -lt 100 ] && [ ! -e "$W/state/bookmarks" ]; do sleep 0.05; i=$((i + 1)); done
 [ "$(stat -c %U "$W/state/bookmarks" 2>/dev/null)" = "$U" ] && ok "agent: its state is written as $U" || bad "agent: bookmarks owned by $(stat -c %U "$W/state/bookmarks" 2>&1)"
 
 # --- SIGHUP still reloads; a path outside the sandbox added by the reload stays closed
