@@ -230,6 +230,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)/ward-rules
 	@sh bench/agent.sh $(BUILD)/ward-agent
 	@bash bench/collector.sh $(BUILD)
+	@bash bench/ship.sh $(BUILD)
 
 # Fuzzing: clang, libFuzzer, ASan+UBSan. The library is built once into build/fuzz/obj
 # with coverage instrumentation; each harness links it with fuzz/failalloc.c (allocation

@@ -8,97 +8,14 @@
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/agent_lib.bash"
 . "$(dirname "$0")/collector_lib.bash"
-PIDS=
-cleanup() {
-    for p in $PIDS $AGENT_PID $COLL_PID; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-# run_bg VAR CONFIG LOG: an agent in the background (LOG emptied first), its pid in VAR
-run_bg() {
-    : >"$3"
-    "$WA" --foreground -c "$2" 2>>"$3" &
-    printf -v "$1" '%s' "$!"
-    PIDS="$PIDS $!"
-}
-# stop_bg PID NAME: SIGTERM, and it must exit 0
-stop_bg() {
-    kill -TERM "$1"
-    wait "$1" || bad "$2's exit status"
-    PIDS=${PIDS/ $1/}
-}
-# wait_log PATTERN FILE [TENTHS]: until PATTERN (grep -E) is in FILE, 5 s at most
-wait_log() {
-    local i=0
-    until grep -qE -- "$1" "$2" 2>/dev/null || [ $i -ge "${3:-50}" ]; do sleep 0.1; i=$((i + 1)); done
-}
-
-# a free loopback port, so that the collector comes back where the agents expect it
-P=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0") or die; print $s->sockport')
+. "$(dirname "$0")/ship_lib.bash"
+# a fixed port, so that the collector comes back where the agents expect it
+P=$(free_port)
 CFG="$T/c.yml"
 write_coll_config "$CFG" "region: {min_orgs: 2, window: 1h, interval: 100ms, allow: [\"192.0.2.0/24\"]}"
 sed -i "s/127.0.0.1:0/127.0.0.1:$P/" "$CFG"
 start_collector "$CFG" || finish
 [ "$PORT" = "$P" ] && ok "the collector listens on 127.0.0.1:$P" || bad "collector port $PORT, not $P"
-
-# ship_config NAME FILE [extra top-level YAML lines]: an agent NAME with its own state and
-# logs ($T/NAME), the test rules, shipping to the collector
-ship_config() {
-    local n=$1 f=$2
-    shift 2
-    mkdir -p "$T/$n/logs"
-    {
-        echo "agent: {name: $n, state_dir: $T/$n/state}"
-        echo "rules: {paths: [tests/data/rules/agent, tests/data/rules/ship]}"
-        echo "outputs: {file: {path: $T/$n/alerts.json, fsync_interval: 20ms}}"
-        echo "stats: {interval: 0}"
-        echo "bookmark_interval: 50ms"
-        echo "sources:"
-        echo "  - {type: file, name: logs, paths: [\"$T/$n/logs/*.log\"], start_at: beginning, scan_interval: 100ms}"
-        echo "collector:"
-        echo "  address: 127.0.0.1:$P"
-        echo "  ca: $T/cs/tls/ca.pem"
-        echo "  server_name: localhost"
-        echo "  feed_key: $T/cs/feed.pub"
-        echo "  backoff_min: 50ms"
-        echo "  backoff_max: 500ms"
-        echo "  batch_max_records: 200"
-        for l in "$@"; do echo "$l"; done
-    } >"$f"
-}
-
-# stored AGENT: the collector's alerts of AGENT as "seq event.id rule" lines
-stored() {
-    "$WC" -c "$CFG" query --json 2>/dev/null | AG=$1 perl -MJSON::PP -ne '
-        my $o = decode_json($_); next unless $o->{agent} eq $ENV{AG};
-        my $a = $o->{alert}; my $s = $a->{ward}{extracted}{seq} // "-";
-        print "$s $a->{event}{id} $a->{rule}{id}\n"'
-}
-
-# wait_stored AGENT N [SECONDS]: until N alerts of AGENT are stored
-wait_stored() {
-    local i=0 t=${3:-30}
-    while [ $i -lt $((t * 5)) ]; do
-        [ "$(stored "$1" | wc -l)" -ge "$2" ] && return 0
-        sleep 0.2
-        i=$((i + 1))
-    done
-    return 1
-}
-
-# check_stored AGENT FROM TO WHAT: the seq alerts FROM..TO stored, each exactly once
-check_stored() {
-    local got
-    got=$(stored "$1" | perl -e '
-        my ($a, $b) = @ARGV; my (%n, %id);
-        while (<STDIN>) { my ($s, $id, $r) = split; $id{$id}++; $n{$s}++ if $r eq "test-seq" }
-        my @missing = grep { !$n{$_} } $a .. $b;
-        my $dups = grep { $_ > 1 } values %id;
-        print "missing=" . scalar(@missing) . (@missing ? " (first $missing[0])" : "") .
-              " duplicates=$dups\n"' "$2" "$3")
-    [ "$got" = "missing=0 duplicates=0" ] && ok "$4" || bad "$4: $got"
-}
 
 # ---- keygen, enrolment, exactly once ----
 A="$T/a1.yml"
@@ -142,10 +59,7 @@ expect_grep 'reconnecting in' "$T/agent.log" "the agent logged the failures and 
 
 # ---- kill -9 while sending, many times ----
 N=12000
-perl -e 'use Time::HiRes qw(usleep); my ($f, $a, $b) = @ARGV; open(my $o, ">>", $f) or die;
-         select((select($o), $| = 1)[0]);
-         for my $i ($a .. $b) { print $o "Dec  1 10:00:00 host gen[1]: SEQ $i\n";
-             usleep(1000) if $i % 20 == 0; }' "$T/a1/logs/app.log" 4001 "$N" &
+slow_gen "$T/a1/logs/app.log" 4001 "$N" &
 WRITER=$!
 PIDS="$WRITER"
 RANDOM=7
@@ -181,7 +95,6 @@ wait_log "refuses this agent's key" "$T/c1.log"
 expect_grep "refuses this agent's key \(.*fingerprint [0-9a-f]{64}\)" "$T/c1.log" "an agent not enrolled is told so, with its fingerprint"
 "$WC" -c "$CFG" enroll --org council-c --agent c1 --pubkey "$T/c1/state/agent.pub" >/dev/null || bad "enroll c1"
 : >"$T/agent.log"
-ssh_fail() { echo "Dec  1 10:00:00 host sshd[7]: Failed password for $2 from $3 port 4242 ssh2" >>"$1"; }
 ssh_fail "$T/a1/logs/app.log" root 203.0.113.7
 ssh_fail "$T/a1/logs/app.log" root 192.0.2.5
 start_agent "$A"
@@ -191,17 +104,11 @@ ssh_fail "$T/b1/logs/app.log" admin 192.0.2.5
 wait_log 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" 100
 expect_grep 'feed version [0-9]* from .* loaded: 1 indicators' "$T/c1.log" "the third agent loads the signed feed"
 L="$T/c1/logs/web.log"
-echo '203.0.113.70 - - [01/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
-echo '192.0.2.5 - - [01/Dec/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 1 "-" "x"' >>"$L"
-echo '203.0.113.7 - - [01/Dec/2026:10:00:02 +0000] "GET /a HTTP/1.1" 200 1 "-" "x"' >>"$L"
-echo '203.0.113.7 - - [01/Dec/2026:10:00:03 +0000] "GET /b HTTP/1.1" 200 1 "-" "x"' >>"$L"
-wait_log '"ward.regional"' "$T/c1/alerts.json"
-sleep 0.3
-perl -MJSON::PP -ne 'my $o = decode_json($_); next unless $o->{rule}{id} eq "ward.regional";
-    my $x = $o->{ward}{extracted};
-    print "$x->{indicator} $x->{indicator_field} $x->{orgs} $x->{rules} $o->{ward}{level} ",
-          ($o->{event}{original} =~ m{GET /(\w)} ? $1 : "-"), " ", ($x->{regional_id} ? "id" : "noid"), "\n"' \
-    "$T/c1/alerts.json" >"$T/regional"
+web_line "$L" 203.0.113.70 0
+web_line "$L" 192.0.2.5 0
+web_line "$L" 203.0.113.7 a
+web_line "$L" 203.0.113.7 b
+regional "$T/c1/alerts.json" >"$T/regional"
 [ "$(wc -l <"$T/regional")" = 1 ] && ok "one ward.regional alert (first occurrence only)" || { bad "ward.regional alerts:"; cat "$T/regional"; }
 expect_grep '^203\.0\.113\.7 src_ip 2 test-ssh-fail high a id$' "$T/regional" "ward.regional names the indicator, its field, orgs, rules and regional id, on the first line with it"
 grep -q '192\.0\.2\.5\|203\.0\.113\.70' "$T/regional" && bad "an allow-listed or longer address raised ward.regional" || ok "an allow-listed address and a longer one do not"
@@ -219,7 +126,7 @@ run_bg B_PID "$B" "$T/b1-bad.log"
 wait_log "feed from 127.0.0.1:$P refused" "$T/b1-bad.log"
 expect_grep "feed from $T/b1/state/feed refused: .*the feed loaded \\(version 0\\) is kept" "$T/b1-bad.log" "the kept feed no longer verifies: refused at start"
 expect_grep "feed from 127\\.0\\.0\\.1:$P refused" "$T/b1-bad.log" "the collector's feed does not verify: refused"
-echo '203.0.113.7 - - [01/Dec/2026:10:00:04 +0000] "GET /c HTTP/1.1" 200 1 "-" "x"' >>"$T/b1/logs/app.log"
+web_line "$T/b1/logs/app.log" 203.0.113.7 c
 sleep 0.5
 grep -q '"ward.regional"' "$T/b1/alerts.json" && bad "an unverified feed raised ward.regional" || ok "an unverified feed raises nothing"
 stop_bg "$B_PID" b1
