@@ -368,7 +368,8 @@ static int make_state_dir(agent *a) {
     return 0;
 }
 
-int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
+int agent_init(agent *a, const char *cfg_path, int flags, FILE *log) {
+    int once = flags & AGENT_ONCE;
     memset(a, 0, sizeof(*a));
     a->log = log;
     a->started_ms = agent_now_ms();
@@ -385,6 +386,9 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     if (gethostname(a->host, sizeof(a->host) - 1) < 0)
         snprintf(a->host, sizeof(a->host), "localhost");
     if (agent_load_config(cfg_path, &a->cfg, log) < 0)
+        return -1;
+    /* before a log, a rule or the state is read */
+    if (agent_drop_user(a, flags & AGENT_ALLOW_ROOT) < 0)
         return -1;
     size_t nerr = 0;
     a->engine = agent_load_rules(&a->cfg, log, &nerr);
@@ -437,6 +441,8 @@ int agent_init(agent *a, const char *cfg_path, int once, FILE *log) {
     if (a->cfg.collector.address && !(a->ship = agent_ship_new(a)))
         return -1;
     if (start_sources(a) < 0)
+        return -1;
+    if (agent_confine(a) < 0)
         return -1;
     if (!once)
         agent_ship_start(a->ship);

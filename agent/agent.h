@@ -225,8 +225,14 @@ int agent_load_config(const char *path, agent_cfg *cfg, FILE *err);
 /* Loads and compiles the rules the configuration names; every error goes to err and is
  * counted in *nerr. Returns the engine or NULL. */
 ward_engine *agent_load_rules(const agent_cfg *cfg, FILE *err, size_t *nerr);
-/* Sets the agent up and starts its sources. Returns 0 or -1 (logged). */
-int agent_init(agent *a, const char *cfg_path, int once, FILE *log);
+/* agent_init's flags */
+#define AGENT_ONCE 1       /* --once */
+#define AGENT_ALLOW_ROOT 2 /* --insecure-run-as-root: started as root, stay root */
+
+/* Sets the agent up and starts its sources: as root, becomes agent.user once the
+ * configuration is loaded; confined (confine.c) once every source is open. flags:
+ * AGENT_ONCE, AGENT_ALLOW_ROOT. Returns 0 or -1 (logged). */
+int agent_init(agent *a, const char *cfg_path, int flags, FILE *log);
 /* Reads what every source has now, commits and writes bookmarks. Returns 0 or -1. */
 int agent_drain(agent *a);
 /* Calls every source's stop (before the last commit). */
@@ -236,6 +242,15 @@ void agent_reload(agent *a);
 /* After a record: the group commit and the next bookmark write are scheduled. */
 void agent_touch(agent *a);
 void agent_fini(agent *a);
+
+/* ---- confine.c ---- */
+
+/* Started as root: becomes agent.user (unless allow_root); otherwise checks that no
+ * capability is held. Returns 0 or -1 (logged). */
+int agent_drop_user(agent *a, int allow_root);
+/* no_new_privs, seccomp, and Landlock over the paths the configuration names (unless
+ * agent.sandbox is false). Returns 0 or -1 (logged). */
+int agent_confine(agent *a);
 
 /* ---- stats.c ---- */
 
@@ -398,6 +413,8 @@ void bm_fini(bm_store *b);
 /* Loads path into b. A missing file is not an error (*existed = 0). A damaged file is
  * an error naming path and line; b is then empty. Returns 0 or -1 (message in err). */
 int bm_load(bm_store *b, const char *path, int *existed, char *err, size_t errlen);
+/* A file record's key, "DEV:INO" in decimal, range-checked. Returns 0 or -1. */
+int bm_parse_devino(const char *key, uint64_t *dev, uint64_t *ino);
 /* Writes b to path atomically: temporary file, fsync, rename, fsync of the directory.
  * Returns 0 or -1 (message in err). */
 int bm_save(const bm_store *b, const char *path, char *err, size_t errlen);

@@ -295,6 +295,13 @@ static const ward_cfg_key agent_keys[] = {
      "The agent's id in alerts (default: its name)."},
     {"state_dir", WARD_CFG_STR, CFG(agent.state_dir), 0, "/var/lib/ward", 0, 0, NULL, NULL, 0,
      "Where bookmarks and the stats file are kept; the agent's user must own it."},
+    {"user", WARD_CFG_STR, CFG(agent.user), 0, "ward", 0, 0, NULL, NULL, 0,
+     "Started as root, the agent becomes this user (with its groups, such as adm and "
+     "systemd-journal) before it reads a log or its state, and refuses to start when the user "
+     "does not exist (--insecure-run-as-root stays root)."},
+    {"sandbox", WARD_CFG_BOOL, CFG(agent.sandbox), 0, "true", 0, 0, NULL, NULL, 0,
+     "Confine the running agent: no new privileges, a seccomp allow-list of system calls, "
+     "and Landlock over the file system where the kernel has it (false: for debugging only)."},
 };
 static const ward_cfg_table agent_table = {
     "agent", agent_keys, sizeof(agent_keys) / sizeof(agent_keys[0]), sizeof(agent_cfg), NULL};

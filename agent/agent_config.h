@@ -52,6 +52,8 @@ typedef struct agent_cfg {
         char *name;      /* default: the host name */
         char *state_dir; /* bookmarks, stats */
         char *id;
+        char *user;  /* started as root, the agent becomes this user */
+        int sandbox; /* no_new_privs, seccomp and Landlock (false: debugging) */
     } agent;
     struct {
         char **paths;

@@ -251,6 +251,16 @@ static int num(const char *s, int base, uint64_t *out) {
     return 0;
 }
 
+int bm_parse_devino(const char *key, uint64_t *dev, uint64_t *ino) {
+    const char *colon = key ? strchr(key, ':') : NULL;
+    if (!colon || colon == key || colon - key > 20)
+        return -1;
+    char d[24];
+    memcpy(d, key, (size_t)(colon - key));
+    d[colon - key] = 0;
+    return num(d, 10, dev) < 0 || num(colon + 1, 10, ino) < 0 ? -1 : 0;
+}
+
 static int parse(bm_store *b, const char *path, const char *buf, size_t len, char *err,
                  size_t errlen) {
     const char *p = buf, *end = buf + len;
@@ -305,11 +315,10 @@ static int parse(bm_store *b, const char *path, const char *buf, size_t len, cha
             e.source = f[1];
             e.key = f[2];
             e.path = f[7];
-            unsigned long long dv, in;
-            char tail;
+            uint64_t dv, in;
             if (num(f[3], 10, &e.offset) < 0 || num(f[4], 10, &e.head_len) < 0 ||
                 num(f[5], 16, &e.head_hash) < 0 || num(f[6], 16, &e.id_hash) < 0 ||
-                e.head_len > 1024 || sscanf(f[2], "%llu:%llu%c", &dv, &in, &tail) != 2) {
+                e.head_len > 1024 || bm_parse_devino(f[2], &dv, &in) < 0) {
                 snprintf(err, errlen, "%s:%d: bad file record", path, line);
                 bad = 1;
             }

@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "ward/crypto.h"
+#include "ward/sandbox.h"
 #include "ward/tls.h"
 
 #define EXIT_USAGE 2
@@ -33,11 +34,19 @@ static const char usage[] =
     "      --once         read every source to its current end, write the alerts and the\n"
     "                     bookmarks, exit (tests, back-fills)\n"
     "      --help-config  print every configuration key with its type, default and meaning\n"
+    "      --insecure-run-as-root\n"
+    "                     started as root, stay root instead of becoming agent.user (tests;\n"
+    "                     the environment variable " WARD_SANDBOX_ROOT_ENV "=1 does the same)\n"
+    "\n"
+    "Started as root, the agent becomes agent.user (default ward) with its groups, and refuses\n"
+    "to start when that user does not exist. Once its sources are open it confines itself\n"
+    "(no new privileges, a seccomp filter, Landlock): see agent.sandbox.\n"
     "\n"
     "keygen makes the agent's Ed25519 key pair (collector.key, default STATE_DIR/agent.key,\n"
     "and agent.pub next to it) and prints its fingerprint and how to enrol it; with\n"
     "--privacy, the secret of the pseudonyms instead (privacy.key, default\n"
-    "STATE_DIR/privacy.key). Existing files are never overwritten.\n"
+    "STATE_DIR/privacy.key). Existing files are never overwritten. Run as root, keygen\n"
+    "becomes agent.user first, so that the files are the agent's.\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -111,6 +120,22 @@ static int check(const char *path) {
     return bad ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* keygen as root: the keys are made as agent.user, so that the agent can read them once it
+ * has become that user (a root-owned 0600 key would lock it out). */
+static int keygen_user(const char *path, int allow_root) {
+    if (allow_root || (geteuid() != 0 && getuid() != 0))
+        return 0;
+    agent_cfg c;
+    int rc = agent_load_config(path, &c, stderr);
+    char err[512];
+    if (rc == 0 && ward_sandbox_drop_user(c.agent.user, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ward-agent: keygen: %s\n", err);
+        rc = -1;
+    }
+    ward_cfg_free(&agent_cfg_table, &c);
+    return rc;
+}
+
 /* Detaches from the terminal: fork, setsid, fork, stdio to /dev/null. */
 static int daemonize(void) {
     pid_t p = fork();
@@ -136,13 +161,14 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG, OPT_PRIVACY };
+    enum { OPT_CHECK = 256, OPT_FG, OPT_ONCE, OPT_HELPCFG, OPT_PRIVACY, OPT_ROOT };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, OPT_CHECK},
                                              {"foreground", no_argument, NULL, OPT_FG},
                                              {"once", no_argument, NULL, OPT_ONCE},
                                              {"help-config", no_argument, NULL, OPT_HELPCFG},
                                              {"privacy", no_argument, NULL, OPT_PRIVACY},
+                                             {"insecure-run-as-root", no_argument, NULL, OPT_ROOT},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -150,6 +176,8 @@ int main(int argc, char **argv) {
         return agent_spool_tool(argc - 1, argv + 1);
     const char *cfg = "/etc/ward/agent.yml";
     int do_check = 0, fg = 0, once = 0, privacy = 0, c;
+    const char *env_root = getenv(WARD_SANDBOX_ROOT_ENV);
+    int allow_root = env_root && strcmp(env_root, "1") == 0;
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -166,6 +194,9 @@ int main(int argc, char **argv) {
             break;
         case OPT_PRIVACY:
             privacy = 1;
+            break;
+        case OPT_ROOT:
+            allow_root = 1;
             break;
         case OPT_HELPCFG:
             return ward_cfg_doc(&agent_cfg_table, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
@@ -185,6 +216,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ward-agent: keygen: unexpected argument '%s'\n", argv[optind + 1]);
             return EXIT_USAGE;
         }
+        if (keygen_user(cfg, allow_root) < 0)
+            return EXIT_FAILURE;
         return agent_keygen(cfg, privacy, stdout, stderr) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
     }
     if (privacy) {
@@ -201,15 +234,17 @@ int main(int argc, char **argv) {
      * threshold match): name it once. A change of zone needs a restart. */
     setenv("TZ", ":/etc/localtime", 0);
     tzset();
-    if (geteuid() == 0)
-        fprintf(stderr, "ward-agent: warning: running as root; the agent needs only to read "
-                        "logs (groups adm and systemd-journal) and to write its state_dir\n");
+    if (geteuid() == 0 && allow_root)
+        fprintf(stderr, "ward-agent: warning: running as root (--insecure-run-as-root); the "
+                        "agent needs only to read logs (groups adm and systemd-journal) and to "
+                        "write its state_dir\n");
     if (!fg && !once && daemonize() < 0) {
         fprintf(stderr, "ward-agent: cannot detach: %s\n", strerror(errno));
         return EXIT_FAILURE;
     }
     agent a;
-    int rc = agent_init(&a, cfg, once, stderr);
+    int rc =
+        agent_init(&a, cfg, (once ? AGENT_ONCE : 0) | (allow_root ? AGENT_ALLOW_ROOT : 0), stderr);
     if (rc == 0 && !once && ward_loop_run(a.loop) < 0) {
         agent_log(&a, "error", "event loop: %s", strerror(errno));
         rc = -1;

@@ -610,8 +610,8 @@ static void find_rotated(fsrc *f, const bm_store *bm) {
     while ((e = bm_next(bm, f->s->name, &it))) {
         if (!e->kind || strcmp(e->kind, "file") != 0 || !e->path || !e->key)
             continue;
-        unsigned long long dev, ino;
-        if (sscanf(e->key, "%llu:%llu", &dev, &ino) != 2 || find_ino(f, (dev_t)dev, (ino_t)ino))
+        uint64_t dev, ino;
+        if (bm_parse_devino(e->key, &dev, &ino) < 0 || find_ino(f, (dev_t)dev, (ino_t)ino))
             continue;
         char *tmp = strdup(e->path);
         if (!tmp)

@@ -765,6 +765,7 @@ static void on_accept(void *ctx, int fd, uint32_t events) {
     ssrc *f = ctx;
     for (int i = 0; i < ACCEPTS && !f->held; i++) {
         struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
         socklen_t sl = sizeof(ss);
         int c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0) {
@@ -854,6 +855,7 @@ static int open_socket(ssrc *f) {
         return -1;
     }
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
     socklen_t sl = sizeof(ss);
     if (getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0)
         fmt_addr(&ss, f->bound, sizeof(f->bound));

@@ -14,13 +14,34 @@
 
 /* ---- drops not yet reported, kept across restarts ---- */
 
+/* One number after the word w: "w N" (strtoull, range-checked). Returns the rest or NULL. */
+static const char *word_num(const char *s, const char *w, unsigned long long *v) {
+    size_t n = strlen(w);
+    if (strncmp(s, w, n) != 0 || s[n] != ' ' || s[n + 1] < '0' || s[n + 1] > '9')
+        return NULL;
+    char *e;
+    errno = 0;
+    *v = strtoull(s + n + 1, &e, 10);
+    return errno ? NULL : e;
+}
+
+/* "dropped N first_ms T0 last_ms T1\n" */
+static int parse_drops(const char *s, unsigned long long *n, unsigned long long *t0,
+                       unsigned long long *t1) {
+    if (!(s = word_num(s, "dropped", n)) || *s++ != ' ' || !(s = word_num(s, "first_ms", t0)) ||
+        *s++ != ' ' || !(s = word_num(s, "last_ms", t1)))
+        return -1;
+    return *s == '\n' || *s == 0 ? 0 : -1;
+}
+
 static void load_drops(agent *a) {
     agent_spool *sp = &a->sp;
     FILE *f = fopen(sp->drop_path, "r");
     if (!f)
         return;
-    unsigned long long n, t0, t1;
-    if (fscanf(f, "dropped %llu first_ms %llu last_ms %llu", &n, &t0, &t1) == 3 && n) {
+    unsigned long long n = 0, t0 = 0, t1 = 0;
+    char line[256];
+    if (fgets(line, sizeof(line), f) && parse_drops(line, &n, &t0, &t1) == 0 && n) {
         sp->unreported = sp->saved = n;
         sp->drop_first_ms = t0;
         sp->drop_last_ms = t1;

@@ -434,7 +434,7 @@ static void raise_nofile(collector *c) {
                  (unsigned long long)to, (long long)c->cfg.limits.max_connections);
 }
 
-int coll_init(collector *c, const char *cfg_path, FILE *log) {
+int coll_init(collector *c, const char *cfg_path, int allow_root, FILE *log) {
     memset(c, 0, sizeof(*c));
     c->log = log;
     c->lfd = -1;
@@ -445,6 +445,10 @@ int coll_init(collector *c, const char *cfg_path, FILE *log) {
     if (!(c->cfg_path = strdup(cfg_path)))
         return -1;
     if (coll_cfg_load(cfg_path, &c->cfg, log) < 0)
+        return -1;
+    /* before the state or the store is touched */
+    int dropped = coll_drop_user(&c->cfg, allow_root, log);
+    if (dropped < 0)
         return -1;
     if (!(c->loop = ward_loop_new())) {
         coll_log(c, "error", "event loop: %s", strerror(errno));
@@ -470,6 +474,10 @@ int coll_init(collector *c, const char *cfg_path, FILE *log) {
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(c);
     if (coll_listen(c) < 0)
+        return -1;
+    if (dropped)
+        coll_log(c, "info", "running as user %s", c->cfg.collector.user);
+    if (coll_confine(c) < 0)
         return -1;
     ward_loop_timer_init(&c->corr_timer, on_corr_timer, c);
     ward_loop_timer_init(&c->retention_timer, on_retention_timer, c);

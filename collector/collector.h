@@ -118,9 +118,10 @@ int coll_store_open(const coll_cfg *cfg, store *s, char *err, size_t errlen);
  * feed.pub for agents) and the demo CA (when tls.cert is unset). Returns 0 or -1 (logged). */
 int coll_prepare_state(collector *c);
 
-/* The daemon: loads the configuration, opens the store and the listener. Returns 0 or
- * -1 (logged); coll_fini in both cases. */
-int coll_init(collector *c, const char *cfg_path, FILE *log);
+/* The daemon: loads the configuration, becomes collector.user when started as root
+ * (unless allow_root), opens the store and the listener, then confines itself
+ * (confine.c). Returns 0 or -1 (logged); coll_fini in both cases. */
+int coll_init(collector *c, const char *cfg_path, int allow_root, FILE *log);
 void coll_fini(collector *c);
 
 /* Runs the regional correlation and, when the feed changed, signs it and pushes it. */
@@ -129,6 +130,14 @@ void coll_correlate(collector *c);
 /* Counts a change for the stats file (written within a second). */
 void coll_touch(collector *c);
 int coll_write_stats(collector *c);
+
+/* ---- confine.c ---- */
+
+/* Started as root: becomes cfg's collector.user (unless allow_root); otherwise checks
+ * that no capability is held. Returns 1 when it changed user, 0, or -1 (said on log). */
+int coll_drop_user(const coll_cfg *cfg, int allow_root, FILE *log);
+/* no_new_privs, seccomp, Landlock (unless collector.sandbox is false). 0 or -1 (logged). */
+int coll_confine(collector *c);
 
 /* ---- server.c ---- */
 

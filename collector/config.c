@@ -161,6 +161,14 @@ static const ward_cfg_key collector_keys[] = {
     {"listen", WARD_CFG_STR, CFG(collector.listen), 0, "127.0.0.1:6514", 0, 0, NULL, NULL, 0,
      "Address and port agents connect to (TLS), ADDR:PORT or [V6]:PORT; 0.0.0.0:6514 or "
      "[::]:6514 for every address."},
+    {"user", WARD_CFG_STR, CFG(collector.user), 0, "ward-collector", 0, 0, NULL, NULL, 0,
+     "Started as root, the collector and its commands become this user before they touch "
+     "the state or the store, and refuse to start when the user does not exist "
+     "(--insecure-run-as-root stays root). The listening port must then be 1024 or above."},
+    {"sandbox", WARD_CFG_BOOL, CFG(collector.sandbox), 0, "true", 0, 0, NULL, NULL, 0,
+     "Confine the running collector: no new privileges, a seccomp allow-list of system "
+     "calls, and Landlock over the file system where the kernel has it (false: for "
+     "debugging only)."},
 };
 static const ward_cfg_table collector_table = {"collector", collector_keys, NKEYS(collector_keys),
                                                sizeof(coll_cfg), NULL};

@@ -29,6 +29,8 @@ typedef struct coll_cfg {
     struct {
         char *state_dir; /* keys, the demo CA, the SQLite file, the stats file */
         char *listen;    /* ADDR:PORT */
+        char *user;      /* started as root, the collector becomes this user */
+        int sandbox;     /* no_new_privs, seccomp and Landlock (false: debugging) */
     } collector;
     struct {
         char *cert, *key; /* NULL: the demo CA's server certificate in STATE_DIR/tls */

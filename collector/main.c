@@ -10,8 +10,12 @@
 
 #include "collector.h"
 #include "ward/alert.h"
+#include "ward/sandbox.h"
 
 #define EXIT_USAGE 2
+
+/* --insecure-run-as-root, or WARD_INSECURE_RUN_AS_ROOT=1: started as root, stay root */
+static int allow_root;
 
 static const char usage[] =
     "usage: ward-collector [-c FILE]                 run the collector (in the foreground)\n"
@@ -38,6 +42,9 @@ static const char usage[] =
     "                     not exist, the built-in defaults, state in ./state-collector)\n"
     "      --check        load the configuration, print every error, exit\n"
     "      --help-config  print every configuration key with its type, default and meaning\n"
+    "      --insecure-run-as-root\n"
+    "                     started as root, stay root instead of becoming collector.user\n"
+    "                     (tests; " WARD_SANDBOX_ROOT_ENV "=1 does the same)\n"
     "  -V, --version      print the version\n"
     "  -h, --help         this text\n"
     "\n"
@@ -76,6 +83,10 @@ static int env_open(cmd_env *e, const char *cfg_path) {
         fprintf(stderr, "%s: the configuration has errors\n", cfg_path);
         return -1;
     }
+    /* as root, the commands become the collector's user too: a store or key they create
+     * must stay the daemon's */
+    if (coll_drop_user(&e->cfg, allow_root, stderr) < 0)
+        return -1;
     char err[512];
     /* the first command may come before the first start (enrolment): the SQLite file
      * lives in the state directory */
@@ -632,7 +643,8 @@ static int cmd_keygen(const char *cfg_path, int argc, char **argv) {
         return r;
     coll_cfg cfg;
     int rc = EXIT_FAILURE;
-    if (coll_cfg_load(cfg_path, &cfg, stderr) == 0) {
+    if (coll_cfg_load(cfg_path, &cfg, stderr) == 0 &&
+        coll_drop_user(&cfg, allow_root, stderr) >= 0) {
         char priv[4096], pub[4096], err[512];
         snprintf(priv, sizeof(priv), "%s/feed.key", cfg.collector.state_dir);
         snprintf(pub, sizeof(pub), "%s/feed.pub", cfg.collector.state_dir);
@@ -653,11 +665,11 @@ static int cmd_keygen(const char *cfg_path, int argc, char **argv) {
 }
 
 static int run(const char *cfg_path) {
-    if (geteuid() == 0)
-        fprintf(stderr, "ward-collector: warning: running as root; the collector needs only its "
-                        "state_dir and its port\n");
+    if (geteuid() == 0 && allow_root)
+        fprintf(stderr, "ward-collector: warning: running as root (--insecure-run-as-root); the "
+                        "collector needs only its state_dir and its port\n");
     collector c;
-    int rc = coll_init(&c, cfg_path, stderr);
+    int rc = coll_init(&c, cfg_path, allow_root, stderr);
     if (rc == 0 && ward_loop_run(c.loop) < 0) {
         coll_log(&c, "error", "event loop: %s", strerror(errno));
         rc = -1;
@@ -669,10 +681,13 @@ static int run(const char *cfg_path) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_CHECK = 256, OPT_HELPCFG };
+    enum { OPT_CHECK = 256, OPT_HELPCFG, OPT_ROOT };
+    const char *env_root = getenv(WARD_SANDBOX_ROOT_ENV);
+    allow_root = env_root && strcmp(env_root, "1") == 0;
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, OPT_CHECK},
                                              {"help-config", no_argument, NULL, OPT_HELPCFG},
+                                             {"insecure-run-as-root", no_argument, NULL, OPT_ROOT},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -689,6 +704,9 @@ int main(int argc, char **argv) {
             break;
         case OPT_HELPCFG:
             return ward_cfg_doc(&coll_cfg_table, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        case OPT_ROOT:
+            allow_root = 1;
+            break;
         case 'V':
             printf("ward-collector %s\n", COLLECTOR_VERSION);
             return EXIT_SUCCESS;

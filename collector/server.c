@@ -453,7 +453,7 @@ static void on_batches(conn *k, const uint8_t *const *bodies, const size_t *lens
                 break;
         if (i < x->count) {
             snprintf(err, sizeof(err), "batch seq %llu: the alert is not JSON: %s",
-                     (unsigned long long)(x->first_seq + i), e1);
+                     (unsigned long long)x->first_seq + i, e1);
             code = WARD_WIRE_E_MALFORMED;
             failed = 1;
             break;
@@ -733,6 +733,7 @@ static void on_accept(void *ctx, int lfd, uint32_t events) {
     collector *c = ctx;
     for (;;) {
         struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -830,6 +831,7 @@ int coll_listen(collector *c) {
     }
     freeaddrinfo(res);
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
     socklen_t sl = sizeof(ss);
     char name[64] = "?";
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)

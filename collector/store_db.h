@@ -142,8 +142,8 @@ int store_db_feed(store *s, int64_t now_ms, ward_feed *out, char *err, size_t er
  * (GROUP_BEGIN and GROUP_COMMIT: store_db_group_begin/_commit or NULL), the shared rest. */
 #define STORE_DB_OPS(NAME, OPEN, CLOSE, GROUP_BEGIN, GROUP_COMMIT)                                 \
     {                                                                                              \
-        .name = NAME, .open = OPEN, .close = CLOSE, .group_begin = GROUP_BEGIN,                    \
-        .group_commit = GROUP_COMMIT, .enroll = store_db_enroll, .revoke = store_db_revoke,        \
+        .name = (NAME), .open = (OPEN), .close = (CLOSE), .group_begin = (GROUP_BEGIN),            \
+        .group_commit = (GROUP_COMMIT), .enroll = store_db_enroll, .revoke = store_db_revoke,      \
         .agent_by_key = store_db_agent_by_key, .agents_list = store_db_agents_list,                \
         .acked = store_db_acked, .store_batch = store_db_store_batch, .query = store_db_query,     \
         .stats = store_db_stats, .retention = store_db_retention, .correlate = store_db_correlate, \

@@ -189,6 +189,8 @@ static void slot_put(slots *sl, const char *name, const char *val, size_t len, i
 
 static void fill_slots(slots *sl, const ward_alert *a) {
     memset(sl->prio, 255, sizeof(sl->prio));
+    /* unset slots are never read (has() checks prio), but the analyser cannot see it */
+    memset(sl->v, 0, sizeof(sl->v));
     for (size_t i = 0; i < a->nextracted; i++)
         slot_put(sl, a->extracted[i].name, a->extracted[i].val, a->extracted[i].len, 0);
     for (size_t i = 0; a->ev && i < a->ev->nfields; i++)

@@ -414,8 +414,10 @@ static void group_drop(ward_corr *c, corr_group *g) {
 static size_t rule_drop_groups(ward_corr *c, corr_rule *r) {
     size_t n = 0;
     r->refs++;
+    /* the reference taken above keeps r alive while its groups go; the analyser does not
+     * follow the count */
     while (r->groups) {
-        group_drop(c, r->groups);
+        group_drop(c, r->groups); /* NOLINT(clang-analyzer-unix.Malloc) */
         n++;
     }
     rule_unref(c, r);
@@ -432,7 +434,7 @@ static int reserve(ward_corr *c, size_t need, size_t fixed, const corr_group *ke
         return -1;
     while (c->st.bytes > c->cap - need) {
         corr_group *v = c->lru_tail;
-        if (v == keep)
+        if (v && v == keep)
             v = v->lprev;
         if (!v)
             return -1; /* not reached: the check above leaves enough to evict */
@@ -573,7 +575,7 @@ static int group_grow(ward_corr *c, corr_group *g) {
         return -1;
     if (reserve(c, delta, g->bytes + r->bytes, g) < 0)
         return -1;
-    void *ns = malloc(total);
+    void *ns = malloc(total ? total : 1);
     if (!ns)
         return -1;
     if (r->distinct) {
@@ -643,8 +645,8 @@ static int group_match(ward_corr *c, corr_group *g, const ward_corr_val *dv, uin
             g->head = (g->head + 1) % g->cap;
             g->n--;
         }
-        if (g->n == g->cap && group_grow(c, g) < 0)
-            goto fail;
+        if ((g->n == g->cap && group_grow(c, g) < 0) || !g->cap)
+            goto fail; /* a group always has room after growing: the check is the analyser's */
         tm = g->slots;
         tm[(g->head + g->n) % g->cap] = now;
         g->n++;

@@ -364,7 +364,9 @@ static size_t sd_unescape(const char *in, size_t n, char *out) {
 
 static int sd_emit(ward_event *ev, span id, span name, span val, int escaped) {
     char buf[3 + SD_NAME_MAX + 1 + SD_NAME_MAX + 1];
-    memcpy(buf, "sd.", 3);
+    buf[0] = 's';
+    buf[1] = 'd';
+    buf[2] = '.';
     memcpy(buf + 3, id.p, id.n);
     buf[3 + id.n] = '.';
     memcpy(buf + 4 + id.n, name.p, name.n);
@@ -423,7 +425,9 @@ static int parse_sd(cursor *c, ward_event *ev) {
 }
 
 static span nil_is_unset(span s) {
-    return span_is(s, "-") ? (span){0} : s;
+    if (span_is(s, "-"))
+        return (span){0};
+    return s;
 }
 
 /* <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG] */

@@ -632,8 +632,10 @@ static int apply_enc(cctx *c, const ward_node *vn, const spec *sp, int m, tlist 
                         goto oom;
                     }
                 }
-                if (tl_push(&out, &o) < 0)
+                if (tl_push(&out, &o) < 0) {
+                    free(o.t);
                     goto oom;
+                }
             }
         } else if (m == M_UTF16LE || m == M_UTF16BE || m == M_UTF16 || m == M_WIDE) {
             tseq o = {0};
@@ -2018,7 +2020,7 @@ int ward_detect_match(const ward_detection *det, const ward_event *ev, ward_matc
 static int item_seen_before(const ward_detection *det, size_t s, size_t m, size_t i) {
     const char *name = det->sel[s].m[m].it[i].field;
     for (size_t s2 = 0; s2 <= s; s2++)
-        for (size_t m2 = 0; m2 < det->sel[s2].nm && (s2 < s || m2 <= m); m2++)
+        for (size_t m2 = 0; (s2 < s || m2 <= m) && m2 < det->sel[s2].nm; m2++)
             for (size_t i2 = 0; i2 < det->sel[s2].m[m2].n; i2++) {
                 if (s2 == s && m2 == m && i2 >= i)
                     break;
@@ -2096,7 +2098,7 @@ void ward_detect_fields(const ward_detection *det, ward_detect_field_fn fn, void
                 size_t n = 0;
                 if (!it->f)
                     names[n++] = it->field;
-                for (size_t k = 0; k < it->nf && n < WARD_FIELDMAP_MAX; k++)
+                for (size_t k = 0; it->f && k < it->nf && n < WARD_FIELDMAP_MAX; k++)
                     names[n++] = it->f[k].name;
                 fn(it->field, names, n, ctx);
             }
@@ -2198,7 +2200,7 @@ static int dval_equal(const dval *a, const dval *b) {
            (a->plen == 0 || memcmp(a->pat, b->pat, a->plen) == 0) && a->glen == b->glen &&
            (a->glen == 0 || memcmp(a->glob, b->glob, a->glen * sizeof(*a->glob)) == 0) &&
            a->reopts == b->reopts && memcmp(a->net, b->net, sizeof(a->net)) == 0 &&
-           memcmp(&a->num, &b->num, sizeof(a->num)) == 0;
+           a->num == b->num;
 }
 
 static int str_equal(const char *a, const char *b) {

@@ -790,7 +790,7 @@ static int confirm_candidates(const ward_engine *e, ward_scratch *s, const ward_
         uint32_t t = e->twin[i];
         int rc;
         if (twins && s->vgen[t] == s->gen) {
-            rc = s->vres[t];
+            rc = (int)s->vres[t]; /* -1, 0 or 1 */
             st->limit_hits += rc < 0;
         } else {
             uint64_t hits = s->mc.limit_hits;

@@ -298,7 +298,8 @@ static void cv_escape(cv *v, int in_class) {
         /* Three octal digits are a character; one or two digits a group reference. */
         int d2 = cv_peek(v, 1), d3 = cv_peek(v, 2);
         if (is_digit(d2) && is_octal(c) && is_octal(d2) && is_octal(d3)) {
-            unsigned long val = (unsigned long)((c - '0') * 64 + (d2 - '0') * 8 + (d3 - '0'));
+            unsigned long val = (unsigned long)(c - '0') * 64 + (unsigned long)(d2 - '0') * 8 +
+                                (unsigned long)(d3 - '0');
             if (val > 0377) {
                 cv_fail(v, "octal escape value outside of range 0-0o377");
                 return;

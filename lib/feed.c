@@ -172,7 +172,7 @@ fail:
 }
 
 void ward_feed_fini(ward_feed *f) {
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; f->v && i < f->n; i++) {
         free(f->v[i].value);
         free(f->v[i].field);
         free(f->v[i].regional_id);

@@ -136,8 +136,8 @@ static size_t utf8_len(const uint8_t *s, size_t n) {
 
 /* 1 for the printable ASCII bytes a JSON string holds as they are. */
 static const uint8_t plain[256] = {
-#define P4(x) [x] = 1, [x + 1] = 1, [x + 2] = 1, [x + 3] = 1
-#define P16(x) P4(x), P4(x + 4), P4(x + 8), P4(x + 12)
+#define P4(x) [(x)] = 1, [(x) + 1] = 1, [(x) + 2] = 1, [(x) + 3] = 1
+#define P16(x) P4(x), P4((x) + 4), P4((x) + 8), P4((x) + 12)
     P16(0x20), P16(0x30), P16(0x40),  P16(0x50),  P16(0x60),  P4(0x70),
     P4(0x74),  P4(0x78),  [0x7c] = 1, [0x7d] = 1, [0x7e] = 1,
 #undef P16

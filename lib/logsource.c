@@ -33,7 +33,7 @@ struct ward_logsource {
  * included, as before the table). */
 #define DEC_ALL ((1u << WARD_DECODER_COUNT) - 1)
 #define DEC_TEXT (DEC_ALL & ~DEC(COMBINED_ACCESS))
-#define MAP(m) m, sizeof(m) / sizeof(m[0])
+#define MAP(m) m, sizeof(m) / sizeof((m)[0])
 #define NOMAP NULL, 0
 
 /* ---- fields the decoders produce ---- */

@@ -82,9 +82,9 @@ struct ward_mpm {
 static const uint8_t *lower_table(void) {
     static const uint8_t t[256] = {
 #define R(x) (uint8_t)((x) >= 'A' && (x) <= 'Z' ? (x) + 32 : (x))
-#define R4(x) R(x), R(x + 1), R(x + 2), R(x + 3)
-#define R16(x) R4(x), R4(x + 4), R4(x + 8), R4(x + 12)
-#define R64(x) R16(x), R16(x + 16), R16(x + 32), R16(x + 48)
+#define R4(x) R(x), R((x) + 1), R((x) + 2), R((x) + 3)
+#define R16(x) R4(x), R4((x) + 4), R4((x) + 8), R4((x) + 12)
+#define R64(x) R16(x), R16((x) + 16), R16((x) + 32), R16((x) + 48)
         R64(0), R64(64), R64(128), R64(192)
 #undef R64
 #undef R16

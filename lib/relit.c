@@ -320,7 +320,7 @@ static void clause_normalise(sset *c) {
         int drop = 0;
         for (uint32_t j = 0; j < c->n && !drop; j++)
             if (j != i && str_implies(&c->v[i], &c->v[j]) &&
-                !(str_implies(&c->v[j], &c->v[i]) && j > i))
+                !(j > i && str_implies(&c->v[j], &c->v[i])))
                 drop = 1;
         if (!drop)
             c->v[n++] = c->v[i];
@@ -1651,7 +1651,7 @@ static int fill_result(parser *ps, const info *top, ward_relit *out) {
         if (!tmp)
             return -1;
         for (uint32_t i = 0; i < c->n; i++)
-            tmp[i] = (ward_lit){(uint8_t *)(uintptr_t)c->v[i].s, c->v[i].len, (int)c->v[i].ci};
+            tmp[i] = (ward_lit){(uint8_t *)c->v[i].s, c->v[i].len, (int)c->v[i].ci};
         int rc = ward_clause_push(&out->clauses, &out->nclauses, tmp, c->n);
         free(tmp);
         if (rc < 0)

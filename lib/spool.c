@@ -340,7 +340,7 @@ static int ropen(ward_spool *s, uint64_t first, char *err, size_t errlen) {
 /* ---- segments ---- */
 
 static int seg_push(ward_spool *s, uint64_t first, uint64_t last, uint64_t bytes) {
-    if (s->nsegs == s->capsegs) {
+    if (s->nsegs == s->capsegs || !s->segs) {
         size_t nc = s->capsegs ? s->capsegs * 2 : 16;
         seg *nv = realloc(s->segs, nc * sizeof(*nv));
         if (!nv)
@@ -653,7 +653,7 @@ static int new_segment(ward_spool *s, char *err, size_t errlen) {
     if (s->wfd >= 0) {
         if (s->pending && fdatasync(s->wfd) < 0) {
             s->broken = errno ? errno : EIO;
-            seg_name(name, s->segs[s->nsegs - 1].first);
+            seg_name(name, s->nsegs && s->segs ? s->segs[s->nsegs - 1].first : s->next_seq);
             snprintf(err, errlen, "%s/%s: fdatasync: %s", s->dir, name, strerror(s->broken));
             errno = s->broken;
             return -1;

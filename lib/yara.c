@@ -164,7 +164,8 @@ int ward_yara_add_file(ward_rules *rs, const char *path, ward_diags *d) {
         comp_rebuild(y); /* the compiler is unusable after an error */
         return -1;
     }
-    y->src[y->nsrc++] = s;
+    y->src[y->nsrc++] = s; /* y owns p and text from here (ward_yara_free) */
+    /* cppcheck-suppress memleak ; p and text are held by y->src, through s */
     return 0;
 }
 
@@ -791,7 +792,7 @@ int ward_yara_match(const struct ward_yara *y, int idx, const ward_event *ev, wa
     if (!y || !y->rules || idx < 0 || (size_t)idx >= y->nrules)
         return 0;
     if (mc->yara_gen != mc->event_gen || !mc->yara_matched || mc->yara_n != y->nrules) {
-        if (mc->yara_n != y->nrules) {
+        if (mc->yara_n != y->nrules || !mc->yara_matched) {
             uint8_t *q = realloc(mc->yara_matched, y->nrules);
             if (!q) {
                 mc->yara_error = ERROR_INSUFFICIENT_MEMORY;

@@ -5,8 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config libpcre2-dev libyara-dev libssl-dev zlib1g-dev \
 libyaml-dev libsqlite3-dev libcmocka-dev libsystemd-dev systemd-journal-remote clang \
-clang-format perl python3 fail2ban tzdata libpq-dev postgresql sqlite3 nftables \
-debhelper dpkg-dev fakeroot lintian rpm systemd-container strace"
+clang-format clang-tidy cppcheck perl python3 fail2ban tzdata libpq-dev postgresql sqlite3 \
+nftables debhelper dpkg-dev fakeroot lintian rpm systemd-container strace"
 
 missing=""
 for p in $PKGS; do

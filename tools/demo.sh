@@ -8,6 +8,10 @@
 # (ward.regional) on the next line that address sends. Everything runs in build/demo
 # (or $WARD_DEMO_DIR).
 set -eu
+# The demo runs from the build tree as whoever started it; as root (CI), the programs stay
+# root (still sandboxed) instead of becoming the users ward and ward-collector, who may
+# not exist here or reach the build tree.
+[ "$(id -u)" -ne 0 ] || export WARD_INSECURE_RUN_AS_ROOT=1
 B=${1:-build}
 D=${WARD_DEMO_DIR:-$(pwd)/build/demo}
 rm -rf "$D"

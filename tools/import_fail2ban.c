@@ -2984,7 +2984,7 @@ static int write_rule(imp *im, filt *f, variant *v, ward_buf *out, size_t *ntest
     /* the same pattern gives the fields: those of the failregex that decided */
     if (ng > PCRE2_MAX_GROUPS)
         fprintf(stderr, "%s: rule %s: the pattern has %u groups; ward reports the first %u\n",
-                f->path, v->id, (unsigned)ng, PCRE2_MAX_GROUPS);
+                f->path, v->id, (unsigned)ng, (unsigned)PCRE2_MAX_GROUPS);
     bprintf(&b, "extract:\n  on: %s\n", field);
     yaml_line(&b, "  ", "pcre2", all);
     free(all);

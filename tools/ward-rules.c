@@ -865,6 +865,8 @@ static int bench_run(const ward_engine *e, const opts *o, const uint8_t *p, size
                      int runs, bench_result *out) {
     double t[MAX_RUNS];
     memset(out, 0, sizeof(*out));
+    if (runs < 1 || runs > MAX_RUNS)
+        return -1;
     for (int k = 0; k < runs; k++) {
         run_ctx c;
         if (run_init(&c, e, o->decoder_set ? o->decoder : WARD_DECODER_RAW) != 0) {
