@@ -24,10 +24,12 @@
 /* Speed without touching durability (docs/store.md): a page cache that holds the
  * indexes' hot pages (64 MiB instead of 2), the file read through a memory map instead
  * of a pread and a copy per page, and a checkpoint every 16 MiB of WAL instead of every
- * 4 MiB (each checkpoint copies the pages and fsyncs the database file). */
+ * 4 MiB (each checkpoint copies the pages and fsyncs the database file). Temporary
+ * storage (the statement journals of a group commit's savepoints) stays in memory: the
+ * sandbox lets the collector write its state_dir only, not /tmp or /var/tmp. */
 #define SQ_TUNING                                                                                  \
     "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456; "                                   \
-    "PRAGMA wal_autocheckpoint = 4000"
+    "PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY"
 
 typedef struct sq {
     store_db db; /* first: s->impl points at both */
