@@ -158,6 +158,10 @@ check_syscalls() {
     [ -s "$T/allowed" ] || {
         expand_group @system-service | sort -u >"$T/allow-all"
         { expand_group @privileged; expand_group @resources; } | sort -u >"$T/deny"
+        # and the single calls the units add (the programs' own seccomp and Landlock)
+        sed -n 's/^SystemCallFilter=\([a-z_].*\)/\1/p' packaging/systemd/ward-agent.service |
+            tr ' ' '\n' >>"$T/allow-all"
+        sort -u -o "$T/allow-all" "$T/allow-all"
         comm -23 "$T/allow-all" "$T/deny" >"$T/allowed"
     }
     awk -v p="execve(\"$2\"" 'f { print } index($0, p) { f = 1 }' "$1" |
