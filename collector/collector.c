@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ward/node.h"
 #include "ward/alert.h"
 #include "ward/wire.h"
 
@@ -266,19 +267,14 @@ int coll_write_stats(collector *c) {
     ward_jw_init(&w, &b);
     write_stats(c, &w);
     ward_buf_putc(&b, '\n');
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    char err[4400];
     int rc = -1;
-    int fd = b.oom ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-        ssize_t n = write(fd, b.p, b.len);
-        if (close(fd) == 0 && n == (ssize_t)b.len && rename(tmp, path) == 0)
-            rc = 0;
-    }
-    if (rc < 0) {
-        coll_log(c, "error", "stats: cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
+    if (b.oom)
+        snprintf(err, sizeof(err), "cannot write %s: out of memory", path);
+    else
+        rc = ward_file_replace(path, b.p, b.len, err, sizeof(err));
+    if (rc < 0)
+        coll_log(c, "error", "stats: %s", err);
     ward_buf_fini(&b);
     return rc;
 }

@@ -571,3 +571,25 @@ fail:
     close(fd);
     return -1;
 }
+
+int ward_file_replace(const char *path, const void *p, size_t len, char *err, size_t errlen) {
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        goto fail;
+    ssize_t n = write(fd, p, len);
+    if (n >= 0 && (size_t)n != len)
+        errno = ENOSPC;
+    int ok = n >= 0 && (size_t)n == len;
+    if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return -1;
+}

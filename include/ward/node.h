@@ -46,6 +46,12 @@ int ward_yaml_parse(const char *file, const uint8_t *buf, size_t len, ward_yaml_
 int ward_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err,
                    size_t errlen);
 
+/* Replaces the file at path with len bytes of p (mode 0640): written to PATH.tmp, which
+ * is then renamed over path, so readers see the old file or the new one, never a part.
+ * Not fsynced (for status files such as stats.json). Returns 0, or -1 with err naming
+ * the file and the reason; PATH.tmp is removed then. */
+int ward_file_replace(const char *path, const void *p, size_t len, char *err, size_t errlen);
+
 /* Frees a node tree; NULL is a no-op. */
 void ward_node_free(ward_node *n);
 

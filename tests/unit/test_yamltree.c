@@ -9,6 +9,8 @@
 
 #include "ward/node.h"
 
+#include <unistd.h>
+
 /* Collects the documents of a stream. */
 typedef struct docs {
     ward_node *v[16];
@@ -309,6 +311,33 @@ static void test_yamltree_oversized_input_refused(void **state) {
     ward_diags_fini(&d);
 }
 
+/* ward_file_replace: the new bytes replace the old, no PATH.tmp is left; a path that
+ * cannot be written is an error naming it. */
+static void test_yamltree_file_replace(void **state) {
+    (void)state;
+    char dir[] = "/tmp/ward-replace.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], tmp[270], err[512];
+    snprintf(path, sizeof(path), "%s/stats.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_int_equal(ward_file_replace(path, "old\n", 4, err, sizeof(err)), 0);
+    assert_int_equal(ward_file_replace(path, "new!\n", 5, err, sizeof(err)), 0);
+    uint8_t *got;
+    size_t len;
+    assert_int_equal(ward_file_read(path, 100, &got, &len, err, sizeof(err)), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(got, "new!\n", 5);
+    free(got);
+    assert_int_equal(access(tmp, F_OK), -1);
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s/no-such-dir/stats.json", dir);
+    assert_int_equal(ward_file_replace(bad, "x", 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, bad));
+    assert_non_null(strstr(err, "No such file or directory"));
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_yamltree_builds_tree_with_positions),
@@ -326,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_yamltree_too_deep_refused),
         cmocka_unit_test(test_yamltree_too_many_nodes_refused),
         cmocka_unit_test(test_yamltree_oversized_input_refused),
+        cmocka_unit_test(test_yamltree_file_replace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
