@@ -249,7 +249,7 @@ FUZZ_CC ?= clang
 FUZZ := build/fuzz
 FUZZ_DECODERS := raw syslog combined_access json kv auto fail2ban
 FUZZ_HARNESSES := fuzz_rules fuzz_sigma_condition fuzz_relit fuzz_framing fuzz_config \
-	$(FUZZ_DECODERS:%=fuzz_decode_%) fuzz_wire fuzz_feed fuzz_alert
+	$(FUZZ_DECODERS:%=fuzz_decode_%) fuzz_wire fuzz_feed fuzz_alert fuzz_spool
 FUZZ_BINS := $(FUZZ_HARNESSES:%=$(FUZZ)/%)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link

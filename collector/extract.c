@@ -311,7 +311,8 @@ static int object(rd *r) {
          * into its place (unwanted when longer than 127 bytes or the path too long) */
         size_t kat = base + (base ? 1 : 0), kl = 0;
         size_t keycap = kat >= MAX_PATH ? 0 : MAX_PATH - kat < 128 ? MAX_PATH - kat : 128;
-        if (string(r, 0, NULL, r->path + kat, keycap, &kl) < 0)
+        /* a path already too long (plen MAX_PATH) has no place for the key at all */
+        if (string(r, 0, NULL, keycap ? r->path + kat : NULL, keycap, &kl) < 0)
             return -1;
         size_t need = kat + kl;
         if (kl < keycap && need < MAX_PATH) {

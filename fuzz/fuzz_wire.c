@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failalloc.h"
 #include "ward/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +47,12 @@ static void batch(const uint8_t *p, size_t len, ward_buf *out) {
         }
         if (code != 0 || sum != b.raw_len || out->len != b.raw_len)
             __builtin_trap();
+        /* the same batch inflates the same way again */
+        size_t first = out->len;
+        if (!failalloc_failed() && (ward_wire_batch_inflate(&b, MAX_BYTES, MAX_RATIO, out, recs,
+                                                            &code, err, sizeof(err)) != 0 ||
+                                    out->len != first))
+            __builtin_trap();
     } else {
         if (code == 0 || !err[0] || out->len != 0)
             __builtin_trap();
@@ -56,7 +63,7 @@ static void batch(const uint8_t *p, size_t len, ward_buf *out) {
     free(recs);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void body(const uint8_t *data, size_t size) {
     ward_buf out;
     ward_buf_init(&out);
     size_t off = 0;
@@ -105,5 +112,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         off += used;
     }
     ward_buf_fini(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_run(body, data, size);
     return 0;
 }

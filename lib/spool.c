@@ -81,8 +81,10 @@ static void seg_name(char out[32], uint64_t first) {
     snprintf(out, 32, "%020llu.seg", (unsigned long long)first);
 }
 
-/* The first sequence number a segment file name gives, or 0 when name is not one. */
-static uint64_t parse_seg_name(const char *name) {
+/* Whether name is a segment file name (20 digits and ".seg"): 1 with the first sequence
+ * number it gives in *first (which may be out of range: 0 or over WARD_SPOOL_SEQ_MAX),
+ * 0 when it is not one. */
+static int parse_seg_name(const char *name, uint64_t *first) {
     if (strlen(name) != NAME_LEN || strcmp(name + 20, ".seg") != 0)
         return 0;
     uint64_t v = 0;
@@ -90,11 +92,10 @@ static uint64_t parse_seg_name(const char *name) {
         if (name[i] < '0' || name[i] > '9')
             return 0;
         unsigned d = (unsigned)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
-    return v;
+    *first = v;
+    return 1;
 }
 
 /* The seconds of the clock and 20 random bits: different for every spool made (even
@@ -227,10 +228,12 @@ static int read_meta(ward_spool *s, char *err, size_t errlen) {
     uint64_t epoch = 0, acked = 0;
     if (len == sizeof(b) || len < sizeof(magic) - 1 || memcmp(p, magic, sizeof(magic) - 1) != 0 ||
         (p += sizeof(magic) - 1, meta_line(&p, end, "epoch", &epoch) < 0) ||
-        meta_line(&p, end, "acked", &acked) < 0 || p != end || epoch == 0) {
+        meta_line(&p, end, "acked", &acked) < 0 || p != end || epoch == 0 ||
+        epoch > WARD_SPOOL_SEQ_MAX || acked > WARD_SPOOL_SEQ_MAX) {
         snprintf(err, errlen,
                  "%s/%s: not a spool meta file (expected \"ward-spool 1\", epoch and acked "
-                 "lines); move it away to start the spool again",
+                 "lines, each from 0 to 2^53-1, the epoch not 0); move it away to start the "
+                 "spool again",
                  s->dir, META);
         return -1;
     }
@@ -314,7 +317,7 @@ static int rec_at(ward_spool *s, uint64_t pos, uint64_t want, const uint8_t **p,
         *why = "a bad CRC";
         return 0;
     }
-    if (get64(h + 8) != want) {
+    if (get64(h + 8) != want || want > WARD_SPOOL_SEQ_MAX) {
         *why = "a sequence number out of order";
         return 0;
     }
@@ -358,6 +361,14 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Removes a segment file at recovery and counts it. */
+static void drop_file(ward_spool *s, const char *name, uint64_t bytes) {
+    unlinkat(s->dirfd, name, 0);
+    s->st.torn_files++;
+    s->st.torn_bytes += bytes;
+    s->dir_dirty = 1;
+}
+
 /* The segment files in the directory, sorted; *out is the caller's (free). */
 static int list_segments(ward_spool *s, uint64_t **out, size_t *n, char *err, size_t errlen) {
     *out = NULL;
@@ -374,9 +385,16 @@ static int list_segments(ward_spool *s, uint64_t **out, size_t *n, char *err, si
     size_t cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        uint64_t first = parse_seg_name(e->d_name);
-        if (!first)
+        uint64_t first;
+        if (!parse_seg_name(e->d_name, &first))
             continue;
+        if (first == 0 || first > WARD_SPOOL_SEQ_MAX) {
+            /* no record of this spool can be in it */
+            struct stat st;
+            drop_file(s, e->d_name,
+                      fstatat(s->dirfd, e->d_name, &st, 0) == 0 ? (uint64_t)st.st_size : 0);
+            continue;
+        }
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             uint64_t *nv = realloc(*out, cap * sizeof(*nv));
@@ -395,14 +413,6 @@ static int list_segments(ward_spool *s, uint64_t **out, size_t *n, char *err, si
     if (*n)
         qsort(*out, *n, sizeof(**out), cmp_u64);
     return 0;
-}
-
-/* Removes a segment file at recovery and counts it. */
-static void drop_file(ward_spool *s, const char *name, uint64_t bytes) {
-    unlinkat(s->dirfd, name, 0);
-    s->st.torn_files++;
-    s->st.torn_bytes += bytes;
-    s->dir_dirty = 1;
 }
 
 /* Cuts segment name at pos (a torn tail) and makes the cut durable. */
@@ -701,6 +711,11 @@ int ward_spool_append(ward_spool *s, const uint8_t *p, size_t len, uint64_t *seq
         snprintf(err, errlen, "spool %s: a record of %zu bytes is over max_record (%zu)", s->dir,
                  len, s->cfg.max_record);
         errno = EMSGSIZE;
+        return -1;
+    }
+    if (s->next_seq > WARD_SPOOL_SEQ_MAX) {
+        snprintf(err, errlen, "spool %s: sequence numbers exhausted (2^53-1 records)", s->dir);
+        errno = EOVERFLOW;
         return -1;
     }
     uint64_t need = HDR + (uint64_t)len;

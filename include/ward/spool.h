@@ -14,6 +14,11 @@
 
 typedef struct ward_spool ward_spool;
 
+/* Sequence numbers run from 1 to this (2^53 - 1: exact in JSON, and in the collectors'
+ * signed 64-bit columns; 285 years at a million alerts a second). A segment file named
+ * beyond it, or a meta file acknowledging beyond it, is not the spool's. */
+#define WARD_SPOOL_SEQ_MAX ((((uint64_t)1) << 53) - 1)
+
 typedef struct ward_spool_cfg {
     const char *dir;        /* created (0700) when missing */
     uint64_t max_bytes;     /* cap on the segment files' total size */
@@ -36,9 +41,10 @@ typedef struct ward_spool_stats {
  * directory's spool.lock is held with flock until ward_spool_close): each segment is read through;
  * from the first record whose length, CRC or sequence is wrong, the rest of that segment
  * is truncated (counted in torn_bytes), and later segments are kept only when their
- * records continue the sequence. A spool that cannot be recovered (meta unreadable) is
- * an error naming the file, never a crash loop: the caller decides. Returns the spool
- * (caller owns; ward_spool_close) or NULL with err set. */
+ * records continue the sequence. A file named like a segment but with a sequence number
+ * out of range (0, or over WARD_SPOOL_SEQ_MAX) is removed and counted (torn_files). A spool that
+ * cannot be recovered (meta unreadable) is an error naming the file, never a crash loop: the caller
+ * decides. Returns the spool (caller owns; ward_spool_close) or NULL with err set. */
 ward_spool *ward_spool_open(const ward_spool_cfg *cfg, char *err, size_t errlen);
 
 /* Closes s (syncing first). NULL: no-op. */
@@ -52,7 +58,7 @@ int ward_spool_full(const ward_spool *s, size_t len);
 
 /* Appends one record; sets *seq. Not durable until ward_spool_sync. Returns 0, or -1
  * with errno: ENOSPC at the cap (nothing written; counted in full), EMSGSIZE over
- * max_record, or the write's errno (err says what). */
+ * max_record, EOVERFLOW past WARD_SPOOL_SEQ_MAX, or the write's errno (err says what). */
 int ward_spool_append(ward_spool *s, const uint8_t *p, size_t len, uint64_t *seq, char *err,
                       size_t errlen);
 

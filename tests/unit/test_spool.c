@@ -471,6 +471,64 @@ static void test_spool_meta(void **state) {
     ward_spool_close(s);
 }
 
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Sequence numbers stay in 1..2^53-1: an acknowledgement beyond it is not a meta file, a
+ * segment named beyond it (or 0) is removed and counted, and the last number is the last
+ * append. Found by fuzz_spool: a meta with acked 2^64-1 made the next sequence number 0,
+ * whose segment "00000000000000000000.seg" the next recovery did not see (lost). */
+static void test_spool_sequence_range(void **state) {
+    tdir *t = *state;
+    ward_spool_cfg c = cfg_of(t, 1 << 20, 200);
+    char m[256], err[512] = "";
+    snprintf(m, sizeof(m), "%s/spool.meta", t->path);
+    write_text(m, "ward-spool 1\nepoch 5\nacked 18446744073709551615\n");
+    assert_null(ward_spool_open(&c, err, sizeof(err)));
+    assert_non_null(strstr(err, "spool.meta"));
+    write_text(m, "ward-spool 1\nepoch 5\nacked 9007199254740992\n"); /* 2^53 */
+    assert_null(ward_spool_open(&c, err, sizeof(err)));
+    write_text(m, "ward-spool 1\nepoch 9007199254740992\nacked 1\n");
+    assert_null(ward_spool_open(&c, err, sizeof(err)));
+
+    write_text(m, "ward-spool 1\nepoch 5\nacked 9007199254740989\n"); /* 2^53 - 3 */
+    ward_spool *s = open_ok(&c);
+    append_n(s, WARD_SPOOL_SEQ_MAX - 1, WARD_SPOOL_SEQ_MAX);
+    uint8_t p[128];
+    uint64_t seq = 0;
+    errno = 0;
+    assert_int_equal(ward_spool_append(s, p, payload(1, p), &seq, err, sizeof(err)), -1);
+    assert_int_equal(errno, EOVERFLOW);
+    assert_non_null(strstr(err, "exhausted"));
+    sync_ok(s);
+    ward_spool_close(s);
+
+    /* files named like segments, out of range: removed and counted, the rest kept */
+    char big[256], zero[256];
+    seg_path(t, UINT64_MAX, big);
+    seg_path(t, 0, zero);
+    assert_int_equal(strlen(strrchr(big, '/')), 25);
+    write_text(big, "0123456789");
+    write_text(zero, "abc");
+    s = open_ok(&c);
+    ward_spool_stats st;
+    ward_spool_stats_get(s, &st);
+    assert_int_equal(st.torn_files, 2);
+    assert_int_equal(st.torn_bytes, 13);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.next_seq, WARD_SPOOL_SEQ_MAX + 1);
+    assert_false(exists(big));
+    assert_false(exists(zero));
+    got g = {0};
+    assert_int_equal(read_all(s, 1, 0, 0, &g), 2);
+    check_contiguous(&g, WARD_SPOOL_SEQ_MAX - 1, WARD_SPOOL_SEQ_MAX);
+    ward_spool_close(s);
+}
+
 static void test_spool_cap(void **state) {
     tdir *t = *state;
     /* room for records 1-20 exactly */
@@ -675,6 +733,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spool_recover_garbage_appended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_recover_empty_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_sequence_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_read_limits, setup, teardown),
