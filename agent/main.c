@@ -57,6 +57,7 @@ static const char usage[] =
     "                     JSON line each ({\"seq\":N,\"epoch\":E,\"alert\":{...}}); --from SEQ\n"
     "                     from SEQ on, acknowledged ones that are still kept included\n"
     "  spool-ack DIR SEQ  mark the alerts up to SEQ as delivered (they are removed)\n"
+    "                     (run as root, both act as the owner of DIR)\n"
     "\n"
     "Signals: SIGHUP reloads the configuration and the rules (broken ones are reported and\n"
     "the running ones kept) and reopens the alerts file; SIGUSR1 writes the stats file;\n"

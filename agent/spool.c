@@ -2,9 +2,11 @@
  * the group commit syncs it before bookmarks move, and the cap holds the sources back
  * (or, by explicit policy, drops alerts and says so in an alert of its own). */
 #include "agent.h"
+#include "ward/sandbox.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -507,6 +509,26 @@ static int dump_one(void *ctx, uint64_t seq, const uint8_t *p, size_t len) {
     return 0;
 }
 
+/* Run as root on a spool that is not root's, the tools become its owner first: a
+ * spool.meta or segment left root's (0600) would lock the agent, which runs as its own
+ * user, out of its spool. */
+static int become_owner(const char *dir, const struct stat *st) {
+    if (geteuid() != 0 || st->st_uid == 0)
+        return 0;
+    struct passwd *pw = getpwuid(st->st_uid);
+    char err[512];
+    if (!pw) {
+        fprintf(stderr, "ward-agent: %s: owned by uid %u, which has no user: run as its owner\n",
+                dir, (unsigned)st->st_uid);
+        return -1;
+    }
+    if (ward_sandbox_drop_user(pw->pw_name, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ward-agent: %s: cannot become its owner: %s\n", dir, err);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_seq(const char *s, uint64_t *out) {
     char *end;
     errno = 0;
@@ -547,6 +569,8 @@ int agent_spool_tool(int argc, char **argv) {
         fprintf(stderr, "ward-agent: %s: not a directory\n", dir);
         return 1;
     }
+    if (become_owner(dir, &st) < 0)
+        return 1;
     /* a directory that is not a spool is not made into one */
     char meta[4200];
     snprintf(meta, sizeof(meta), "%s/spool.meta", dir);
