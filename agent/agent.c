@@ -276,6 +276,7 @@ void agent_reload(agent *a) {
         a->cfg = cfg;
         if (output_open(&a->out, &a->cfg, a->log) < 0 || start_sources(a) < 0)
             agent_log(a, "error", "after the reload, some sources or outputs did not start");
+        agent_syslog_prune(a, 0);
     } else {
         /* the sources keep their configuration objects: swap in the new one under them */
         for (size_t i = 0; i < a->nsrcs; i++)
@@ -387,6 +388,9 @@ int agent_init(agent *a, const char *cfg_path, int flags, FILE *log) {
         snprintf(a->host, sizeof(a->host), "localhost");
     if (agent_load_config(cfg_path, &a->cfg, log) < 0)
         return -1;
+    /* ports below 1024 need the privilege the agent is about to give up */
+    if (agent_syslog_prebind(a) < 0)
+        return -1;
     /* before a log, a rule or the state is read */
     if (agent_drop_user(a, flags & AGENT_ALLOW_ROOT) < 0)
         return -1;
@@ -484,6 +488,7 @@ int agent_drain(agent *a) {
 
 void agent_fini(agent *a) {
     free_sources(a);
+    agent_syslog_prune(a, 1);
     agent_ship_free(a->ship);
     a->ship = NULL;
     agent_spool_close(a);

@@ -168,6 +168,14 @@ typedef struct agent_spool {
     int error_logged;
 } agent_spool;
 
+/* A syslog socket on a port below 1024, bound before the agent left root (or gave up
+ * CAP_NET_BIND_SERVICE); the source listening there uses a copy, so that a reload that
+ * keeps the port can listen there again. */
+typedef struct agent_prebound {
+    char *listen; /* the listen value, as configured */
+    int fd, tcp;
+} agent_prebound;
+
 struct agent {
     ward_loop *loop;
     agent_cfg cfg;
@@ -215,6 +223,8 @@ struct agent {
     agent_resend resend;   /* alerts spooled before a crash */
     uint64_t commit_seq;   /* the spool's durable seq at the last commit */
     uint64_t bm_seq;       /* the commit_seq the bookmarks written cover */
+    agent_prebound *prebound;
+    size_t nprebound;
 };
 
 /* ---- agent.c ---- */
@@ -251,6 +261,15 @@ int agent_drop_user(agent *a, int allow_root);
 /* no_new_privs, seccomp, and Landlock over the paths the configuration names (unless
  * agent.sandbox is false). Returns 0 or -1 (logged). */
 int agent_confine(agent *a);
+
+/* ---- source_syslog.c ---- */
+
+/* Binds the syslog sources' ports below 1024 (before agent_drop_user). Returns 0 or -1
+ * (logged). */
+int agent_syslog_prebind(agent *a);
+/* Closes the sockets bound at start that no syslog source of the configuration listens
+ * on any more (all: every one). */
+void agent_syslog_prune(agent *a, int all);
 
 /* ---- stats.c ---- */
 

@@ -37,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -796,26 +797,27 @@ static void on_accept_retry(void *ctx) {
 
 /* ---- ops ---- */
 
-/* Opens and binds the socket of listen. Returns 0 or -1 (logged). */
-static int open_socket(ssrc *f) {
-    src *s = f->s;
-    const char *listen_v = s->cfg->listen ? s->cfg->listen : "";
+/* Opens and binds a socket for listen_v (source name for messages): *fd and *tcp, the
+ * address bound in bound. Returns 0 or -1 (logged). */
+static int bind_listen(agent *a, const char *name, const char *listen_v, int *tcp, int *fdp,
+                       char *bound, size_t boundlen) {
     char host[256], port[8], err[256];
     int numeric6;
+    *fdp = -1;
     /* the configuration check has parsed it already: this does not fail */
-    if (agent_cfg_parse_listen(listen_v, &f->tcp, host, sizeof(host), port, &numeric6, err,
+    if (agent_cfg_parse_listen(listen_v, tcp, host, sizeof(host), port, &numeric6, err,
                                sizeof(err)) < 0) {
-        agent_log(s->a, "error", "source %s: listen '%s': %s", s->name, listen_v, err);
+        agent_log(a, "error", "source %s: listen '%s': %s", name, listen_v, err);
         return -1;
     }
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = numeric6 ? AF_INET6 : AF_UNSPEC;
-    hints.ai_socktype = f->tcp ? SOCK_STREAM : SOCK_DGRAM;
+    hints.ai_socktype = *tcp ? SOCK_STREAM : SOCK_DGRAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (numeric6 ? AI_NUMERICHOST : 0);
     int g = getaddrinfo(host, port, &hints, &res);
     if (g != 0) {
-        agent_log(s->a, "error", "source %s: listen '%s': cannot resolve '%s': %s", s->name,
-                  listen_v, host, gai_strerror(g));
+        agent_log(a, "error", "source %s: listen '%s': cannot resolve '%s': %s", name, listen_v,
+                  host, gai_strerror(g));
         return -1;
     }
     int e = 0;
@@ -831,35 +833,126 @@ static int open_socket(ssrc *f) {
             continue;
         }
         int one = 1;
-        if (f->tcp)
+        if (*tcp)
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 #ifdef SO_RXQ_OVFL
         else if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
-            agent_log(s->a, "warning",
+            agent_log(a, "warning",
                       "source %s: SO_RXQ_OVFL: %s; kernel drops are not "
                       "counted",
-                      s->name, strerror(errno));
+                      name, strerror(errno));
 #endif
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || (f->tcp && listen(fd, SOMAXCONN) < 0)) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || (*tcp && listen(fd, SOMAXCONN) < 0)) {
             e = errno;
             close(fd);
             continue;
         }
-        f->fd = fd;
+        *fdp = fd;
         break;
     }
     freeaddrinfo(res);
-    if (f->fd < 0) {
-        agent_log(s->a, "error", "source %s: listen '%s': cannot listen on %s: %s", s->name,
-                  listen_v, where[0] ? where : host, strerror(e ? e : EADDRNOTAVAIL));
+    if (*fdp < 0) {
+        int low = atoi(port) > 0 && atoi(port) < 1024 && e == EACCES;
+        agent_log(a, "error", "source %s: listen '%s': cannot listen on %s: %s%s", name, listen_v,
+                  where[0] ? where : host, strerror(e ? e : EADDRNOTAVAIL),
+                  low ? " (a port below 1024 is bound at start, as root or with "
+                        "CAP_NET_BIND_SERVICE; after a reload that adds one, restart)"
+                      : "");
         return -1;
     }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
     socklen_t sl = sizeof(ss);
-    if (getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0)
-        fmt_addr(&ss, f->bound, sizeof(f->bound));
+    if (getsockname(*fdp, (struct sockaddr *)&ss, &sl) == 0)
+        fmt_addr(&ss, bound, boundlen);
     return 0;
+}
+
+/* The socket of listen: a copy of the one bound before the agent left root, if there is
+ * one, else a new one. Returns 0 or -1 (logged). */
+static int open_socket(ssrc *f) {
+    src *s = f->s;
+    agent *a = s->a;
+    const char *listen_v = s->cfg->listen ? s->cfg->listen : "";
+    for (size_t i = 0; i < a->nprebound; i++) {
+        if (strcmp(a->prebound[i].listen, listen_v) != 0)
+            continue;
+        f->fd = fcntl(a->prebound[i].fd, F_DUPFD_CLOEXEC, 0);
+        if (f->fd < 0) {
+            agent_log(a, "error", "source %s: listen '%s': %s", s->name, listen_v, strerror(errno));
+            return -1;
+        }
+        f->tcp = a->prebound[i].tcp;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t sl = sizeof(ss);
+        if (getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0)
+            fmt_addr(&ss, f->bound, sizeof(f->bound));
+        return 0;
+    }
+    return bind_listen(a, s->name, listen_v, &f->tcp, &f->fd, f->bound, sizeof(f->bound));
+}
+
+/* The port of a listen value, 0 when it cannot be read. */
+static long listen_port(const char *listen_v) {
+    char host[256], port[8], err[256];
+    int tcp, numeric6;
+    if (agent_cfg_parse_listen(listen_v, &tcp, host, sizeof(host), port, &numeric6, err,
+                               sizeof(err)) < 0)
+        return 0;
+    return atol(port);
+}
+
+int agent_syslog_prebind(agent *a) {
+    for (size_t i = 0; i < a->cfg.nsources; i++) {
+        const agent_source_cfg *c = &a->cfg.sources[i];
+        long port = c->type == SRC_SYSLOG && c->listen ? listen_port(c->listen) : 0;
+        if (port <= 0 || port >= 1024)
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < a->nprebound && !dup; k++)
+            dup = strcmp(a->prebound[k].listen, c->listen) == 0;
+        if (dup)
+            continue;
+        agent_prebound *nv = realloc(a->prebound, (a->nprebound + 1) * sizeof(*nv));
+        if (!nv) {
+            agent_log(a, "error", "source %s: out of memory", c->name);
+            return -1;
+        }
+        a->prebound = nv;
+        agent_prebound *b = &a->prebound[a->nprebound];
+        char bound[PEER_STR];
+        if (bind_listen(a, c->name, c->listen, &b->tcp, &b->fd, bound, sizeof(bound)) < 0)
+            return -1;
+        if (!(b->listen = strdup(c->listen))) {
+            close(b->fd);
+            agent_log(a, "error", "source %s: out of memory", c->name);
+            return -1;
+        }
+        a->nprebound++;
+    }
+    return 0;
+}
+
+void agent_syslog_prune(agent *a, int all) {
+    size_t k = 0;
+    for (size_t i = 0; i < a->nprebound; i++) {
+        int used = 0;
+        for (size_t j = 0; j < a->cfg.nsources && !all && !used; j++)
+            used = a->cfg.sources[j].type == SRC_SYSLOG && a->cfg.sources[j].listen &&
+                   strcmp(a->cfg.sources[j].listen, a->prebound[i].listen) == 0;
+        if (used) {
+            a->prebound[k++] = a->prebound[i];
+            continue;
+        }
+        close(a->prebound[i].fd);
+        free(a->prebound[i].listen);
+    }
+    a->nprebound = k;
+    if (!k) {
+        free(a->prebound);
+        a->prebound = NULL;
+    }
 }
 
 static int sl_start(src *s, const bm_store *bm) {

@@ -51,16 +51,23 @@ static int cap_last(void) {
     return c;
 }
 
-/* -1 with err naming the first capability the process still has (effective,
- * permitted, ambient; the bounding set too when bounding). */
-static int check_no_caps(int bounding, char *err, size_t errlen) {
+/* The process's capability sets into d (2 words). Returns 0 or -1 (err). */
+static int caps_get(struct __user_cap_data_struct d[2], char *err, size_t errlen) {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct d[2];
-    memset(d, 0, sizeof(d));
+    memset(d, 0, 2 * sizeof(*d));
     if (syscall(SYS_capget, &h, d) < 0) {
         ward_errf(err, errlen, "capget: %s", strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+/* -1 with err naming the first capability the process still has (effective,
+ * permitted, ambient; the bounding set too when bounding). */
+static int check_no_caps(int bounding, char *err, size_t errlen) {
+    struct __user_cap_data_struct d[2];
+    if (caps_get(d, err, errlen) < 0)
+        return -1;
     for (int i = 0; i < 2; i++)
         if (d[i].effective || d[i].permitted) {
             uint32_t m = d[i].effective | d[i].permitted;
@@ -84,9 +91,38 @@ static int check_no_caps(int bounding, char *err, size_t errlen) {
     return 0;
 }
 
+/* Gives up every capability a process that is not root holds (ambient, then effective,
+ * permitted and inheritable). The bounding set stays: emptying it needs CAP_SETPCAP, and
+ * with no capability held and no_new_privs no exec can use it. */
+static int drop_caps(char *err, size_t errlen) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+        ward_errf(err, errlen, "cannot clear the ambient capabilities: %s", strerror(errno));
+        return -1;
+    }
+    struct __user_cap_data_struct d[2];
+    if (caps_get(d, err, errlen) < 0)
+        return -1;
+    if (!d[0].effective && !d[0].permitted && !d[0].inheritable && !d[1].effective &&
+        !d[1].permitted && !d[1].inheritable)
+        return 0;
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    memset(d, 0, sizeof(d));
+    if (syscall(SYS_capset, &h, d) < 0) {
+        ward_errf(err, errlen, "cannot give up its capabilities: %s%s", strerror(errno),
+                  errno == EPERM ? " (under systemd, a drop-in that grants capabilities needs "
+                                   "SystemCallFilter=capset too)"
+                                 : "");
+        return -1;
+    }
+    return 0;
+}
+
 int ward_sandbox_drop_user(const char *user, int allow_root, char *err, size_t errlen) {
-    if (geteuid() != 0 && getuid() != 0)
+    if (geteuid() != 0 && getuid() != 0) {
+        if (drop_caps(err, errlen) < 0)
+            return -1;
         return check_no_caps(0, err, errlen);
+    }
     if (allow_root)
         return 0;
     if (!user || !*user) {

@@ -17,7 +17,9 @@
  * groups from the group database: the agent's adm and systemd-journal), empties the
  * capability bounding set first, and checks that root cannot be regained and that no
  * capability is left; with allow_root, stays root (the caller warns). Started as another
- * user: checks that the process holds no capability (effective, permitted, ambient).
+ * user: gives up every capability it holds (systemd's AmbientCapabilities=, for a port
+ * below 1024 bound before this call) and checks that none is left (effective, permitted,
+ * ambient).
  * Returns 1 when it dropped to user, 0 when nothing needed doing (or allow_root), -1
  * with err ("user 'ward' does not exist", "capability 12 is still effective") when the
  * program must not go on. */

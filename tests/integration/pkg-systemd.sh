@@ -156,17 +156,44 @@ pid=$(ct systemctl show -p MainPID --value ward-agent)
 ct systemctl reload ward-agent && sleep 0.5
 [ "$(ct systemctl show -p MainPID --value ward-agent)" = "$pid" ] && [ "$(ct systemctl is-active ward-agent)" = active ] &&
     ok "systemctl reload: the same agent carries on" || bad "reload"
+for u in ward-agent ward-collector; do
+    score=$(ct systemd-analyze security "$u.service" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+    awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' && ok "systemd-analyze security $u: $score (2.0 or lower)" ||
+        bad "systemd-analyze security $u: '$score'"
+done
+# --- network devices on udp 514: the drop-in of the unit's comment, the port bound and the
+# capability given up before anything is read
+ct_ok "a drop-in for port 514 and a syslog source there, systemctl restart" sh -c '
+set -e
+mkdir -p /etc/systemd/system/ward-agent.service.d
+printf "[Service]\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nSystemCallFilter=capset\nPrivateUsers=no\n" \
+    >/etc/systemd/system/ward-agent.service.d/syslog-514.conf
+sed -i "s|^  # - {type: syslog, name: devices, listen: \"udp://0.0.0.0:514\"}|  - {type: syslog, name: devices, listen: \"udp://127.0.0.1:514\"}|" /etc/ward/agent.yml
+grep -q "^  - {type: syslog, name: devices" /etc/ward/agent.yml
+systemctl daemon-reload
+systemctl restart ward-agent
+'
+i=0
+while [ $i -lt 50 ] && ! ct journalctl -u ward-agent --no-pager 2>/dev/null | grep -q 'receiving syslog over udp on 127.0.0.1:514'; do
+    sleep 0.1
+    i=$((i + 1))
+done
+ct logger --udp --server 127.0.0.1 --port 514 --rfc3164 -t sshd "Failed password for root from 192.0.2.77 port 41091 ssh2"
+stored '192\.0\.2\.77' && ok "a device's message to udp 514 is alerted, shipped and stored" ||
+    bad "nothing stored of the message to udp 514: $(ct journalctl -u ward-agent --no-pager 2>&1 | tail -5)"
+pid=$(ct systemctl show -p MainPID --value ward-agent)
+caps=$(ct grep -E '^Cap(Prm|Eff|Amb):' "/proc/$pid/status" | awk '{print $2}' | sort -u)
+[ "$caps" = 0000000000000000 ] && ok "the agent gave CAP_NET_BIND_SERVICE up once the port was bound" ||
+    bad "the agent holds capabilities: $(ct grep ^Cap "/proc/$pid/status" 2>&1)"
+score=$(ct systemd-analyze security ward-agent.service 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' && ok "systemd-analyze security ward-agent with the 514 drop-in: $score (2.0 or lower)" ||
+    bad "systemd-analyze security ward-agent with the 514 drop-in: '$score'"
 ct journalctl -u ward-agent -u ward-collector --no-pager >"$T/journal" 2>&1
 if grep -E 'warning|error|denied|not permitted|code=killed|SIGSYS' "$T/journal"; then
     bad "the units' journal has warnings or errors"
 else
     ok "the journal of both units has no warning and no error"
 fi
-for u in ward-agent ward-collector; do
-    score=$(ct systemd-analyze security "$u.service" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
-    awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' && ok "systemd-analyze security $u: $score (2.0 or lower)" ||
-        bad "systemd-analyze security $u: '$score'"
-done
 
 # --- upgrade: both restarted, the agent's key and the enrolment kept
 key1=$(ct sha256sum /var/lib/ward/agent.key)

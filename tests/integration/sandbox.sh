@@ -3,7 +3,9 @@
 # refused; a real one (made here, removed at the end) is become, with its groups, before
 # anything is read; the running process has no new privileges, a seccomp filter, no
 # capability and a non-root uid; SIGHUP still reloads; Landlock keeps a file outside the
-# configured paths unreadable even to the agent's own user; the collector likewise.
+# configured paths unreadable even to the agent's own user; the collector likewise. A
+# syslog port below 1024 is bound before the agent leaves root, or with systemd's
+# AmbientCapabilities=CAP_NET_BIND_SERVICE before the capability is given up.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/agent_lib.bash"
 unset WARD_INSECURE_RUN_AS_ROOT
@@ -142,4 +144,82 @@ chown "$U:$U" "$W/kstate"
     bad "keygen as root: agent.key owned by $(stat -c %U "$W/kstate/agent.key" 2>&1)"
 # a command as root runs as the user as well
 "$WC" -c "$W/etc/c.yml" list >"$T/list" 2>&1 && ok "collector: list as root runs (as $U)" || { bad "collector list"; cat "$T/list"; }
+
+# --- syslog on a port below 1024 (network devices send to 514): bound while the agent
+# still may, then used as the user; the process ends with no capability either way
+# low_yml FILE PORT: the agent listening on udp://127.0.0.1:PORT, alerts to $W/low/alerts.json
+low_yml() {
+    {
+        echo "agent: {name: sbx, state_dir: $W/lowstate, user: $U}"
+        echo "rules: {paths: [$W/rules]}"
+        echo "outputs: {file: {path: $W/low/alerts.json, fsync_interval: 20ms}}"
+        echo "stats: {interval: 0}"
+        echo "sources: [{type: syslog, name: net, listen: \"udp://127.0.0.1:$2\"}]"
+    } >"$1"
+}
+# low_run HOW...: starts the agent (HOW: a command to run it under, or nothing for root) on
+# a free port below 1024, sends one message, and checks the alert and the process
+low_run() {
+    local what=$1 i p started=
+    shift
+    rm -rf "$W/low" "$W/lowstate"
+    mkdir -p "$W/low" "$W/lowstate"
+    chown "$U:$U" "$W/low" "$W/lowstate"
+    for try in 1 2 3 4 5; do
+        p=$((600 + RANDOM % 400))
+        low_yml "$W/etc/low.yml" "$p"
+        : >"$T/low.log"
+        "$@" "$WA" --foreground -c "$W/etc/low.yml" 2>"$T/low.log" &
+        AGENT_PID=$!
+        i=0
+        while [ $i -lt 100 ]; do
+            grep -q "receiving syslog over udp on 127.0.0.1:$p" "$T/low.log" && { started=1; break; }
+            grep -q 'cannot listen' "$T/low.log" && break
+            kill -0 "$AGENT_PID" 2>/dev/null || break
+            sleep 0.05
+            i=$((i + 1))
+        done
+        [ -n "$started" ] && break
+        grep -q 'Address already in use' "$T/low.log" || break
+        stop_agent
+    done
+    if [ -z "$started" ]; then
+        bad "$what: no syslog on a port below 1024"
+        cat "$T/low.log"
+        stop_agent
+        return
+    fi
+    ok "$what: listens on udp port $p"
+    echo "<13>Dec  1 10:00:00 router gen[1]: SEQ 700 from a device" >/dev/udp/127.0.0.1/$p
+    wait_for_count "$W/low/alerts.json" 1 && ok "$what: a message to port $p makes its alert" ||
+        { bad "$what: no alert from port $p"; cat "$T/low.log"; }
+    # a reload that restarts the source keeps the port (the socket bound at start)
+    sed -i 's/name: net,/name: net, max_message: 4096,/' "$W/etc/low.yml"
+    kill -HUP "$AGENT_PID"
+    i=0
+    while [ $i -lt 100 ] && ! grep -q 'reloaded:' "$T/low.log"; do sleep 0.05; i=$((i + 1)); done
+    echo "<13>Dec  1 10:00:01 router gen[1]: SEQ 701 from a device" >/dev/udp/127.0.0.1/$p
+    n=$(grep -c "receiving syslog over udp on 127.0.0.1:$p" "$T/low.log")
+    [ "$n" -eq 2 ] && ok "$what: the reload restarted the source" || bad "$what: the source started $n times"
+    wait_for_count "$W/low/alerts.json" 2 && ok "$what: after a reload that restarts the source, port $p still receives" ||
+        { bad "$what: nothing on port $p after the reload"; cat "$T/low.log"; }
+    st=/proc/$AGENT_PID/status
+    uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$st")
+    [ "$uids" = "$want $want $want $want" ] && ok "$what: every uid is $U's" || bad "$what: uids $uids"
+    for c in CapInh CapPrm CapEff CapAmb; do
+        expect_grep "^$c:[[:space:]]+0+$" "$st" "$what: $c empty"
+    done
+    stop_agent && ok "$what: SIGTERM, exit 0" || bad "$what: exit status after SIGTERM"
+    no_sanitizer_report "$T/low.log" "$what"
+}
+low_run "as root"
+low_run "as $U with CAP_NET_BIND_SERVICE ambient" setpriv --reuid="$U" --regid="$U" --init-groups \
+    --inh-caps=+net_bind_service --ambient-caps=+net_bind_service --
+# without either, the port is refused with the reason
+low_yml "$W/etc/low.yml" 999
+setpriv --reuid="$U" --regid="$U" --init-groups -- "$WA" --once -c "$W/etc/low.yml" 2>"$T/low-noperm.log"
+rc=$?
+[ "$rc" -ne 0 ] && ok "as $U without the capability: refused (exit $rc)" || bad "as $U without the capability: exit 0"
+expect_grep "cannot listen on 127\.0\.0\.1:999: Permission denied \(a port below 1024 is bound at start" "$T/low-noperm.log" \
+    "as $U without the capability: the reason is given"
 finish
