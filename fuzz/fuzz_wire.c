@@ -2,7 +2,9 @@
  * of its type; batches are opened and inflated (without a signature check, to reach
  * zlib) under small limits. Checks what the decoders promise: frames lie inside the
  * input, a refused batch says why, an accepted one's records lie inside the inflated
- * payload and add up to exactly raw_len, and nothing beyond the limits is allocated. */
+ * payload and add up to exactly raw_len (and inflate again the same), and nothing beyond
+ * the limits is allocated. Allocation failures are injected (fuzz_run): a refusal then
+ * still says why and leaves nothing half-inflated. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,8 +5,9 @@
 #   fuzz/run.sh long SECONDS NAME... each for SECONDS, the corpus growing in
 #                                    build/fuzz/corpus/<name> (seeded from fuzz/corpus)
 # The decoder harnesses fuzz_decode_<decoder> share the seeds of fuzz/corpus/decode.
-# Each run's last lines go to build/fuzz/log/<name>.log; a crash leaves its input in
-# build/fuzz/artifacts/. Exits 1 when any harness failed. Run from the top of the tree.
+# Each run's output goes to build/fuzz/log/<name>.log (smoke-<name>.log for smoke runs);
+# a crash leaves its input in build/fuzz/artifacts/. Exits 1 when any harness failed.
+# Run from the top of the tree.
 mode=$1
 amount=$2
 shift 2
@@ -19,6 +20,8 @@ for h in "$@"; do
     seeds=fuzz/corpus/${h#fuzz_}
     case $h in fuzz_decode_*) seeds=fuzz/corpus/decode ;; esac
     log=build/fuzz/log/$h.log
+    # smoke runs (make check) have their own logs: they do not clobber a long run's
+    [ "$mode" = smoke ] && log=build/fuzz/log/smoke-$h.log
     common="-timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/artifacts/$h-"
     if [ "$mode" = smoke ]; then
         # a scratch corpus: the seeds are read, the committed directory is not written
