@@ -852,7 +852,8 @@ static int bind_listen(agent *a, const char *name, const char *listen_v, int *tc
     }
     freeaddrinfo(res);
     if (*fdp < 0) {
-        int low = atoi(port) > 0 && atoi(port) < 1024 && e == EACCES;
+        long pn = strtol(port, NULL, 10); /* digits: the parser checked */
+        int low = pn > 0 && pn < 1024 && e == EACCES;
         agent_log(a, "error", "source %s: listen '%s': cannot listen on %s: %s%s", name, listen_v,
                   where[0] ? where : host, strerror(e ? e : EADDRNOTAVAIL),
                   low ? " (a port below 1024 is bound at start, as root or with "
@@ -900,7 +901,7 @@ static long listen_port(const char *listen_v) {
     if (agent_cfg_parse_listen(listen_v, &tcp, host, sizeof(host), port, &numeric6, err,
                                sizeof(err)) < 0)
         return 0;
-    return atol(port);
+    return strtol(port, NULL, 10);
 }
 
 int agent_syslog_prebind(agent *a) {
