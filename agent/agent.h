@@ -378,7 +378,9 @@ typedef struct agent_ship_stats {
     uint64_t connected_since_ms;
     uint64_t attempts, connects, reconnects, failures;
     uint64_t batches_sent, records_sent, batches_acked, records_acked, bytes_sent;
-    uint64_t gaps; /* unsent records that were no longer in the spool */
+    uint64_t gaps;   /* gaps the epoch could not close (records the collector or the
+                      * spool lost): each starts a new epoch */
+    uint64_t epochs; /* new epochs started for them */
     uint64_t errors_by_code[AGENT_SHIP_MAX_CODE];
     uint64_t feeds_loaded, feeds_rejected;
     char last_error[640];

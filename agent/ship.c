@@ -56,7 +56,8 @@ struct agent_ship {
     ward_buf in, out;
     size_t out_done;
     uint64_t epoch;
-    uint64_t next_seq; /* the next seq to send */
+    uint64_t base;     /* spool seq = the epoch's seq on the wire + base (ward_spool_base) */
+    uint64_t next_seq; /* the next seq to send (the spool's, like acked) */
     uint64_t acked;    /* what the collector has stored */
     flight *fl;        /* ring of in_flight batches */
     size_t fl_head, nfl, fl_cap;
@@ -156,6 +157,32 @@ static void fail(agent_ship *s, const char *fmt, ...) {
 
 static int release(agent_ship *s);
 
+/* The collector can never have the spool's records before from (it lost them, or the
+ * spool did): a gap the epoch could not close, every batch refused. A new epoch starts at
+ * from, and the connection is made again with it. Returns -1 (the connection is gone). */
+static int new_epoch(agent_ship *s, uint64_t from, const char *why) {
+    agent *a = s->a;
+    char err[512];
+    uint64_t old = s->epoch;
+    if (ward_spool_new_epoch(a->spool, from, err, sizeof(err)) < 0) {
+        fail(s, "%s", err);
+        return -1;
+    }
+    s->epoch = ward_spool_epoch(a->spool);
+    s->base = ward_spool_base(a->spool);
+    s->acked = from - 1;
+    s->next_seq = from;
+    s->st.epochs++;
+    agent_log(a, "error",
+              "collector %s: %s: the alerts before spool seq %llu cannot reach it under epoch "
+              "%llu; a new epoch %llu starts at spool seq %llu",
+              a->cfg.collector.address, why, (unsigned long long)from, (unsigned long long)old,
+              (unsigned long long)s->epoch, (unsigned long long)from);
+    teardown(s);
+    ward_loop_timer_after(a->loop, &s->retry, a->cfg.collector.backoff_min_ms);
+    return -1;
+}
+
 /* ---- sending ---- */
 
 /* Writes what is queued. Returns 0 (all written, or waiting for the socket) or -1
@@ -239,17 +266,18 @@ static int fill(agent_ship *s) {
         }
         uint64_t first = col.expect - col.n;
         if (first != s->next_seq) {
-            /* records the collector does not have were acknowledged in the spool (or cut
-             * from it): say so, and send what there is; the collector refuses the gap */
-            agent_log(a, "error",
-                      "spool: records %llu..%llu are not in the spool any more; sending from %llu",
-                      (unsigned long long)s->next_seq, (unsigned long long)first - 1,
-                      (unsigned long long)first);
+            /* records the collector does not have are not in the spool any more (cut by
+             * recovery): the collector would refuse the gap for ever */
             s->st.gaps++;
+            char why[160];
+            snprintf(why, sizeof(why), "spool records %llu..%llu are not in the spool any more",
+                     (unsigned long long)s->next_seq, (unsigned long long)first - 1);
+            return new_epoch(s, first, why);
         }
         for (size_t i = 0; i < col.n; i++)
             s->recs[i].p = (const uint8_t *)s->batch.p + s->offs[i];
-        if (ward_wire_batch_put(&s->out, s->key, s->epoch, first, s->recs, col.n, ZLIB_LEVEL) < 0) {
+        if (ward_wire_batch_put(&s->out, s->key, s->epoch, first - s->base, s->recs, col.n,
+                                ZLIB_LEVEL) < 0) {
             fail(s, "cannot make a batch of %zu alerts (out of memory)", col.n);
             return -1;
         }
@@ -380,7 +408,7 @@ static void on_welcome(agent_ship *s, const uint8_t *p, size_t len) {
     }
     ward_spool_stats ss;
     ward_spool_stats_get(a->spool, &ss);
-    uint64_t acked = m.acked;
+    uint64_t acked = m.acked > WARD_SPOOL_SEQ_MAX ? UINT64_MAX : m.acked + s->base;
     if (acked > ss.durable_seq) {
         agent_log(a, "error",
                   "collector %s has stored up to %llu of epoch %llu but the spool holds only %llu: "
@@ -389,10 +417,21 @@ static void on_welcome(agent_ship *s, const uint8_t *p, size_t len) {
                   (unsigned long long)ss.durable_seq);
         acked = ss.durable_seq;
     }
+    if (acked < ss.acked_seq) {
+        /* the spool released what the collector does not have (its store restored from
+         * an older backup, another collector's store, spool-ack by hand) */
+        s->st.gaps++;
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "it has stored up to spool seq %llu but the spool released up to %llu",
+                 (unsigned long long)acked, (unsigned long long)ss.acked_seq);
+        new_epoch(s, ss.acked_seq + 1, why);
+        return;
+    }
     if (acked > s->acked)
         s->st.records_acked += acked - s->acked;
     s->acked = acked;
-    s->next_seq = (acked > ss.acked_seq ? acked : ss.acked_seq) + 1;
+    s->next_seq = acked + 1;
     if (release(s) < 0)
         return;
     s->state = SH_READY;
@@ -420,18 +459,20 @@ static void on_ack(agent_ship *s, const uint8_t *p, size_t len) {
         fail(s, "protocol: unexpected or malformed ACK");
         return;
     }
-    if (m.acked >= s->next_seq) {
+    /* the collector's numbers are the epoch's; ours are the spool's */
+    uint64_t acked = m.acked > WARD_SPOOL_SEQ_MAX ? UINT64_MAX : m.acked + s->base;
+    if (acked >= s->next_seq) {
         fail(s, "protocol: ACK of %llu, beyond what was sent (%llu)", (unsigned long long)m.acked,
-             (unsigned long long)s->next_seq - 1);
+             (unsigned long long)(s->next_seq - 1 - s->base));
         return;
     }
-    if (m.acked <= s->acked)
+    if (acked <= s->acked)
         return; /* an older ACK (a batch stored before): nothing new */
-    s->st.records_acked += m.acked - s->acked;
-    s->acked = m.acked;
+    s->st.records_acked += acked - s->acked;
+    s->acked = acked;
     if (release(s) < 0)
         return;
-    while (s->nfl && s->fl[s->fl_head].last <= m.acked) {
+    while (s->nfl && s->fl[s->fl_head].last <= acked) {
         s->fl_head = (s->fl_head + 1) % s->fl_cap;
         s->nfl--;
         s->st.batches_acked++;
@@ -750,6 +791,7 @@ agent_ship *agent_ship_new(agent *a) {
         s->rng = agent_now_ms() ^ ((uint64_t)getpid() << 32);
     s->rng |= 1;
     s->epoch = ward_spool_epoch(a->spool);
+    s->base = ward_spool_base(a->spool);
     if (s->feed_key)
         load_saved_feed(s);
     agent_log(a, "info", "shipping to collector %s as key %s (epoch %llu)", c->collector.address,

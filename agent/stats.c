@@ -77,6 +77,7 @@ static void write_stats(agent *a, ward_jw *w) {
         ward_jw_ku64(w, "records_acked", ss->records_acked);
         ward_jw_ku64(w, "bytes_sent", ss->bytes_sent);
         ward_jw_ku64(w, "gaps", ss->gaps);
+        ward_jw_ku64(w, "epochs_started", ss->epochs);
         ward_jw_key(w, "errors");
         ward_jw_obj(w);
         for (int i = 0; i < AGENT_SHIP_MAX_CODE; i++)

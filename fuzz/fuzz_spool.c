@@ -9,7 +9,8 @@
  *
  * Input: byte 0 flags (bits 0-2: segments; bits 3-4: meta absent, made from 16 bytes of
  * input, raw bytes, or a valid one with acked 0; bit 5: repair the records' sequence
- * numbers and CRCs, so that the fuzzer reaches past them; bit 6: append, reopen, ack),
+ * numbers and CRCs, so that the fuzzer reaches past them; bit 6: append, reopen, ack;
+ * bit 7: a new epoch from a record a later byte picks),
  * byte 1 max_record, byte 2 max_bytes, byte 3 segment_bytes; then the meta, then per
  * segment a name byte (254: the sequence number after the previous segment's records,
  * 255: 8 bytes follow, else 1 + the byte), two bytes of length and the bytes. */
@@ -376,9 +377,10 @@ static void body(const uint8_t *data, size_t size) {
     ward_spool_stats_get(sp, &st);
     uint64_t acked = st.acked_seq;
     if (meta_valid)
-        CHECK(acked == meta_acked);
-    else if (meta_mode == 0)
-        CHECK(acked == (m.nrecs ? m.kept_first - 1 : 0));
+        CHECK(acked == meta_acked && ward_spool_base(sp) == 0);
+    else if (meta_mode == 0) /* made again: the new epoch numbers from the first kept */
+        CHECK(acked == (m.nrecs ? m.kept_first - 1 : 0) && ward_spool_base(sp) == acked);
+    CHECK(ward_spool_base(sp) <= acked);
     CHECK(st.torn_bytes == m.torn_bytes && st.torn_files == m.torn_files);
     uint64_t want_next = acked + 1;
     if (m.nrecs && m.kept_last + 1 > want_next)
@@ -405,8 +407,33 @@ static void body(const uint8_t *data, size_t size) {
     CHECK((uint64_t)r == held);
     same_records(&m, acked, &g, NULL);
     got_free(&g);
+    if (flags & 0x80) {
+        /* a new epoch from a record held (or the next one): what is before it counts as
+         * acknowledged, the rest is kept */
+        uint64_t from = acked + 1 + take8(&s) % (want_next - acked);
+        if (ward_spool_new_epoch(sp, from, err, sizeof(err)) != 0) {
+            CHECK(failalloc_failed() && err[0]);
+            goto close;
+        }
+        acked = from - 1;
+        held = 0;
+        for (size_t i = 0; i < m.nrecs; i++)
+            held += m.recs[i].seq > acked;
+        ward_spool_stats_get(sp, &st);
+        CHECK(st.acked_seq == acked && ward_spool_base(sp) == acked && st.records == held &&
+              st.next_seq == want_next);
+        CHECK(ward_spool_new_epoch(sp, acked, err, sizeof(err)) == -1 && err[0]);
+        r = read_all(sp, acked + 1, &g);
+        if (r < 0 || failalloc_failed()) {
+            got_free(&g);
+            goto close;
+        }
+        same_records(&m, acked, &g, NULL);
+        got_free(&g);
+    }
     if (!append)
         goto close;
+    uint64_t base = ward_spool_base(sp);
 
     /* append one record, then reopen: nothing more is cut, every record is still there */
     size_t plen = s.n < 100 ? s.n : 100;
@@ -432,7 +459,8 @@ static void body(const uint8_t *data, size_t size) {
     sp = reopen(sp, &cfg, &st);
     if (!sp)
         goto done;
-    CHECK(st.torn_bytes == 0 && st.torn_files == 0 && st.acked_seq == acked);
+    CHECK(st.torn_bytes == 0 && st.torn_files == 0 && st.acked_seq == acked &&
+          ward_spool_base(sp) == base);
     CHECK(st.records == held + 1 && st.next_seq == seq + 1);
     r = read_all(sp, acked + 1, &g);
     if (r < 0 || failalloc_failed()) {

@@ -40,6 +40,7 @@ def meta16(epoch, acked):
 
 
 APPEND = 0x40
+NEW_EPOCH = 0x80
 FIX = 0x20
 META_IN, META_RAW, META_OK = 0x08, 0x10, 0x18
 three = records(1, [ALERT, b"", ALERT + b"2"])
@@ -62,6 +63,10 @@ seeds = {
                            segs=[(0, three)]),
     "meta_epoch_zero": seed(META_IN, meta=meta16(0, 0)),
     "big_name": seed(1 | APPEND, segs=[((1 << 40,), records(1 << 40, [ALERT]))], tail=b"y"),
+    "new_epoch": seed(1 | META_IN | APPEND | NEW_EPOCH, meta=meta16(7, 0), segs=[(0, three)],
+                      tail=bytes([1]) + b"after"),
+    "rebuilt_base_new_epoch": seed(1 | APPEND | NEW_EPOCH, segs=[(40, records(41, [ALERT] * 3))],
+                                   tail=bytes([2]) + b"then"),
     "full": seed(1 | APPEND, max_bytes=2, segs=[(0, three)], tail=ALERT),
     "repaired": seed(3 | FIX | APPEND, segs=[(0, struct.pack(">I", 4) + b"\0" * 12 + b"abcd"),
                                              (254, struct.pack(">I", 0) + b"\0" * 12),

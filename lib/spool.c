@@ -36,6 +36,7 @@ struct ward_spool {
     char *dir;
     int dirfd, lockfd;
     uint64_t epoch, acked;
+    uint64_t base; /* the epoch's sequence numbers are the spool's minus this */
     seg *segs;
     size_t nsegs, capsegs;
     uint64_t total; /* bytes of every segment */
@@ -152,6 +153,8 @@ static int write_meta(ward_spool *s, uint64_t acked, char *err, size_t errlen) {
     char b[META_MAX];
     int n = snprintf(b, sizeof(b), "ward-spool 1\nepoch %llu\nacked %llu\n",
                      (unsigned long long)s->epoch, (unsigned long long)acked);
+    if (s->base) /* only after a rebuilt meta: a meta of every other spool reads as before */
+        n += snprintf(b + n, sizeof(b) - (size_t)n, "base %llu\n", (unsigned long long)s->base);
     int fd = openat(s->dirfd, META_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s/%s: cannot create: %s", s->dir, META_TMP, strerror(errno));
@@ -225,20 +228,22 @@ static int read_meta(ward_spool *s, char *err, size_t errlen) {
     close(fd);
     const char *p = b, *end = b + len;
     static const char magic[] = "ward-spool 1\n";
-    uint64_t epoch = 0, acked = 0;
+    uint64_t epoch = 0, acked = 0, base = 0;
     if (len == sizeof(b) || len < sizeof(magic) - 1 || memcmp(p, magic, sizeof(magic) - 1) != 0 ||
         (p += sizeof(magic) - 1, meta_line(&p, end, "epoch", &epoch) < 0) ||
-        meta_line(&p, end, "acked", &acked) < 0 || p != end || epoch == 0 ||
-        epoch > WARD_SPOOL_SEQ_MAX || acked > WARD_SPOOL_SEQ_MAX) {
+        meta_line(&p, end, "acked", &acked) < 0 ||
+        (p != end && meta_line(&p, end, "base", &base) < 0) || p != end || epoch == 0 ||
+        epoch > WARD_SPOOL_SEQ_MAX || acked > WARD_SPOOL_SEQ_MAX || base > acked) {
         snprintf(err, errlen,
                  "%s/%s: not a spool meta file (expected \"ward-spool 1\", epoch and acked "
-                 "lines, each from 0 to 2^53-1, the epoch not 0); move it away to start the "
-                 "spool again",
+                 "lines, each from 0 to 2^53-1, the epoch not 0, and maybe a base line not "
+                 "over acked); move it away to start the spool again",
                  s->dir, META);
         return -1;
     }
     s->epoch = epoch;
     s->acked = acked;
+    s->base = base;
     return 1;
 }
 
@@ -590,6 +595,8 @@ ward_spool *ward_spool_open(const ward_spool_cfg *cfg, char *err, size_t errlen)
          * beyond what was removed */
         s->epoch = new_epoch();
         s->acked = s->nsegs ? s->segs[0].first - 1 : 0;
+        /* the new epoch's first record is its sequence number 1 to the collector */
+        s->base = s->acked;
         if (s->nsegs)
             s->st.meta_rebuilt = 1;
         if (write_meta(s, s->acked, err, errlen) < 0)
@@ -632,6 +639,10 @@ void ward_spool_close(ward_spool *s) {
 
 uint64_t ward_spool_epoch(const ward_spool *s) {
     return s->epoch;
+}
+
+uint64_t ward_spool_base(const ward_spool *s) {
+    return s->base;
 }
 
 void ward_spool_stats_get(const ward_spool *s, ward_spool_stats *out) {
@@ -862,6 +873,29 @@ long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t ma
         s->roff = pos;
     }
     return given;
+}
+
+int ward_spool_new_epoch(ward_spool *s, uint64_t from, char *err, size_t errlen) {
+    if (from <= s->acked || from > s->next_seq) {
+        snprintf(err, errlen,
+                 "spool %s: a new epoch from %llu: not after the acknowledged records (%llu) and "
+                 "at most the next (%llu)",
+                 s->dir, (unsigned long long)from, (unsigned long long)s->acked,
+                 (unsigned long long)s->next_seq);
+        errno = EINVAL;
+        return -1;
+    }
+    uint64_t epoch = s->epoch, base = s->base;
+    s->epoch = new_epoch();
+    s->base = from - 1;
+    if (write_meta(s, from - 1, err, errlen) < 0) {
+        s->epoch = epoch;
+        s->base = base;
+        return -1;
+    }
+    s->acked = from - 1;
+    remove_acked(s);
+    return 0;
 }
 
 int ward_spool_ack(ward_spool *s, uint64_t seq, char *err, size_t errlen) {

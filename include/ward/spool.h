@@ -2,8 +2,9 @@
  * acknowledged them. A directory of segment files named by their first sequence number
  * (00000000000000000001.seg); each record is
  *   u32 length | u32 CRC32C of (seq, payload) | u64 seq | payload
- * big-endian. spool.meta holds the epoch (fixed when the spool is made) and the highest
- * acknowledged sequence number, replaced atomically (write, fsync, rename, fsync dir).
+ * big-endian. spool.meta holds the epoch (fixed when the spool is made), the highest
+ * acknowledged sequence number and, after a meta made again, the base (see
+ * ward_spool_base), replaced atomically (write, fsync, rename, fsync dir).
  * Records are appended with write(2) and made durable by ward_spool_sync (group
  * commit); directory fsyncs follow segment creation and removal. */
 #ifndef WARD_SPOOL_H
@@ -51,6 +52,11 @@ ward_spool *ward_spool_open(const ward_spool_cfg *cfg, char *err, size_t errlen)
 void ward_spool_close(ward_spool *s);
 
 uint64_t ward_spool_epoch(const ward_spool *s);
+/* What the spool's sequence numbers are ahead of its epoch's: the record with spool seq
+ * n is the epoch's n - base, to the collector, for which every epoch starts at 1. 0 but
+ * for a spool whose meta was made again over records that were kept (its new epoch then
+ * starts at the first of them); kept in spool.meta ("base N"). */
+uint64_t ward_spool_base(const ward_spool *s);
 void ward_spool_stats_get(const ward_spool *s, ward_spool_stats *out);
 
 /* 1 when a record of len bytes would not fit under the cap. */
@@ -76,6 +82,15 @@ int ward_spool_sync(ward_spool *s, char *err, size_t errlen);
 typedef int (*ward_spool_fn)(void *ctx, uint64_t seq, const uint8_t *p, size_t len);
 long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t max_bytes,
                      ward_spool_fn fn, void *ctx, char *err, size_t errlen);
+
+/* Starts a new epoch (a new ward_spool_epoch) whose first record is the spool's seq
+ * from: what is before it counts as acknowledged (and segments holding only that are
+ * removed), and ward_spool_base becomes from - 1. For a collector that no longer has what
+ * the spool released (its store restored from an older backup, another collector), or
+ * records the spool no longer has: a gap the old epoch could never close. from must be
+ * after the acknowledged records and at most next_seq. Returns 0 or -1 (nothing
+ * changed). */
+int ward_spool_new_epoch(ward_spool *s, uint64_t from, char *err, size_t errlen);
 
 /* Records up to seq are acknowledged: persisted in spool.meta, and segments whose
  * records all are removed. seq beyond durable_seq is an error. Returns 0 or -1. */

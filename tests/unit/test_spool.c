@@ -529,6 +529,68 @@ static void test_spool_sequence_range(void **state) {
     ward_spool_close(s);
 }
 
+/* A meta made again over kept records numbers the new epoch from the first of them (the
+ * base), kept across acks and reopens; ward_spool_new_epoch starts an epoch at a later
+ * record. Without the base, a collector would refuse the new epoch's first batch (it
+ * starts beyond 1: a gap) for ever. */
+static void test_spool_base_and_new_epoch(void **state) {
+    tdir *t = *state;
+    ward_spool_cfg c = cfg_of(t, 1 << 20, 200);
+    char m[256], err[512] = "";
+    snprintf(m, sizeof(m), "%s/spool.meta", t->path);
+    ward_spool *s = open_ok(&c);
+    assert_int_equal(ward_spool_base(s), 0);
+    append_n(s, 1, 30);
+    sync_ok(s);
+    assert_int_equal(ward_spool_ack(s, 12, err, sizeof(err)), 0);
+    ward_spool_stats st;
+    ward_spool_stats_get(s, &st);
+    ward_spool_close(s);
+    FILE *f = fopen(m, "r");
+    char text[256] = "";
+    assert_non_null(f);
+    assert_true(fread(text, 1, sizeof(text) - 1, f) > 0);
+    fclose(f);
+    assert_null(strstr(text, "base")); /* an ordinary meta reads as before */
+    assert_int_equal(unlink(m), 0);
+    s = open_ok(&c);
+    ward_spool_stats_get(s, &st);
+    uint64_t first = st.acked_seq + 1; /* the first record kept */
+    assert_true(first >= 2 && first <= 13);
+    assert_int_equal(ward_spool_base(s), first - 1);
+    uint64_t e1 = ward_spool_epoch(s);
+    assert_int_equal(ward_spool_ack(s, 20, err, sizeof(err)), 0);
+    ward_spool_close(s);
+    s = open_ok(&c);
+    assert_int_equal(ward_spool_base(s), first - 1); /* kept by the ack and the reopen */
+    assert_int_equal(ward_spool_epoch(s), e1);
+    /* a new epoch: not at or before what is acknowledged, nor beyond the next record */
+    assert_int_equal(ward_spool_new_epoch(s, 20, err, sizeof(err)), -1);
+    assert_int_equal(ward_spool_new_epoch(s, 32, err, sizeof(err)), -1);
+    assert_int_equal(ward_spool_epoch(s), e1);
+    assert_int_equal(ward_spool_new_epoch(s, 25, err, sizeof(err)), 0);
+    uint64_t e2 = ward_spool_epoch(s);
+    assert_int_not_equal(e2, e1);
+    assert_int_equal(ward_spool_base(s), 24);
+    ward_spool_stats_get(s, &st);
+    assert_int_equal(st.acked_seq, 24);
+    assert_int_equal(st.records, 6);
+    got g = {0};
+    assert_int_equal(read_all(s, 25, 0, 0, &g), 6);
+    check_contiguous(&g, 25, 30);
+    ward_spool_close(s);
+    s = open_ok(&c);
+    assert_int_equal(ward_spool_epoch(s), e2);
+    assert_int_equal(ward_spool_base(s), 24);
+    ward_spool_close(s);
+    /* a base beyond acked is not a meta file */
+    f = fopen(m, "w");
+    fputs("ward-spool 1\nepoch 5\nacked 3\nbase 4\n", f);
+    fclose(f);
+    assert_null(ward_spool_open(&c, err, sizeof(err)));
+    assert_non_null(strstr(err, "spool.meta"));
+}
+
 static void test_spool_cap(void **state) {
     tdir *t = *state;
     /* room for records 1-20 exactly */
@@ -734,6 +796,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spool_recover_empty_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_sequence_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_base_and_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_read_limits, setup, teardown),
