@@ -990,7 +990,7 @@ static int decode_json(ward_event *ev) {
     if (!ward_event_get(ev, "message")) {
         const ward_field *m = ward_event_get(ev, "msg");
         if (m)
-            ward_event_set(ev, "message", m->val, m->val_len);
+            ward_event_set_kept(ev, "message", m->val, m->val_len);
     }
     return DEC_YES;
 }
@@ -1159,11 +1159,11 @@ static int decode_f2b_line(ward_event *ev) {
     if (found < 0)
         ev->limit_hits++;
     if (found != 1 || s == e) {
-        ward_event_set(ev, "f2b.line", line, len);
+        ward_event_set_kept(ev, "f2b.line", line, len);
         return DEC_YES;
     }
     if (s == 0 || e == len) {
-        ward_event_set(ev, "f2b.line", s == 0 ? line + e : line, s == 0 ? len - e : s);
+        ward_event_set_kept(ev, "f2b.line", s == 0 ? line + e : line, s == 0 ? len - e : s);
         return DEC_YES;
     }
     size_t n = s + (len - e);
@@ -1176,9 +1176,7 @@ static int decode_f2b_line(ward_event *ev) {
     buf[len] = '\n';
     memcpy(buf + len + 1, line, s);
     memcpy(buf + len + 1 + s, line + e, len - e);
-    /* a full field table is counted in dropped_fields: f2b.line is then missing, and
-     * no rule on it can match whatever is scanned */
-    ward_event_set(ev, "f2b.line", buf + len + 1, n);
+    ward_event_set_kept(ev, "f2b.line", buf + len + 1, n);
     ev->scan = (const uint8_t *)buf;
     ev->scan_len = len + 1 + n;
     return DEC_YES;
@@ -1206,7 +1204,7 @@ int ward_decode(ward_decoder d, const uint8_t *line, size_t len, ward_event *ev)
     if (r != DEC_YES)
         got = WARD_DECODER_RAW;
     if (!ward_event_get(ev, "message"))
-        ward_event_set(ev, "message", (const char *)line, len);
+        ward_event_set_kept(ev, "message", (const char *)line, len);
     /* an empty line is raw for every decoder: no failregex has anything to match */
     if (d == WARD_DECODER_FAIL2BAN && r != DEC_OOM && len > 0) {
         r = decode_f2b_line(ev);

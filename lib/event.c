@@ -80,6 +80,22 @@ int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val
     return 0;
 }
 
+int ward_event_set_kept(ward_event *ev, const char *name, const char *val, size_t val_len) {
+    if (ward_event_set(ev, name, val, val_len) == 0)
+        return 0;
+    /* full (the failed set counted the drop): the last field that is not one of those
+     * kept gives its place, and the count stands for it instead */
+    for (size_t i = ev->nfields; i-- > 1;) {
+        const char *f = ev->fields[i].name;
+        if (strcmp(f, "event.original") == 0 || strcmp(f, "message") == 0 ||
+            strcmp(f, "f2b.line") == 0)
+            continue;
+        ev->fields[i] = (ward_field){name, val, val_len};
+        return 0;
+    }
+    return -1;
+}
+
 char *ward_event_alloc(ward_event *ev, size_t len) {
     if (len >= SIZE_MAX - sizeof(struct ward_arena_chunk))
         return NULL;

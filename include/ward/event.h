@@ -55,6 +55,13 @@ void ward_event_reset(ward_event *ev, const uint8_t *line, size_t len);
  * replaces the earlier one. */
 int ward_event_set(ward_event *ev, const char *name, const char *val, size_t val_len);
 
+/* Like ward_event_set, for the fields every event of a decoder must have (message,
+ * f2b.line): when the table is full, the last other field gives its place (still one
+ * drop counted in dropped_fields), so that no line can push them out by having many
+ * fields. event.original, message and f2b.line are never the ones replaced. Returns 0,
+ * or -1 when every slot holds one of those. */
+int ward_event_set_kept(ward_event *ev, const char *name, const char *val, size_t val_len);
+
 /* Like ward_event_set but copies name and value into the event's arena; marks the
  * event transformed when the value is not a substring of line. Returns 0 or -1 (full
  * table, counted; or out of memory). */

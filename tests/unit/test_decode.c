@@ -926,10 +926,41 @@ static void test_decode_json_field_cap(void **state) {
     ward_event_init(&ev);
     assert_int_equal(dec(WARD_DECODER_JSON, buf, &ev), WARD_DECODER_JSON);
     assert_int_equal(ev.nfields, WARD_EVENT_MAX_FIELDS);
-    /* event.original takes one slot; message (the whole line) does not fit either. */
+    /* event.original takes one slot and message (the whole line) is always there: the
+     * last decoded field gives it its place. Found by fuzz_decode_kv: without it, a
+     * line with enough fields had no message, and rules on message could be evaded by
+     * padding a line with fields. */
     assert_int_equal(ev.dropped_fields, 200 - (WARD_EVENT_MAX_FIELDS - 1) + 1);
     expect_field(&ev, "f0", "0");
+    expect_field(&ev, "message", buf);
+    expect_field(&ev, "f125", "125");
+    expect_unset(&ev, "f126");
     expect_unset(&ev, "f199");
+    /* fail2ban: f2b.line and message both stay, and the line is fail2ban's */
+    assert_int_equal(dec(WARD_DECODER_FAIL2BAN, buf, &ev), WARD_DECODER_FAIL2BAN);
+    assert_int_equal(ev.nfields, WARD_EVENT_MAX_FIELDS);
+    expect_field(&ev, "message", buf);
+    expect_field(&ev, "f2b.line", buf);
+    expect_field(&ev, "event.original", buf);
+    ward_event_fini(&ev);
+    free(buf);
+}
+
+static void test_decode_kv_field_cap_keeps_message(void **state) {
+    (void)state;
+    char *buf = malloc(8192);
+    assert_non_null(buf);
+    size_t n = 0;
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(buf + n, 8192 - n, "%sk%d=v%d", i ? " " : "", i, i);
+    ward_event ev;
+    ward_event_init(&ev);
+    assert_int_equal(dec(WARD_DECODER_KV, buf, &ev), WARD_DECODER_KV);
+    assert_int_equal(ev.nfields, WARD_EVENT_MAX_FIELDS);
+    expect_field(&ev, "message", buf);
+    expect_field(&ev, "event.original", buf);
+    expect_field(&ev, "k0", "v0");
+    assert_int_equal(ev.dropped_fields, 200 - (WARD_EVENT_MAX_FIELDS - 1) + 1);
     ward_event_fini(&ev);
     free(buf);
 }
@@ -1250,6 +1281,7 @@ int main(void) {
         cmocka_unit_test(test_decode_json_message_key),
         cmocka_unit_test(test_decode_json_cannot_overwrite_original),
         cmocka_unit_test(test_decode_json_field_cap),
+        cmocka_unit_test(test_decode_kv_field_cap_keeps_message),
         cmocka_unit_test(test_decode_json_long_name_dropped),
         cmocka_unit_test(test_decode_kv_auditd),
         cmocka_unit_test(test_decode_kv_netfilter),
