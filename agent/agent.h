@@ -124,7 +124,9 @@ typedef struct agent_stats {
     uint64_t commits, bookmark_writes, bookmark_errors;
     uint64_t reloads, reload_failures;
     uint64_t decode_oom;
-    uint64_t hits_over; /* rules past MAX_HITS matching one record */
+    uint64_t fields_dropped;         /* fields past the event's 128, counted not stored */
+    uint64_t records_fields_dropped; /* records that had some */
+    uint64_t hits_over;              /* rules past MAX_HITS matching one record */
 } agent_stats;
 
 #define AGENT_MAX_EXTRA 32 /* fields a source may add to a record */

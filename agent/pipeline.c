@@ -209,7 +209,7 @@ static uint64_t event_time_ms(agent *a, const ward_event *ev, uint64_t now_ms) {
 /* Decodes r into a->ev; fields from outside the line go into a scan buffer with it (with
  * what the decoder put in its own scan buffer, when it made one: the fail2ban decoder's
  * f2b.line is text that is not in the line). */
-static void decode(agent *a, const agent_rec *r) {
+static void decode_fields(agent *a, const agent_rec *r) {
     ward_decode((ward_decoder)r->decoder, r->line, r->len, &a->ev);
     a->ev.truncated = r->truncated;
     if (!r->nextra)
@@ -235,6 +235,15 @@ static void decode(agent *a, const agent_rec *r) {
         ward_event_set(&a->ev, r->extra[i].name, b->p + offs[i], r->extra[i].val_len);
     a->ev.scan = (const uint8_t *)b->p;
     a->ev.scan_len = b->len;
+}
+
+/* decode_fields, and the fields it could not keep counted (the event holds 128) */
+static void decode(agent *a, const agent_rec *r) {
+    decode_fields(a, r);
+    if (a->ev.dropped_fields) {
+        a->st.fields_dropped += a->ev.dropped_fields;
+        a->st.records_fields_dropped++;
+    }
 }
 
 /* Fills al's rule and agent parts from what was made for earlier alerts (or makes

@@ -38,6 +38,8 @@ static void write_stats(agent *a, ward_jw *w) {
     ward_jw_ku64(w, "reload_failures", a->st.reload_failures);
     ward_jw_ku64(w, "hits_over_limit", a->st.hits_over);
     ward_jw_ku64(w, "decode_out_of_memory", a->st.decode_oom);
+    ward_jw_ku64(w, "fields_dropped", a->st.fields_dropped);
+    ward_jw_ku64(w, "records_fields_dropped", a->st.records_fields_dropped);
 
     ward_jw_key(w, "output");
     ward_jw_obj(w);

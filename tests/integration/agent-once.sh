@@ -47,6 +47,16 @@ perl -MJSON::PP -ne 'my $o = decode_json($_); next unless ($o->{ward}{extracted}
 expect_grep '^len=1024 truncated=1$' "$T/long" "the overlong line is cut at max_line and flagged"
 expect_grep '"truncated":1' "$T/state/stats.json" "the cut line is counted in the stats"
 
+# a line with more fields than an event holds (128): the fields past it are counted in
+# the stats, and message (which rules on message look at) is still the line
+mkdir -p "$T/wide"
+perl -e 'print join(" ", map { "k$_=v$_" } 1 .. 200), " SEQ 1\n"' >"$T/wide/in.log"
+printf 'agent: {state_dir: %s}\nrules: {paths: [tests/data/rules/agent]}\noutputs: {file: {path: %s}}\nsources: [{type: file, paths: [%s], start_at: beginning, decoder: kv}]\n' \
+    "$T/wide" "$T/wide/alerts.json" "$T/wide/in.log" >"$T/wide/a.yml"
+"$WA" --once -c "$T/wide/a.yml" 2>/dev/null || bad "--once over a wide kv line"
+expect_grep '"fields_dropped":74,"records_fields_dropped":1' "$T/wide/stats.json" \
+    "200 kv fields: the 74 that do not fit (127 slots, message kept) are counted"
+
 # configuration errors name the file and line; --check exits 1
 printf 'agent: {state_dir: %s}\nsources:\n  - type: file\n    pathz: [x]\noutputs: {stdout: true}\n' "$T/state" >"$T/bad.yml"
 "$WA" --check -c "$T/bad.yml" >"$T/out" 2>&1
