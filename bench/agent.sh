@@ -5,6 +5,9 @@
 #   bench/agent.sh WARD_AGENT_BINARY
 # Environment: BENCH_MB (default 200), IDLE_S (seconds of the idle measurement, default 60).
 set -eu
+# Run as root (as on the test machines), the programs keep root, as the tests let them:
+# the bench measures them, not their change to their users.
+[ "$(id -u)" -ne 0 ] || export WARD_INSECURE_RUN_AS_ROOT=1
 bin=${1:-build/ward-agent}
 corpus=${WARD_CORPUS:-../shared/corpus}
 size_mb=${BENCH_MB:-200}
