@@ -876,12 +876,12 @@ long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t ma
 }
 
 int ward_spool_new_epoch(ward_spool *s, uint64_t from, char *err, size_t errlen) {
-    if (from <= s->acked || from > s->next_seq) {
+    if (from <= s->acked || from > s->durable_seq + 1) {
         snprintf(err, errlen,
                  "spool %s: a new epoch from %llu: not after the acknowledged records (%llu) and "
-                 "at most the next (%llu)",
+                 "at most one after the durable ones (%llu)",
                  s->dir, (unsigned long long)from, (unsigned long long)s->acked,
-                 (unsigned long long)s->next_seq);
+                 (unsigned long long)s->durable_seq);
         errno = EINVAL;
         return -1;
     }

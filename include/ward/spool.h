@@ -88,7 +88,8 @@ long ward_spool_read(ward_spool *s, uint64_t from, size_t max_records, size_t ma
  * removed), and ward_spool_base becomes from - 1. For a collector that no longer has what
  * the spool released (its store restored from an older backup, another collector), or
  * records the spool no longer has: a gap the old epoch could never close. from must be
- * after the acknowledged records and at most next_seq. Returns 0 or -1 (nothing
+ * after the acknowledged records and at most durable_seq + 1 (what counts as
+ * acknowledged must be durable, as for ward_spool_ack). Returns 0 or -1 (nothing
  * changed). */
 int ward_spool_new_epoch(ward_spool *s, uint64_t from, char *err, size_t errlen);
 

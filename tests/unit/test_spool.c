@@ -567,6 +567,10 @@ static void test_spool_base_and_new_epoch(void **state) {
     /* a new epoch: not at or before what is acknowledged, nor beyond the next record */
     assert_int_equal(ward_spool_new_epoch(s, 20, err, sizeof(err)), -1);
     assert_int_equal(ward_spool_new_epoch(s, 32, err, sizeof(err)), -1);
+    /* nor over records not yet durable */
+    append_n(s, 31, 31);
+    assert_int_equal(ward_spool_new_epoch(s, 32, err, sizeof(err)), -1);
+    sync_ok(s);
     assert_int_equal(ward_spool_epoch(s), e1);
     assert_int_equal(ward_spool_new_epoch(s, 25, err, sizeof(err)), 0);
     uint64_t e2 = ward_spool_epoch(s);
@@ -574,10 +578,10 @@ static void test_spool_base_and_new_epoch(void **state) {
     assert_int_equal(ward_spool_base(s), 24);
     ward_spool_stats_get(s, &st);
     assert_int_equal(st.acked_seq, 24);
-    assert_int_equal(st.records, 6);
+    assert_int_equal(st.records, 7);
     got g = {0};
-    assert_int_equal(read_all(s, 25, 0, 0, &g), 6);
-    check_contiguous(&g, 25, 30);
+    assert_int_equal(read_all(s, 25, 0, 0, &g), 7);
+    check_contiguous(&g, 25, 31);
     ward_spool_close(s);
     s = open_ok(&c);
     assert_int_equal(ward_spool_epoch(s), e2);
