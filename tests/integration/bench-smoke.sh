@@ -23,7 +23,7 @@ bench_ok() {
     for p in "$@"; do expect_grep "$p" "$out" "$name prints /$p/"; done
 }
 
-BENCH_MB=2 sh bench/run.sh "$B/ward-rules" >"$T/run.out" 2>&1
+BENCH_MB=2 NAIVE_BYTES=200000 sh bench/run.sh "$B/ward-rules" >"$T/run.out" 2>&1
 bench_ok bench/run.sh "$T/run.out" $? '^ratio: [0-9.]+x  agree: yes' 'this set runs at [0-9.]+ of it'
 
 BENCH_MB=2 IDLE_S=1 sh bench/agent.sh "$B/ward-agent" >"$T/agent.out" 2>&1
