@@ -74,7 +74,7 @@ EOF
 done
 
 for c in eastshire westshire; do
-    "$B/ward-agent" -c "$D/$c.yml" 2>"$D/$c/agent.log" &
+    "$B/ward-agent" --foreground -c "$D/$c.yml" 2>"$D/$c/agent.log" &
     AGENTS="$AGENTS $!"
 done
 # both councils are probed by the same address now (Westshire's log starts with it)

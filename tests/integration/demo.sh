@@ -24,4 +24,10 @@ ids=$(perl -MJSON::PP -ne 'print decode_json($_)->{alert}{event}{id}, "\n"' "$T/
     ok "one ward.regional alert" || bad "ward.regional count"
 grep -q '"ward.regional"' "$T/demo/westshire/alerts.json" &&
     bad "Westshire alerted ward.regional on lines from before the feed" || ok "Westshire: none"
+# the demo stops what it started (its agents daemonized without --foreground, and lived on)
+left=$(pgrep -f -- "-c $T/demo/" | wc -l)
+[ "$left" -eq 0 ] && ok "nothing the demo started is left running" || {
+    bad "$left processes of the demo left running"
+    pkill -9 -f -- "-c $T/demo/"
+}
 finish
