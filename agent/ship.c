@@ -157,6 +157,12 @@ static void fail(agent_ship *s, const char *fmt, ...) {
 
 static int release(agent_ship *s);
 
+/* The spool's sequence number of the collector's (the epoch's) seq; out of range:
+ * UINT64_MAX, which every check then refuses or clamps. */
+static uint64_t spool_seq(const agent_ship *s, uint64_t wire) {
+    return wire > WARD_SPOOL_SEQ_MAX ? UINT64_MAX : wire + s->base;
+}
+
 /* The collector can never have the spool's records before from (it lost them, or the
  * spool did): a gap the epoch could not close, every batch refused. A new epoch starts at
  * from, and the connection is made again with it. Returns -1 (the connection is gone). */
@@ -408,7 +414,7 @@ static void on_welcome(agent_ship *s, const uint8_t *p, size_t len) {
     }
     ward_spool_stats ss;
     ward_spool_stats_get(a->spool, &ss);
-    uint64_t acked = m.acked > WARD_SPOOL_SEQ_MAX ? UINT64_MAX : m.acked + s->base;
+    uint64_t acked = spool_seq(s, m.acked);
     if (acked > ss.durable_seq) {
         agent_log(a, "error",
                   "collector %s has stored up to %llu of epoch %llu but the spool holds only %llu: "
@@ -459,8 +465,7 @@ static void on_ack(agent_ship *s, const uint8_t *p, size_t len) {
         fail(s, "protocol: unexpected or malformed ACK");
         return;
     }
-    /* the collector's numbers are the epoch's; ours are the spool's */
-    uint64_t acked = m.acked > WARD_SPOOL_SEQ_MAX ? UINT64_MAX : m.acked + s->base;
+    uint64_t acked = spool_seq(s, m.acked);
     if (acked >= s->next_seq) {
         fail(s, "protocol: ACK of %llu, beyond what was sent (%llu)", (unsigned long long)m.acked,
              (unsigned long long)(s->next_seq - 1 - s->base));

@@ -797,6 +797,15 @@ static void on_accept_retry(void *ctx) {
 
 /* ---- ops ---- */
 
+/* The address fd is bound to, as text, into bound ("" kept when it cannot be read). */
+static void bound_name(int fd, char *bound, size_t boundlen) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        fmt_addr(&ss, bound, boundlen);
+}
+
 /* Opens and binds a socket for listen_v (source name for messages): *fd and *tcp, the
  * address bound in bound. Returns 0 or -1 (logged). */
 static int bind_listen(agent *a, const char *name, const char *listen_v, int *tcp, int *fdp,
@@ -861,11 +870,7 @@ static int bind_listen(agent *a, const char *name, const char *listen_v, int *tc
                       : "");
         return -1;
     }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss)); /* the analyser does not know the kernel fills it */
-    socklen_t sl = sizeof(ss);
-    if (getsockname(*fdp, (struct sockaddr *)&ss, &sl) == 0)
-        fmt_addr(&ss, bound, boundlen);
+    bound_name(*fdp, bound, boundlen);
     return 0;
 }
 
@@ -884,11 +889,7 @@ static int open_socket(ssrc *f) {
             return -1;
         }
         f->tcp = a->prebound[i].tcp;
-        struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        socklen_t sl = sizeof(ss);
-        if (getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0)
-            fmt_addr(&ss, f->bound, sizeof(f->bound));
+        bound_name(f->fd, f->bound, sizeof(f->bound));
         return 0;
     }
     return bind_listen(a, s->name, listen_v, &f->tcp, &f->fd, f->bound, sizeof(f->bound));
